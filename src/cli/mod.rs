@@ -1,0 +1,131 @@
+//! Command-line parsing only: each subcommand file turns its arguments into options and calls
+//! the library operation that does the work.
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+pub mod agent;
+pub mod bench;
+pub mod client;
+pub mod doctor;
+pub mod gateway;
+pub mod image;
+pub mod space;
+pub mod supervise;
+pub mod token;
+
+#[derive(Debug, Parser)]
+#[command(name = "mew", version, about = "Run MEW spaces (gateway, agents, clients) as containers")]
+pub struct Cli {
+    /// More diagnostics on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage a space: up, down, status, logs, restart, exec, clean.
+    #[command(subcommand)]
+    Space(space::SpaceCommand),
+    /// Shorthand for `mew space up`.
+    Up(space::up::UpArgs),
+    /// Shorthand for `mew space down`.
+    Down(space::down::DownArgs),
+    /// Run the MEW gateway.
+    #[command(subcommand)]
+    Gateway(gateway::GatewayCommand),
+    /// Connect to a gateway as a client.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Run a built-in agent.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
+    /// Participant tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// The mew runtime image.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Check the container engine and the runtime image.
+    Doctor(doctor::DoctorArgs),
+    /// In-container init: run a command, forward signals, reap children, tee output to a log file.
+    Supervise(supervise::SuperviseArgs),
+    /// Benchmarks (load generators).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Parse, run, and map the outcome to an exit code (0 ok, 1 runtime failure, 2 invalid input).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(run(cli.command));
+    // Do not wait for detached blocking tasks (stdin readers and the like).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", crate::error::one_line(&err));
+            ExitCode::from(crate::error::exit_code(&err))
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Space(c) => space::run(c).await,
+        Command::Up(a) => space::up::run(a).await,
+        Command::Down(a) => space::down::run(a).await,
+        Command::Gateway(c) => gateway::run(c).await,
+        Command::Client(c) => client::run(c).await,
+        Command::Agent(c) => agent::run(c).await,
+        Command::Token(c) => token::run(c).await,
+        Command::Image(c) => image::run(c).await,
+        Command::Doctor(a) => doctor::run(a).await,
+        Command::Supervise(a) => supervise::run(a).await,
+        Command::Bench(c) => bench::run(c).await,
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Placeholder for a command whose implementation has not landed yet.
+pub(crate) fn not_yet(what: &str) -> anyhow::Result<()> {
+    Err(anyhow::anyhow!("`{what}` is not implemented yet"))
+}

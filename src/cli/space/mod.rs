@@ -1,0 +1,41 @@
+//! `mew space …` subcommands.
+use clap::Subcommand;
+
+pub mod clean;
+pub mod down;
+pub mod exec;
+pub mod logs;
+pub mod restart;
+pub mod status;
+pub mod up;
+
+#[derive(Debug, Subcommand)]
+pub enum SpaceCommand {
+    /// Start a space (gateway, then agents and clients) as containers.
+    Up(up::UpArgs),
+    /// Stop and remove a space's containers and network (keeps logs and tokens).
+    Down(down::DownArgs),
+    /// Show each participant's container state.
+    #[command(alias = "ps")]
+    Status(status::StatusArgs),
+    /// Show participants' logs.
+    Logs(logs::LogsArgs),
+    /// Restart participants.
+    Restart(restart::RestartArgs),
+    /// Run a command in a participant's container.
+    Exec(exec::ExecArgs),
+    /// Remove leftover labelled objects.
+    Clean(clean::CleanArgs),
+}
+
+pub async fn run(cmd: SpaceCommand) -> anyhow::Result<()> {
+    match cmd {
+        SpaceCommand::Up(a) => up::run(a).await,
+        SpaceCommand::Down(a) => down::run(a).await,
+        SpaceCommand::Status(a) => status::run(a).await,
+        SpaceCommand::Logs(a) => logs::run(a).await,
+        SpaceCommand::Restart(a) => restart::run(a).await,
+        SpaceCommand::Exec(a) => exec::run(a).await,
+        SpaceCommand::Clean(a) => clean::run(a).await,
+    }
+}

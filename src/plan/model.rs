@@ -1,0 +1,265 @@
+//! The contract between `config`/`plan` (pure) and `engine`/`apply` (I/O).
+//!
+//! `DesiredSpace` is what space.yaml asks for, fully resolved (names, images, env, limits, labels).
+//! `ObservedSpace` is what the engine has, read once by labels. `Plan` is the list of stages that
+//! turns one into the other; `apply` runs each stage's actions in parallel, stages in order.
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Label keys (design.md §3). Every engine object mew creates carries them.
+pub mod labels {
+    pub const SPACE: &str = "io.mew.space";
+    pub const SPACE_DIR: &str = "io.mew.space.dir";
+    pub const PARTICIPANT: &str = "io.mew.participant";
+    pub const ROLE: &str = "io.mew.role";
+    pub const CONFIG_HASH: &str = "io.mew.config-hash";
+    pub const VERSION: &str = "io.mew.version";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Gateway,
+    Agent,
+    Client,
+    Bridge,
+    Infra,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Gateway => "gateway",
+            Role::Agent => "agent",
+            Role::Client => "client",
+            Role::Bridge => "bridge",
+            Role::Infra => "infra",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "gateway" => Role::Gateway,
+            "agent" => Role::Agent,
+            "client" => Role::Client,
+            "bridge" => Role::Bridge,
+            "infra" => Role::Infra,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    No,
+    /// `on-failure[:N]`; `None` = unlimited retries.
+    OnFailure(Option<u32>),
+    Always,
+    UnlessStopped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogConfig {
+    pub driver: String,
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    pub memory_bytes: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub pids_limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    Bind,
+    Volume,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    pub kind: MountKind,
+    /// Host path (bind) or volume name (volume).
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortPublish {
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// Exec form, e.g. `["CMD", "mew", "gateway", "health", "--port", "8080"]`.
+    pub test: Vec<String>,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub start_period_ms: u64,
+}
+
+/// One container, fully resolved. Its hash (over everything but the hash label) decides
+/// whether an existing container can be kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    /// Engine name: `<spaceId>-<participant>`.
+    pub name: String,
+    pub participant: String,
+    pub role: Role,
+    pub image: String,
+    /// Full argv (the image's entrypoint is replaced).
+    pub cmd: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub working_dir: Option<String>,
+    /// `uid:gid` of the calling user.
+    pub user: Option<String>,
+    pub mounts: Vec<Mount>,
+    /// Network to join, and the DNS aliases on it.
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub ports: Vec<PortPublish>,
+    pub resources: Resources,
+    pub restart: RestartPolicy,
+    pub log: LogConfig,
+    pub stop_grace_secs: u64,
+    /// Ask the engine for its init (when mew's own supervisor is not PID 1).
+    pub init: bool,
+    pub cap_drop_all: bool,
+    pub no_new_privileges: bool,
+    pub read_only_rootfs: bool,
+    pub healthcheck: Option<HealthCheck>,
+    /// Labels, including `io.mew.config-hash` once `with_hash` has run.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ContainerSpec {
+    /// sha256 over the spec's canonical JSON, ignoring the hash label itself.
+    pub fn config_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut copy = self.clone();
+        copy.labels.remove(labels::CONFIG_HASH);
+        let json = serde_json::to_vec(&copy).expect("a ContainerSpec always serialises");
+        hex::encode(Sha256::digest(&json))
+    }
+
+    /// Set the `io.mew.config-hash` label from the rest of the spec.
+    pub fn with_hash(mut self) -> Self {
+        let h = self.config_hash();
+        self.labels.insert(labels::CONFIG_HASH.to_string(), h);
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    /// `mew-<spaceId>`
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What space.yaml asks for, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredSpace {
+    pub space_id: String,
+    pub space_dir: PathBuf,
+    /// The mew runtime image tag for this mew version (built locally when missing).
+    pub runtime_image: String,
+    pub network: NetworkSpec,
+    /// Host address and port the gateway is published on.
+    pub bind: String,
+    pub port: u16,
+    pub gateway: ContainerSpec,
+    /// Participants that get a container, in space.yaml order.
+    pub participants: Vec<ContainerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedNetwork {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedContainer {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Engine state: `created`, `running`, `exited`, `restarting`, `paused`, `dead`
+    /// (Podman also says `stopped`, `stopping`, `configured`).
+    pub state: String,
+}
+
+impl ObservedContainer {
+    pub fn participant(&self) -> Option<&str> {
+        self.labels.get(labels::PARTICIPANT).map(String::as_str)
+    }
+    pub fn config_hash(&self) -> Option<&str> {
+        self.labels.get(labels::CONFIG_HASH).map(String::as_str)
+    }
+    pub fn is_running(&self) -> bool {
+        matches!(self.state.as_str(), "running" | "restarting")
+    }
+}
+
+/// What the engine has for one space id, read once by label.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedSpace {
+    pub networks: Vec<ObservedNetwork>,
+    pub containers: Vec<ObservedContainer>,
+    /// Whether the runtime image for this mew version is present.
+    pub runtime_image_present: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Build the runtime image from the running mew executable.
+    BuildRuntimeImage { tag: String },
+    CreateNetwork(NetworkSpec),
+    /// Stop (with the grace period) and remove a container.
+    RemoveContainer {
+        name: String,
+        reason: RemoveReason,
+    },
+    /// Create a container from the spec and start it.
+    CreateAndStart(Box<ContainerSpec>),
+    /// Start an existing, unchanged but stopped container.
+    Start { name: String },
+    /// Poll the gateway's `/health` from the host until it answers `ok`.
+    WaitHealthy { name: String, url: String },
+    /// Poll the gateway's `/participants` until these ids are connected.
+    WaitJoined { participants: Vec<String> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveReason {
+    /// No longer in space.yaml.
+    Orphan,
+    /// Its config hash changed: it is recreated.
+    Changed,
+}
+
+/// Actions within a stage are independent and run in parallel; stages run in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    pub title: String,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub stages: Vec<Stage>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.stages.iter().all(|s| s.actions.is_empty())
+    }
+}

@@ -1,0 +1,1 @@
+//! In-container init (`mew supervise`): signals, reaping, output tee.
