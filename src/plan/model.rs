@@ -171,6 +171,9 @@ pub struct DesiredSpace {
     pub space_dir: PathBuf,
     /// The mew runtime image tag for this mew version (built locally when missing).
     pub runtime_image: String,
+    /// Named volume with mew's files (mounted read-only at `/opt/mew` in non-mew images);
+    /// `None` when every container uses the runtime image.
+    pub runtime_volume: Option<String>,
     pub network: NetworkSpec,
     /// Host address and port the gateway is published on.
     pub bind: String,
@@ -216,12 +219,17 @@ pub struct ObservedSpace {
     pub containers: Vec<ObservedContainer>,
     /// Whether the runtime image for this mew version is present.
     pub runtime_image_present: bool,
+    /// Whether the volume that carries mew into non-mew images exists (see `DesiredSpace::runtime_volume`).
+    pub runtime_volume_present: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Build the runtime image from the running mew executable.
     BuildRuntimeImage { tag: String },
+    /// Create the named volume holding mew (copied from the runtime image's `/opt/mew`), so that
+    /// containers of other images can run `mew supervise` as their PID 1.
+    EnsureRuntimeVolume { name: String, image: String },
     CreateNetwork(NetworkSpec),
     /// Stop (with the grace period) and remove a container.
     RemoveContainer {
