@@ -309,10 +309,22 @@ impl Ws {
             .expect("expected a message");
         serde_json::from_str(&t).unwrap_or_else(|_| panic!("not JSON: {t}"))
     }
+    /// Next JSON message, skipping stream frames.
+    pub async fn recv_json(&mut self) -> Value {
+        loop {
+            let t = self
+                .recv_raw(Duration::from_secs(5))
+                .await
+                .expect("expected a message");
+            if let Ok(v) = serde_json::from_str(&t) {
+                return v;
+            }
+        }
+    }
     /// Skip messages until one of `kind` arrives.
     pub async fn recv_kind(&mut self, kind: &str) -> Value {
         for _ in 0..200 {
-            let v = self.recv().await;
+            let v = self.recv_json().await;
             if v["kind"] == kind {
                 return v;
             }
@@ -322,7 +334,7 @@ impl Ws {
     /// The next message of `kind` whose id (or raw text) contains `needle`, skipping others.
     pub async fn recv_matching(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..500 {
-            let v = self.recv().await;
+            let v = self.recv_json().await;
             if pred(&v) {
                 return v;
             }
