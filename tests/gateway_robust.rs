@@ -127,7 +127,7 @@ async fn a_client_that_never_reads_is_dropped_without_stalling_others() {
     let (_stuck, _) = gw.join("stuck", "r", "").await; // never read from again
     const N: usize = 12_000;
     let text = "y".repeat(2048);
-    let (mut a_tx, mut a_rx) = a.s.split();
+    let (mut a_tx, a_rx) = a.s.split();
     let count = |mut rx: futures_util::stream::SplitStream<_>| async move {
         let mut chats = 0;
         let mut saw_leave = false;
