@@ -51,6 +51,19 @@ async fn health_and_any_path_upgrades() {
     }
     let (s, _) = gw.http("GET", "/nope", &[], "").await;
     assert_eq!(s, 404);
+    // the hidden healthcheck command used inside containers
+    let health = |port: u16| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mew"))
+            .args(["gateway", "health", "--port", &port.to_string()])
+            .output()
+            .unwrap()
+            .status
+    };
+    assert!(health(gw.port).success());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    assert_eq!(health(closed_port).code(), Some(1));
 }
 
 #[tokio::test]
