@@ -24,6 +24,8 @@ pub struct Opts<'a> {
     /// Put space.yaml inside `<dir>/.mew/` (the runner's layout).
     pub dot_mew: bool,
     pub no_auto_start: bool,
+    /// Files to create (path relative to the root, content) before the gateway starts.
+    pub files: Vec<(&'a str, &'a str)>,
 }
 
 impl Default for Opts<'_> {
@@ -34,6 +36,7 @@ impl Default for Opts<'_> {
             extra_args: Vec::new(),
             dot_mew: true,
             no_auto_start: true,
+            files: Vec::new(),
         }
     }
 }
@@ -56,6 +59,11 @@ impl TestGateway {
         std::fs::create_dir_all(&cfg_dir).unwrap();
         let cfg = cfg_dir.join("space.yaml");
         std::fs::write(&cfg, opts.yaml).unwrap();
+        for (rel, content) in &opts.files {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mew"));
         cmd.args([
             "gateway",
