@@ -220,6 +220,9 @@ impl Builder<'_> {
                     }
                     items.push(self.node()?);
                 }
+                // The parser marks a block collection after its first item; the item is the
+                // better place to point at.
+                let pos = items.first().map_or(pos, |i| earlier(pos, i.pos));
                 (
                     Node {
                         value: Value::Seq(items),
@@ -288,6 +291,7 @@ impl Builder<'_> {
                 value,
             });
         }
+        let pos = entries.first().map_or(pos, |e| earlier(pos, e.key_pos));
         for e in merged {
             if !entries.iter().any(|x| x.key == e.key) {
                 entries.push(e);
@@ -297,6 +301,14 @@ impl Builder<'_> {
             value: Value::Map(entries),
             pos,
         })
+    }
+}
+
+fn earlier(a: Pos, b: Pos) -> Pos {
+    if (b.line, b.column) < (a.line, a.column) {
+        b
+    } else {
+        a
     }
 }
 

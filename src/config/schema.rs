@@ -50,6 +50,8 @@ pub const PARTICIPANT: &[&str] = &[
     "bridge_config",
     "io",
     "first_seen",
+    // In upstream's mew-world template; upstream ignores it, and so does mew.
+    "cwd",
     // mew
     "image",
     "resources",

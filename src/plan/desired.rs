@@ -80,6 +80,8 @@ impl ResolveOptions {
 pub fn default_images() -> BTreeMap<String, String> {
     BTreeMap::from([
         ("node".to_string(), "node:22-slim".to_string()),
+        ("npm".to_string(), "node:22-slim".to_string()),
+        ("npx".to_string(), "node:22-slim".to_string()),
         ("python3".to_string(), "python:3.12-slim".to_string()),
         ("python".to_string(), "python:3.12-slim".to_string()),
     ])
