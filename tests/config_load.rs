@@ -114,6 +114,21 @@ fn load_from_disk_resolves_space_dir() {
 }
 
 #[test]
+fn find_and_load_uses_the_flags() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = std::fs::canonicalize(tmp.path()).unwrap();
+    std::fs::write(
+        dir.join("space.yaml"),
+        "space: {id: legacy}\nparticipants: {}\n",
+    )
+    .unwrap();
+    let s = config::find_and_load(Some(&dir), None, Some("flagged")).unwrap();
+    assert_eq!(s.id, "flagged");
+    assert_eq!(s.dir, dir);
+    assert_eq!(s.file, dir.join("space.yaml"));
+}
+
+#[test]
 fn space_dir_of_config_paths() {
     assert_eq!(
         config::space_dir_of(Path::new("/s/.mew/space.yaml")),
@@ -258,6 +273,14 @@ fn bad_ids() {
     assert_eq!(
         error("space:\n  id: \"my space\"\nparticipants: {}\n"),
         format!("{FILE}:2:7: invalid space id `my space`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit")
+    );
+}
+
+#[test]
+fn ids_that_collide_in_the_engine() {
+    assert_eq!(
+        error("space: {id: demo}\nparticipants:\n  my-agent: {}\n  My_Agent: {}\n"),
+        format!("{FILE}:4:3: participant id `My_Agent` clashes with `my-agent` (ids must differ in more than case, `-` and `_`)")
     );
 }
 

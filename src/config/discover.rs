@@ -4,6 +4,26 @@ use std::path::{Path, PathBuf};
 
 /// Environment variable naming the config file when `--space-config` is not given.
 pub const ENV_SPACE_CONFIG: &str = "MEW_SPACE_CONFIG";
+/// Environment variable overriding `space.id` when `--space-id` is not given.
+pub const ENV_SPACE_ID: &str = "MEW_SPACE_ID";
+
+/// Find, read and validate a space's configuration from the usual flags (`--space-dir`,
+/// `--space-config`, `--space-id`), falling back to `MEW_SPACE_CONFIG` / `MEW_SPACE_ID`.
+pub fn find_and_load(
+    space_dir: Option<&Path>,
+    space_config: Option<&Path>,
+    space_id: Option<&str>,
+) -> Result<super::Space, ConfigError> {
+    let file = discover(space_dir, space_config)?;
+    let space_id = space_id
+        .map(str::to_string)
+        .or_else(|| std::env::var(ENV_SPACE_ID).ok().filter(|v| !v.is_empty()));
+    let opts = super::LoadOptions {
+        space_dir: space_dir.map(Path::to_path_buf),
+        space_id,
+    };
+    super::load(&file, &opts)
+}
 
 /// Find the space.yaml: `--space-config`, else `MEW_SPACE_CONFIG`, else `<dir>/.mew/space.yaml`,
 /// else `<dir>/space.yaml`, with `<dir>` = `--space-dir` or the current directory.

@@ -213,9 +213,18 @@ pub fn parse_space(file: &Path, text: &str, opts: &LoadOptions) -> Result<Space,
     let pnode =
         get(top, "participants").ok_or_else(|| r.err(root.pos, "missing `participants`"))?;
     let pmap = r.map(pnode, "`participants`")?;
-    let mut participants = Vec::with_capacity(pmap.len());
+    let mut participants: Vec<Participant> = Vec::with_capacity(pmap.len());
     for e in pmap {
-        participants.push(r.participant(e, &defaults)?);
+        let p = r.participant(e, &defaults)?;
+        // Network aliases are case-insensitive and MEW_TOKEN_<ID> folds `-` into `_`, so such
+        // ids would collide in the engine.
+        if let Some(other) = participants.iter().find(|o| same_identity(&o.id, &p.id)) {
+            return Err(r.err(
+                e.key_pos,
+                format!("participant id `{}` clashes with `{}` (ids must differ in more than case, `-` and `_`)", p.id, other.id),
+            ));
+        }
+        participants.push(p);
     }
 
     Ok(Space {
@@ -231,6 +240,11 @@ pub fn parse_space(file: &Path, text: &str, opts: &LoadOptions) -> Result<Space,
         gateway,
         gateway_logging,
     })
+}
+
+fn same_identity(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    norm(a) == norm(b)
 }
 
 /// The value under `key`, treating `key:` with nothing after it as absent.

@@ -14,7 +14,7 @@ pub mod schema;
 pub mod substitute;
 pub mod values;
 
-pub use discover::{discover, discover_in, ENV_SPACE_CONFIG};
+pub use discover::{discover, discover_in, find_and_load, ENV_SPACE_CONFIG, ENV_SPACE_ID};
 pub use load::{default_log, load, parse_space, space_dir_of, LoadOptions};
 pub use model::*;
 

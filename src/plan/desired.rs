@@ -112,7 +112,7 @@ pub fn image_overrides(
     for (name, value) in env {
         if let Some(key) = name.strip_prefix("MEW_IMAGE_") {
             if !key.is_empty() && !value.trim().is_empty() {
-                out.insert(key.to_string(), value.trim().to_string());
+                out.insert(key.to_ascii_uppercase(), value.trim().to_string());
             }
         }
     }
@@ -366,6 +366,8 @@ impl Resolver<'_> {
             .collect();
         let view = serde_json::json!({
             "space": s.id,
+            // The gateway loads the token files at start; a new token needs a new gateway.
+            "tokens": self.opts.tokens,
             "participants": participants,
             "default_capabilities": s.defaults.capabilities,
             "logging": [s.gateway_logging.enabled, s.gateway_logging.envelope_history,
