@@ -183,6 +183,15 @@ fn golden_plans() {
             case.display()
         );
         check(&case.join("plan.txt"), &text, &mut failures);
+        let detailed = plan::render_detailed(&plan);
+        assert!(
+            !detailed.contains("SECRET-TOKEN"),
+            "{}: token in detailed plan:\n{detailed}",
+            case.display()
+        );
+        if case.ends_with("fresh") {
+            check(&case.join("plan-detailed.txt"), &detailed, &mut failures);
+        }
         if let Some(observed) = &observed {
             check(
                 &case.join("down.txt"),

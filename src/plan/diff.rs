@@ -202,3 +202,120 @@ pub fn plan_down(observed: &ObservedSpace) -> Plan {
     }
     Plan { stages }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ContainerSpec {
+        ContainerSpec {
+            name: "d-a".into(),
+            participant: "a".into(),
+            role: Role::Agent,
+            image: "i".into(),
+            cmd: vec!["x".into()],
+            env: BTreeMap::new(),
+            working_dir: None,
+            user: None,
+            mounts: vec![],
+            network: "mew-d".into(),
+            aliases: vec![],
+            ports: vec![],
+            resources: Resources::default(),
+            restart: RestartPolicy::No,
+            log: LogConfig {
+                driver: "json-file".into(),
+                options: BTreeMap::new(),
+            },
+            stop_grace_secs: 5,
+            init: false,
+            cap_drop_all: true,
+            no_new_privileges: true,
+            read_only_rootfs: false,
+            healthcheck: None,
+            labels: BTreeMap::new(),
+        }
+        .with_hash()
+    }
+
+    fn observed(state: &str, hash: &str) -> ObservedContainer {
+        ObservedContainer {
+            id: "1".into(),
+            name: "d-a".into(),
+            labels: BTreeMap::from([(labels::CONFIG_HASH.to_string(), hash.to_string())]),
+            state: state.into(),
+        }
+    }
+
+    #[test]
+    fn decisions_by_state_and_hash() {
+        let s = spec();
+        let h = s.config_hash();
+        assert_eq!(decide(&s, None), Decision::Create);
+        assert_eq!(decide(&s, Some(&observed("running", &h))), Decision::Keep);
+        assert_eq!(
+            decide(&s, Some(&observed("restarting", &h))),
+            Decision::Keep
+        );
+        for stopped in ["exited", "created", "stopped", "configured"] {
+            assert_eq!(
+                decide(&s, Some(&observed(stopped, &h))),
+                Decision::Start,
+                "{stopped}"
+            );
+        }
+        for broken in ["dead", "paused", "removing"] {
+            assert_eq!(
+                decide(&s, Some(&observed(broken, &h))),
+                Decision::Recreate,
+                "{broken}"
+            );
+        }
+        assert_eq!(
+            decide(&s, Some(&observed("running", "other"))),
+            Decision::Recreate
+        );
+    }
+
+    #[test]
+    fn health_urls() {
+        assert_eq!(
+            health_url("127.0.0.1", 8080),
+            "http://127.0.0.1:8080/health"
+        );
+        assert_eq!(health_url("0.0.0.0", 80), "http://127.0.0.1:80/health");
+        assert_eq!(health_url("::", 80), "http://[::1]:80/health");
+        assert_eq!(health_url("::1", 80), "http://[::1]:80/health");
+        assert_eq!(
+            health_url("192.168.1.5", 80),
+            "http://192.168.1.5:80/health"
+        );
+    }
+
+    #[test]
+    fn down_removes_containers_then_networks() {
+        let obs = ObservedSpace {
+            networks: vec![ObservedNetwork {
+                id: "n".into(),
+                name: "mew-d".into(),
+                labels: BTreeMap::new(),
+            }],
+            containers: vec![observed("running", "h")],
+            ..Default::default()
+        };
+        let p = plan_down(&obs);
+        assert_eq!(p.stages.len(), 2);
+        assert!(matches!(
+            p.stages[0].actions[0],
+            Action::RemoveContainer {
+                reason: RemoveReason::Down,
+                ..
+            }
+        ));
+        assert!(matches!(
+            p.stages[1].actions[0],
+            Action::RemoveNetwork { .. }
+        ));
+        assert!(plan_down(&ObservedSpace::default()).is_empty());
+    }
+}

@@ -15,4 +15,4 @@ pub use desired::{
 };
 pub use diff::{health_url, plan, plan_down};
 pub use model::*;
-pub use render::{action_line, mask_env, render};
+pub use render::{action_line, mask_env, render, render_detailed};
