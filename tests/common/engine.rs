@@ -1,0 +1,1 @@
+//! Test harness for the runner: a busybox test image, unique space ids, cleanup by label.
