@@ -3,6 +3,11 @@
 use thiserror::Error;
 
 pub mod connect;
+pub mod container;
+pub mod image;
+pub mod network;
+pub mod observe;
+pub mod volume;
 
 pub use connect::{connect, Engine, EngineInfo, EngineKind};
 
