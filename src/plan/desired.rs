@@ -567,6 +567,11 @@ impl Resolver<'_> {
                 env.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
+        // The caller's uid usually has no home in the image; tools such as npx need a writable
+        // one. (Containers on the runtime image have a read-only root and need none.)
+        if image != self.opts.runtime_image {
+            env.insert("HOME".into(), "/tmp".into());
+        }
         env.insert("MEW_GATEWAY".into(), gateway_url.clone());
         env.insert("MEW_SPACE".into(), self.space.id.clone());
         env.insert("MEW_PARTICIPANT_ID".into(), p.id.clone());
