@@ -500,7 +500,7 @@ fn missing_token_is_an_error() {
     o.tokens.clear();
     let e = desired(&space(AGENT), &o).unwrap_err();
     assert!(
-        e.to_string().contains("no token for participant `echo`"),
+        e.to_string().contains("participant `echo` has no token"),
         "{e}"
     );
 }
