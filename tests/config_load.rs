@@ -506,6 +506,22 @@ fn every_documented_key_is_known() {
 }
 
 #[test]
+fn warnings_for_ignored_settings() {
+    let s = load_ok(
+        "space: {id: d}\ngateway:\n  port: 9000\nparticipants:\n  a:\n    auto_start: true\n  b: {command: mew, auto_start: true, fifo: true, auto_connect: true}\n",
+    );
+    assert_eq!(
+        s.warnings,
+        [
+            format!("{FILE}:3:3: `gateway.port` is ignored: the port comes from --port"),
+            format!("{FILE}:5:3: participant `a` has `auto_start` but nothing to start (no `command`, or `type: mcp-bridge` without `mcp_server`)"),
+            format!("{FILE}:7:3: participant `b` runs its own program; its FIFO client (`fifo` + `auto_connect`) is not started"),
+        ]
+    );
+    assert!(load_ok(UPSTREAM_BASIC).warnings.is_empty());
+}
+
+#[test]
 fn bridge_classification_needs_auto_start_and_mcp_server() {
     let s = load_ok(
         "space: {id: d}\nparticipants:\n  fs:\n    type: mcp-bridge\n    auto_start: true\n    mcp_server: {command: node}\n  agent:\n    type: mcp-bridge\n    auto_start: true\n    command: mew\n",

@@ -87,6 +87,7 @@ pub fn parse_space(file: &Path, text: &str, opts: &LoadOptions) -> Result<Space,
     let pnode =
         get(top, "participants").ok_or_else(|| r.err(root.pos, "missing `participants`"))?;
     let participants = r.participants(pnode, &defaults)?;
+    let warnings = r.warnings(top, &participants);
 
     Ok(Space {
         file: file.to_path_buf(),
@@ -100,6 +101,7 @@ pub fn parse_space(file: &Path, text: &str, opts: &LoadOptions) -> Result<Space,
         defaults,
         gateway,
         gateway_logging,
+        warnings,
     })
 }
 
@@ -294,6 +296,49 @@ impl Reader<'_> {
             participants.push(p);
         }
         Ok(participants)
+    }
+
+    fn warn(&self, pos: Pos, message: impl std::fmt::Display) -> String {
+        format!(
+            "{}:{}:{}: {message}",
+            self.file.display(),
+            pos.line,
+            pos.column
+        )
+    }
+
+    fn warnings(&self, top: &[Entry], participants: &[Participant]) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(g) = get(top, "gateway").and_then(Node::as_map) {
+            for e in g {
+                match e.key.as_str() {
+                    "port" => out.push(self.warn(
+                        e.key_pos,
+                        "`gateway.port` is ignored: the port comes from --port",
+                    )),
+                    "space" => out.push(self.warn(
+                        e.key_pos,
+                        "`gateway.space` is ignored: the space is `space.id`",
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        for p in participants {
+            if p.auto_start && !p.kind.has_container() {
+                out.push(self.warn(
+                    p.pos,
+                    format!("participant `{}` has `auto_start` but nothing to start (no `command`, or `type: mcp-bridge` without `mcp_server`)", p.id),
+                ));
+            }
+            if matches!(p.kind, Kind::Agent | Kind::Bridge) && p.fifo && p.auto_connect {
+                out.push(self.warn(
+                    p.pos,
+                    format!("participant `{}` runs its own program; its FIFO client (`fifo` + `auto_connect`) is not started", p.id),
+                ));
+            }
+        }
+        out
     }
 
     fn check_keys(
