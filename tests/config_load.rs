@@ -192,6 +192,20 @@ fn extension_keys_are_free() {
         "x-common: &c {a: 1}\nspace:\n  id: demo\n  x-owner: me\nparticipants:\n  a:\n    x-notes: [1, 2]\n    resources: {x-why: because, memory: 64m}\n",
     );
     assert_eq!(s.participants[0].lifecycle.memory_bytes, Some(64 * MIB));
+
+    // The compose idiom: shared settings under an `x-` key, merged where needed.
+    let s = load_ok(
+        "x-agent: &agent\n  command: node\n  auto_start: true\n  restart_policy: always\nspace: {id: demo}\nparticipants:\n  a:\n    <<: *agent\n    args: [a.js]\n  b:\n    <<: *agent\n    restart_policy: \"no\"\n",
+    );
+    let (a, b) = (&s.participants[0], &s.participants[1]);
+    assert_eq!((a.kind, b.kind), (Kind::Agent, Kind::Agent));
+    assert_eq!(a.args, ["a.js"]);
+    assert_eq!(a.lifecycle.restart, Some(RestartPolicy::Always));
+    assert_eq!(
+        b.lifecycle.restart,
+        Some(RestartPolicy::No),
+        "explicit keys win over merged ones"
+    );
 }
 
 #[test]
