@@ -14,7 +14,11 @@ pub mod supervise;
 pub mod token;
 
 #[derive(Debug, Parser)]
-#[command(name = "mew", version, about = "Run MEW spaces (gateway, agents, clients) as containers")]
+#[command(
+    name = "mew",
+    version,
+    about = "Run MEW spaces (gateway, agents, clients) as containers"
+)]
 pub struct Cli {
     /// More diagnostics on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

@@ -226,11 +226,20 @@ pub struct ObservedSpace {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Build the runtime image from the running mew executable.
-    BuildRuntimeImage { tag: String },
+    BuildRuntimeImage {
+        tag: String,
+    },
     /// Create the named volume holding mew (copied from the runtime image's `/opt/mew`), so that
     /// containers of other images can run `mew supervise` as their PID 1.
-    EnsureRuntimeVolume { name: String, image: String },
+    EnsureRuntimeVolume {
+        name: String,
+        image: String,
+    },
     CreateNetwork(NetworkSpec),
+    /// Remove a network of the space (`down`, after its containers).
+    RemoveNetwork {
+        name: String,
+    },
     /// Stop (with the grace period) and remove a container.
     RemoveContainer {
         name: String,
@@ -239,11 +248,18 @@ pub enum Action {
     /// Create a container from the spec and start it.
     CreateAndStart(Box<ContainerSpec>),
     /// Start an existing, unchanged but stopped container.
-    Start { name: String },
+    Start {
+        name: String,
+    },
     /// Poll the gateway's `/health` from the host until it answers `ok`.
-    WaitHealthy { name: String, url: String },
+    WaitHealthy {
+        name: String,
+        url: String,
+    },
     /// Poll the gateway's `/participants` until these ids are connected.
-    WaitJoined { participants: Vec<String> },
+    WaitJoined {
+        participants: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,6 +268,8 @@ pub enum RemoveReason {
     Orphan,
     /// Its config hash changed: it is recreated.
     Changed,
+    /// The space is being taken down.
+    Down,
 }
 
 /// Actions within a stage are independent and run in parallel; stages run in order.
