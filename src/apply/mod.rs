@@ -166,6 +166,12 @@ async fn run_action(
             report(Progress::Done(format!("network {} created", spec.name)));
             record(outcome, |o| o.network_created = Some(spec.name.clone()));
         }
+        Action::RemoveNetwork { name } => {
+            network::remove_network(docker, name)
+                .await
+                .map_err(fail(format!("cannot remove network {name}")))?;
+            report(Progress::Done(format!("network {name} removed")));
+        }
         Action::RemoveContainer { name, reason } => {
             container::stop_and_remove(docker, name, ctx.stop_timeout)
                 .await
@@ -173,6 +179,7 @@ async fn run_action(
             let why = match reason {
                 RemoveReason::Orphan => "removed (no longer in space.yaml)",
                 RemoveReason::Changed => "removed (configuration changed)",
+                RemoveReason::Down => "removed",
             };
             report(Progress::Done(format!("{name} {why}")));
             record(outcome, |o| o.removed.push(name.clone()));

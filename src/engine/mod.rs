@@ -2,11 +2,17 @@
 //! by label, images, containers, networks and volumes. Every function returns `EngineError`.
 use thiserror::Error;
 
+pub mod clean;
 pub mod connect;
 pub mod container;
+pub mod events;
+pub mod exec;
 pub mod image;
+pub mod inspect;
+pub mod logs;
 pub mod network;
 pub mod observe;
+pub mod restart;
 pub mod volume;
 
 pub use connect::{connect, Engine, EngineInfo, EngineKind};

@@ -1,8 +1,67 @@
+use crate::ops::clean::{describe, plan, Scope};
+use crate::ops::target;
 use clap::Args;
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
-pub struct CleanArgs {}
+pub struct CleanArgs {
+    /// Space directory (default: the current directory).
+    #[arg(short = 'd', long)]
+    pub space_dir: Option<PathBuf>,
+    /// Space id (default: the containers started from the space directory).
+    #[arg(long, env = "MEW_SPACE_ID")]
+    pub space_id: Option<String>,
+    /// Also clean every space whose directory no longer exists.
+    #[arg(long)]
+    pub all: bool,
+    /// List what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also stop and remove running containers (and so their networks).
+    #[arg(long)]
+    pub force: bool,
+}
 
-pub async fn run(_args: CleanArgs) -> anyhow::Result<()> {
-    crate::cli::not_yet("mew space clean")
+pub async fn run(args: CleanArgs) -> anyhow::Result<()> {
+    let dir = target::absolute_dir(args.space_dir.as_deref())?;
+    let docker = target::connect().await?;
+    let objs = crate::engine::clean::labelled_objects(&docker).await?;
+    let scope = Scope {
+        space_id: args.space_id.clone().filter(|s| !s.is_empty()),
+        dir: Some(dir.to_string_lossy().into_owned()),
+        all: args.all,
+        force: args.force,
+    };
+    let p = plan(&objs, &scope, &|d| std::path::Path::new(d).exists());
+    for (o, why) in &p.skipped {
+        println!("Keeping {}: {why}", describe(o));
+    }
+    if p.remove.is_empty() {
+        println!("Nothing to clean.");
+        return Ok(());
+    }
+    if args.dry_run {
+        println!("Would remove:");
+        for o in &p.remove {
+            println!("  {}", describe(o));
+        }
+        return Ok(());
+    }
+    let failed = crate::engine::clean::remove(&docker, &p.remove).await;
+    for o in &p.remove {
+        if !failed.iter().any(|(f, _)| f.id == o.id && f.kind == o.kind) {
+            println!("Removed {}", describe(o));
+        }
+    }
+    if let Some((_, first)) = failed.first() {
+        for (o, e) in &failed {
+            eprintln!("Could not remove {}: {e}", describe(o));
+        }
+        anyhow::bail!(
+            "{} object(s) could not be removed ({first}); check them with `mew space status` and retry",
+            failed.len()
+        );
+    }
+    println!("✓ Cleanup complete! Removed {} object(s).", p.remove.len());
+    Ok(())
 }

@@ -3,6 +3,7 @@ use clap::Subcommand;
 
 pub mod clean;
 pub mod down;
+pub mod events;
 pub mod exec;
 pub mod logs;
 pub mod restart;
@@ -26,6 +27,8 @@ pub enum SpaceCommand {
     Exec(exec::ExecArgs),
     /// Remove leftover labelled objects.
     Clean(clean::CleanArgs),
+    /// Follow the engine's events for the space's containers, until Ctrl-C.
+    Events(events::EventsArgs),
 }
 
 pub async fn run(cmd: SpaceCommand) -> anyhow::Result<()> {
@@ -37,5 +40,6 @@ pub async fn run(cmd: SpaceCommand) -> anyhow::Result<()> {
         SpaceCommand::Restart(a) => restart::run(a).await,
         SpaceCommand::Exec(a) => exec::run(a).await,
         SpaceCommand::Clean(a) => clean::run(a).await,
+        SpaceCommand::Events(a) => events::run(a).await,
     }
 }

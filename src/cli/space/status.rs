@@ -1,8 +1,164 @@
+use crate::engine::inspect::{inspect_space, StatsSample};
+use crate::ops::status::{build, gateway_address, render_table, StatusContext};
+use crate::ops::target;
 use clap::Args;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Which space: shared by status, logs, restart, exec, clean and events.
+#[derive(Debug, Clone, Args)]
+pub struct SpaceSelect {
+    /// Space directory (default: the current directory).
+    #[arg(short = 'd', long)]
+    pub space_dir: Option<PathBuf>,
+    /// Space id (default: space.yaml's, else the containers started from the space directory).
+    #[arg(long, env = "MEW_SPACE_ID")]
+    pub space_id: Option<String>,
+}
+
+impl SpaceSelect {
+    /// Connect, and find the space id (`None`: nothing here). Also returns the absolute dir.
+    pub async fn resolve(&self) -> anyhow::Result<(bollard::Docker, PathBuf, Option<String>)> {
+        let dir = target::absolute_dir(self.space_dir.as_deref())?;
+        let docker = target::connect().await?;
+        let id = target::resolve(&docker, &dir, self.space_id.as_deref()).await?;
+        Ok((docker, dir, id))
+    }
+}
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub select: SpaceSelect,
+    /// Print JSON (schema: see `mew space status --help` / src/ops/status.rs).
+    #[arg(long)]
+    pub json: bool,
+    /// Redraw whenever the space's containers change (and every 2 s), until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
+}
 
-pub async fn run(_args: StatusArgs) -> anyhow::Result<()> {
-    crate::cli::not_yet("mew space status")
+pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
+    let (docker, dir, id) = args.select.resolve().await?;
+    let Some(id) = id else {
+        return print_not_running(&dir, None, args.json);
+    };
+    if args.watch {
+        return watch(&docker, &dir, &id, args.json).await;
+    }
+    let (text, _) = snapshot(&docker, &dir, &id, args.json, &HashMap::new()).await?;
+    print!("{text}");
+    Ok(())
+}
+
+fn print_not_running(dir: &std::path::Path, id: Option<&str>, json: bool) -> anyhow::Result<()> {
+    if json {
+        let empty = build(
+            &[],
+            &StatusContext {
+                space_id: id.unwrap_or_default().to_string(),
+                ..Default::default()
+            },
+        );
+        println!("{}", serde_json::to_string_pretty(&empty)?);
+    } else {
+        println!("{}", target::not_running(dir));
+    }
+    Ok(())
+}
+
+/// One rendering of the space, and the stats it used (for the next frame's CPU figures).
+async fn snapshot(
+    docker: &bollard::Docker,
+    dir: &std::path::Path,
+    id: &str,
+    json: bool,
+    previous: &HashMap<String, StatsSample>,
+) -> anyhow::Result<(String, HashMap<String, StatsSample>)> {
+    let facts = inspect_space(docker, id).await?;
+    if facts.is_empty() {
+        let text = if json {
+            let empty = build(
+                &[],
+                &StatusContext {
+                    space_id: id.to_string(),
+                    ..Default::default()
+                },
+            );
+            format!("{}\n", serde_json::to_string_pretty(&empty)?)
+        } else {
+            format!("{}\n", target::not_running(dir))
+        };
+        return Ok((text, HashMap::new()));
+    }
+    let gateway_up = facts
+        .iter()
+        .any(|f| f.role.as_deref() == Some("gateway") && f.is_running());
+    let connected = match gateway_address(&facts) {
+        Some((host, port)) if gateway_up => {
+            crate::ops::gateway_http::connected_participants(&host, port, id)
+                .await
+                .ok()
+                .map(|ps| {
+                    ps.into_iter()
+                        .filter(|p| p.connected)
+                        .map(|p| p.id)
+                        .collect()
+                })
+        }
+        _ => None,
+    };
+    let ctx = StatusContext {
+        space_id: id.to_string(),
+        now_rfc3339: chrono::Utc::now().to_rfc3339(),
+        connected,
+        previous: previous.clone(),
+    };
+    let status = build(&facts, &ctx);
+    let text = if json {
+        format!("{}\n", serde_json::to_string_pretty(&status)?)
+    } else {
+        render_table(&status)
+    };
+    let samples = facts
+        .into_iter()
+        .filter_map(|f| Some((f.id, f.stats?)))
+        .collect();
+    Ok((text, samples))
+}
+
+async fn watch(
+    docker: &bollard::Docker,
+    dir: &std::path::Path,
+    id: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    use std::io::IsTerminal;
+    let clear = std::io::stdout().is_terminal() && !json;
+    let mut events = Box::pin(crate::engine::events::follow(docker, id));
+    let mut previous = HashMap::new();
+    loop {
+        let (text, samples) = snapshot(docker, dir, id, json, &previous).await?;
+        previous = samples;
+        let mut out = std::io::stdout().lock();
+        if clear {
+            // Home + clear screen, then the new frame.
+            write!(out, "\x1b[H\x1b[2J")?;
+        }
+        write!(out, "{text}")?;
+        out.flush()?;
+        drop(out);
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            ev = events.next() => match ev {
+                // Several events usually come together (die, stop, …): let them settle.
+                Some(Ok(_)) => tokio::time::sleep(std::time::Duration::from_millis(150)).await,
+                Some(Err(e)) => return Err(e.into()),
+                None => anyhow::bail!("the container engine stopped sending events; run the command again"),
+            },
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+        }
+    }
 }

@@ -1,0 +1,39 @@
+use crate::cli::space::status::SpaceSelect;
+use crate::engine::events::{follow, format_event};
+use crate::ops::target;
+use clap::Args;
+use futures_util::StreamExt;
+use std::io::Write;
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub select: SpaceSelect,
+    /// One JSON object per line (time_nano, kind, action, subject, exit_code).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: EventsArgs) -> anyhow::Result<()> {
+    let (docker, dir, id) = args.select.resolve().await?;
+    let Some(id) = id else {
+        anyhow::bail!("{}", target::not_running(&dir));
+    };
+    let mut events = Box::pin(follow(&docker, &id));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            ev = events.next() => {
+                let Some(ev) = ev else {
+                    anyhow::bail!("the container engine stopped sending events; run the command again");
+                };
+                let ev = ev?;
+                let line = if args.json { serde_json::to_string(&ev)? } else { format_event(&ev) };
+                let mut out = std::io::stdout().lock();
+                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

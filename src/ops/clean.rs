@@ -1,0 +1,178 @@
+//! `mew space clean`: which labelled objects are leftovers to remove (pure; the engine side is
+//! `crate::engine::clean`).
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Container,
+    Network,
+    Volume,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Container => "container",
+            Kind::Network => "network",
+            Kind::Volume => "volume",
+        }
+    }
+}
+
+/// A labelled engine object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Obj {
+    pub kind: Kind,
+    pub name: String,
+    pub id: String,
+    /// `io.mew.space`
+    pub space: String,
+    /// `io.mew.space.dir`
+    pub dir: Option<String>,
+    /// Containers: running (or restarting / paused).
+    pub running: bool,
+    /// Networks: attached container ids; volumes: ids of containers mounting it.
+    pub users: Vec<String>,
+}
+
+/// Which spaces to clean.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// This space's id, when known.
+    pub space_id: Option<String>,
+    /// This space's directory.
+    pub dir: Option<String>,
+    /// Also every space whose directory no longer exists.
+    pub all: bool,
+    /// Also remove running containers.
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanPlan {
+    pub remove: Vec<Obj>,
+    /// Kept, with the reason.
+    pub skipped: Vec<(Obj, String)>,
+}
+
+impl Scope {
+    fn covers(&self, o: &Obj, dir_exists: &dyn Fn(&str) -> bool) -> bool {
+        self.space_id.as_deref() == Some(o.space.as_str())
+            || (self.dir.is_some() && self.dir == o.dir)
+            || (self.all && o.dir.as_deref().is_some_and(|d| !dir_exists(d)))
+    }
+}
+
+/// Decide what to remove: stopped containers (running ones only with `force`), then networks
+/// and volumes nothing else uses once those containers are gone.
+pub fn plan(objs: &[Obj], scope: &Scope, dir_exists: &dyn Fn(&str) -> bool) -> CleanPlan {
+    let mut out = CleanPlan::default();
+    let mut removed_containers: BTreeSet<&str> = BTreeSet::new();
+    let mut in_scope: Vec<&Obj> = objs
+        .iter()
+        .filter(|o| scope.covers(o, dir_exists))
+        .collect();
+    in_scope.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    for o in in_scope.iter().filter(|o| o.kind == Kind::Container) {
+        if o.running && !scope.force {
+            out.skipped
+                .push(((*o).clone(), "running; use --force to remove it".into()));
+        } else {
+            removed_containers.insert(o.id.as_str());
+            out.remove.push((*o).clone());
+        }
+    }
+    for o in in_scope.iter().filter(|o| o.kind != Kind::Container) {
+        let busy = o
+            .users
+            .iter()
+            .any(|u| !removed_containers.contains(u.as_str()));
+        if busy {
+            out.skipped
+                .push(((*o).clone(), "in use by a container that stays".into()));
+        } else {
+            out.remove.push((*o).clone());
+        }
+    }
+    out
+}
+
+/// `container demo-echo (space demo)`.
+pub fn describe(o: &Obj) -> String {
+    format!("{} {} (space {})", o.kind.as_str(), o.name, o.space)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(kind: Kind, name: &str, space: &str, dir: &str, running: bool, users: &[&str]) -> Obj {
+        Obj {
+            kind,
+            name: name.into(),
+            id: format!("id-{name}"),
+            space: space.into(),
+            dir: Some(dir.into()),
+            running,
+            users: users.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn fixture() -> Vec<Obj> {
+        vec![
+            obj(Kind::Container, "a-gw", "a", "/a", true, &[]),
+            obj(Kind::Container, "a-echo", "a", "/a", false, &[]),
+            obj(
+                Kind::Network,
+                "mew-a",
+                "a",
+                "/a",
+                false,
+                &["id-a-gw", "id-a-echo"],
+            ),
+            obj(Kind::Volume, "a-data", "a", "/a", false, &["id-a-echo"]),
+            obj(Kind::Container, "gone-x", "gone", "/gone", false, &[]),
+            obj(Kind::Network, "mew-gone", "gone", "/gone", false, &[]),
+            obj(Kind::Container, "b-x", "b", "/b", false, &[]),
+        ]
+    }
+
+    fn names(objs: &[Obj]) -> Vec<&str> {
+        objs.iter().map(|o| o.name.as_str()).collect()
+    }
+
+    #[test]
+    fn this_space_keeps_running_containers_and_their_network() {
+        let scope = Scope {
+            space_id: Some("a".into()),
+            ..Default::default()
+        };
+        let p = plan(&fixture(), &scope, &|_| true);
+        assert_eq!(names(&p.remove), ["a-echo", "a-data"]);
+        let skipped: Vec<&str> = p.skipped.iter().map(|(o, _)| o.name.as_str()).collect();
+        assert_eq!(skipped, ["a-gw", "mew-a"]);
+    }
+
+    #[test]
+    fn force_removes_everything_of_the_space() {
+        let scope = Scope {
+            space_id: Some("a".into()),
+            force: true,
+            ..Default::default()
+        };
+        let p = plan(&fixture(), &scope, &|_| true);
+        assert_eq!(names(&p.remove), ["a-echo", "a-gw", "mew-a", "a-data"]);
+    }
+
+    #[test]
+    fn all_adds_spaces_whose_directory_is_gone() {
+        let scope = Scope {
+            dir: Some("/nowhere".into()),
+            all: true,
+            ..Default::default()
+        };
+        let p = plan(&fixture(), &scope, &|d| d != "/gone");
+        assert_eq!(names(&p.remove), ["gone-x", "mew-gone"]);
+        assert!(p.skipped.is_empty());
+    }
+}

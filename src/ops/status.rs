@@ -1,0 +1,403 @@
+//! `mew space status`: rows from the engine's facts plus the gateway's participant list, as a
+//! table or as JSON.
+//!
+//! JSON schema (stable; keys are snake_case, absent values are `null`):
+//!
+//! ```text
+//! {
+//!   "space_id": "demo",
+//!   "space_dir": "/abs/dir",               // from the io.mew.space.dir label, or null
+//!   "gateway_url": "ws://localhost:8080",  // null when the gateway publishes no port
+//!   "gateway_reachable": true,             // GET /participants answered
+//!   "connected": ["echo", "human"],        // ids the gateway reports connected, null if unreachable
+//!   "participants": [
+//!     {
+//!       "participant": "echo",             // io.mew.participant
+//!       "role": "agent",                   // io.mew.role
+//!       "container": "demo-echo",
+//!       "state": "running",                // running | exited | restarting | created | paused | dead | stopping
+//!       "exit_code": null,                 // last exit code once the container has stopped
+//!       "oom_killed": false,
+//!       "health": "healthy",               // healthy | unhealthy | starting | null (no healthcheck)
+//!       "restart_count": 0,
+//!       "memory_used_bytes": 1048576,      // null when not running
+//!       "memory_limit_bytes": 536870912,   // null when unlimited
+//!       "cpu_percent": 0.4,                // 100 = one core; average since start (or since the previous --watch frame)
+//!       "started_at": "2024-05-01T10:00:00.1Z",
+//!       "uptime_secs": 42,                 // null when not running
+//!       "joined": true                     // null for the gateway itself or when the gateway is unreachable
+//!     }
+//!   ]
+//! }
+//! ```
+use crate::engine::inspect::ContainerFacts;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParticipantStatus {
+    pub participant: String,
+    pub role: Option<String>,
+    pub container: String,
+    pub state: String,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    pub health: Option<String>,
+    pub restart_count: i64,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_limit_bytes: Option<i64>,
+    pub cpu_percent: Option<f64>,
+    pub started_at: Option<String>,
+    pub uptime_secs: Option<i64>,
+    pub joined: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpaceStatus {
+    pub space_id: String,
+    pub space_dir: Option<String>,
+    pub gateway_url: Option<String>,
+    pub gateway_reachable: bool,
+    pub connected: Option<Vec<String>>,
+    pub participants: Vec<ParticipantStatus>,
+}
+
+/// Engine state names, with Podman's own ones mapped onto Docker's vocabulary.
+pub fn normalize_state(engine_state: &str) -> &str {
+    match engine_state {
+        "stopped" => "exited",
+        "configured" | "initialized" => "created",
+        other => other,
+    }
+}
+
+/// `running`, `exited (code N)`, `restarting`, … for the table.
+pub fn state_label(state: &str, exit_code: Option<i64>) -> String {
+    match (state, exit_code) {
+        ("exited" | "dead", Some(code)) => format!("{state} (code {code})"),
+        _ => state.to_string(),
+    }
+}
+
+/// Where the gateway can be reached from the host: (host, port) of its published port.
+pub fn gateway_address(facts: &[ContainerFacts]) -> Option<(String, u16)> {
+    let gw = facts
+        .iter()
+        .find(|f| f.role.as_deref() == Some("gateway"))?;
+    let p = gw.published.first()?;
+    let host = match p.host_ip.as_str() {
+        // Published on every interface: loopback reaches it.
+        "" | "0.0.0.0" | "::" => "127.0.0.1".to_string(),
+        ip => ip.to_string(),
+    };
+    Some((host, p.host_port))
+}
+
+/// The URL users connect to, `ws://localhost:<port>` for loopback as upstream prints it.
+pub fn gateway_url(host: &str, port: u16) -> String {
+    match host {
+        "127.0.0.1" | "::1" | "localhost" => format!("ws://localhost:{port}"),
+        h if h.contains(':') => format!("ws://[{h}]:{port}"),
+        h => format!("ws://{h}:{port}"),
+    }
+}
+
+/// Seconds between two RFC 3339 times.
+fn secs_between(from: &str, to: &str) -> Option<f64> {
+    let a = chrono::DateTime::parse_from_rfc3339(from).ok()?;
+    let b = chrono::DateTime::parse_from_rfc3339(to).ok()?;
+    let nanos = (b - a).num_nanoseconds()?;
+    Some(nanos as f64 / 1e9)
+}
+
+/// CPU use in percent of one core: from the previous sample when there is one (`--watch`),
+/// else averaged since the container started (one-shot stats carry no previous reading).
+pub fn cpu_percent(
+    facts: &ContainerFacts,
+    previous: Option<&crate::engine::inspect::StatsSample>,
+    now_rfc3339: &str,
+) -> Option<f64> {
+    let s = facts.stats.as_ref()?;
+    let total = s.cpu_total_ns? as f64;
+    let read_at = s.read_at.as_deref().unwrap_or(now_rfc3339);
+    if let Some(prev) = previous {
+        if let (Some(pt), Some(pr)) = (prev.cpu_total_ns, prev.read_at.as_deref()) {
+            if let Some(dt) = secs_between(pr, read_at).filter(|d| *d > 0.0) {
+                return Some(round1((total - pt as f64).max(0.0) / 1e9 / dt * 100.0));
+            }
+        }
+    }
+    let started = facts.started_at.as_deref()?;
+    let up = secs_between(started, read_at).filter(|d| *d > 0.0)?;
+    Some(round1(total / 1e9 / up * 100.0))
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Inputs besides the containers.
+#[derive(Debug, Clone, Default)]
+pub struct StatusContext {
+    pub space_id: String,
+    pub now_rfc3339: String,
+    /// Connected participant ids from the gateway, `None` when it could not be asked.
+    pub connected: Option<BTreeSet<String>>,
+    /// Previous stats per container id (for `--watch`).
+    pub previous: HashMap<String, crate::engine::inspect::StatsSample>,
+}
+
+pub fn build(facts: &[ContainerFacts], ctx: &StatusContext) -> SpaceStatus {
+    let participants = facts
+        .iter()
+        .map(|f| {
+            let state = normalize_state(&f.state).to_string();
+            let running = matches!(state.as_str(), "running" | "restarting" | "stopping");
+            let is_gateway = f.role.as_deref() == Some("gateway");
+            ParticipantStatus {
+                participant: f.participant.clone(),
+                role: f.role.clone(),
+                container: f.name.clone(),
+                exit_code: if running { None } else { f.exit_code },
+                oom_killed: f.oom_killed,
+                health: f.health.clone(),
+                restart_count: f.restart_count,
+                memory_used_bytes: f.stats.as_ref().and_then(|s| s.memory_used),
+                memory_limit_bytes: f.memory_limit,
+                cpu_percent: cpu_percent(f, ctx.previous.get(&f.id), &ctx.now_rfc3339),
+                started_at: f.started_at.clone(),
+                uptime_secs: if running {
+                    f.started_at
+                        .as_deref()
+                        .and_then(|s| secs_between(s, &ctx.now_rfc3339))
+                        .map(|s| s.max(0.0) as i64)
+                } else {
+                    None
+                },
+                joined: match (&ctx.connected, is_gateway) {
+                    (Some(c), false) => Some(c.contains(&f.participant)),
+                    _ => None,
+                },
+                state,
+            }
+        })
+        .collect();
+    let gw = gateway_address(facts);
+    SpaceStatus {
+        space_id: ctx.space_id.clone(),
+        space_dir: facts
+            .iter()
+            .find_map(|f| f.labels.get(crate::plan::model::labels::SPACE_DIR).cloned()),
+        gateway_url: gw.as_ref().map(|(h, p)| gateway_url(h, *p)),
+        gateway_reachable: ctx.connected.is_some(),
+        connected: ctx.connected.as_ref().map(|c| c.iter().cloned().collect()),
+        participants,
+    }
+}
+
+/// `12.3 MiB`, `1.0 GiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `45s`, `3m12s`, `2h05m`, `3d04h`.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// The human table, header included.
+pub fn render_table(status: &SpaceStatus) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("Space: {}\n", status.space_id));
+    if let Some(dir) = &status.space_dir {
+        out.push_str(&format!("Directory: {dir}\n"));
+    }
+    match (&status.gateway_url, status.gateway_reachable) {
+        (Some(url), true) => out.push_str(&format!("Gateway: {url}\n")),
+        (Some(url), false) => out.push_str(&format!("Gateway: {url} (not answering)\n")),
+        (None, _) => out.push_str("Gateway: not published\n"),
+    }
+    out.push('\n');
+    let header = [
+        "PARTICIPANT",
+        "ROLE",
+        "STATE",
+        "HEALTH",
+        "RESTARTS",
+        "OOM",
+        "MEMORY",
+        "CPU",
+        "UPTIME",
+        "JOINED",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for p in &status.participants {
+        let dash = || "-".to_string();
+        let memory = match (p.memory_used_bytes, p.memory_limit_bytes) {
+            (Some(u), Some(l)) => format!("{} / {}", human_bytes(u), human_bytes(l.max(0) as u64)),
+            (Some(u), None) => format!("{} / -", human_bytes(u)),
+            (None, Some(l)) => format!("- / {}", human_bytes(l.max(0) as u64)),
+            (None, None) => dash(),
+        };
+        rows.push(vec![
+            p.participant.clone(),
+            p.role.clone().unwrap_or_else(dash),
+            state_label(&p.state, p.exit_code),
+            p.health.clone().unwrap_or_else(dash),
+            p.restart_count.to_string(),
+            if p.oom_killed {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+            memory,
+            p.cpu_percent
+                .map(|c| format!("{c:.1}%"))
+                .unwrap_or_else(dash),
+            p.uptime_secs.map(human_duration).unwrap_or_else(dash),
+            match p.joined {
+                Some(true) => "yes".into(),
+                Some(false) => "no".into(),
+                None if p.role.as_deref() == Some("gateway") => dash(),
+                None => "unknown".into(),
+            },
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::inspect::{Published, StatsSample};
+    use std::collections::BTreeMap;
+
+    fn facts(participant: &str, role: &str, state: &str) -> ContainerFacts {
+        ContainerFacts {
+            id: format!("id-{participant}"),
+            name: format!("s-{participant}"),
+            participant: participant.into(),
+            role: Some(role.into()),
+            labels: BTreeMap::from([(
+                crate::plan::model::labels::SPACE_DIR.to_string(),
+                "/d".to_string(),
+            )]),
+            state: state.into(),
+            exit_code: Some(0),
+            oom_killed: false,
+            health: None,
+            restart_count: 0,
+            started_at: Some("2024-01-01T00:00:00Z".into()),
+            finished_at: None,
+            memory_limit: Some(512 * 1024 * 1024),
+            published: vec![],
+            stats: None,
+        }
+    }
+
+    #[test]
+    fn podman_states_are_mapped() {
+        assert_eq!(normalize_state("stopped"), "exited");
+        assert_eq!(normalize_state("configured"), "created");
+        assert_eq!(normalize_state("running"), "running");
+        assert_eq!(state_label("exited", Some(3)), "exited (code 3)");
+        assert_eq!(state_label("running", Some(0)), "running");
+    }
+
+    #[test]
+    fn builds_rows_with_joined_and_uptime() {
+        let mut gw = facts("gateway", "gateway", "running");
+        gw.published = vec![Published {
+            container_port: 8080,
+            host_ip: "127.0.0.1".into(),
+            host_port: 18080,
+        }];
+        let mut echo = facts("echo", "agent", "running");
+        echo.stats = Some(StatsSample {
+            memory_used: Some(2048),
+            cpu_total_ns: Some(1_000_000_000),
+            read_at: Some("2024-01-01T00:00:10Z".into()),
+        });
+        let mut dead = facts("crash", "agent", "stopped");
+        dead.exit_code = Some(137);
+        dead.oom_killed = true;
+        let ctx = StatusContext {
+            space_id: "s".into(),
+            now_rfc3339: "2024-01-01T00:01:00Z".into(),
+            connected: Some(["echo".to_string()].into()),
+            previous: HashMap::new(),
+        };
+        let st = build(&[gw, echo, dead], &ctx);
+        assert_eq!(st.gateway_url.as_deref(), Some("ws://localhost:18080"));
+        assert_eq!(st.space_dir.as_deref(), Some("/d"));
+        assert_eq!(st.participants[0].joined, None);
+        assert_eq!(st.participants[1].joined, Some(true));
+        assert_eq!(st.participants[1].uptime_secs, Some(60));
+        assert_eq!(st.participants[1].cpu_percent, Some(10.0));
+        assert_eq!(st.participants[1].exit_code, None);
+        assert_eq!(st.participants[2].state, "exited");
+        assert_eq!(st.participants[2].exit_code, Some(137));
+        assert_eq!(st.participants[2].joined, Some(false));
+        assert_eq!(st.participants[2].uptime_secs, None);
+        let table = render_table(&st);
+        assert!(table.contains("exited (code 137)"), "{table}");
+        assert!(table.contains("2.0 KiB / 512.0 MiB"), "{table}");
+        let json = serde_json::to_value(&st).unwrap();
+        assert_eq!(json["participants"][2]["oom_killed"], true);
+        assert_eq!(json["participants"][1]["memory_limit_bytes"], 536870912);
+    }
+
+    #[test]
+    fn cpu_from_previous_sample() {
+        let mut f = facts("a", "agent", "running");
+        f.stats = Some(StatsSample {
+            memory_used: None,
+            cpu_total_ns: Some(3_000_000_000),
+            read_at: Some("2024-01-01T00:00:12Z".into()),
+        });
+        let prev = StatsSample {
+            memory_used: None,
+            cpu_total_ns: Some(2_000_000_000),
+            read_at: Some("2024-01-01T00:00:10Z".into()),
+        };
+        assert_eq!(cpu_percent(&f, Some(&prev), "x"), Some(50.0));
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_duration(59), "59s");
+        assert_eq!(human_duration(3725), "1h02m");
+        assert_eq!(human_duration(90_000), "1d01h");
+    }
+}

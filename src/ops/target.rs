@@ -1,0 +1,124 @@
+//! Which space a command is about: `--space-id` / `MEW_SPACE_ID`, else space.yaml, else the
+//! containers labelled with this directory (so every command works without space.yaml).
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The space a command acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub space_id: String,
+    /// Absolute space directory (as given or as the current directory).
+    pub space_dir: PathBuf,
+}
+
+/// Make `dir` absolute without touching the file system beyond `current_dir` (the directory may
+/// have been deleted; `clean --all` exists for that case).
+pub fn absolute_dir(dir: Option<&Path>) -> std::io::Result<PathBuf> {
+    let cwd = std::env::current_dir()?;
+    let joined = match dir {
+        Some(d) if d.is_absolute() => d.to_path_buf(),
+        Some(d) => cwd.join(d),
+        None => cwd,
+    };
+    // Prefer the canonical form (symlinks resolved) when the directory exists, as `up` labels it.
+    Ok(std::fs::canonicalize(&joined).unwrap_or_else(|_| lexical_normalize(&joined)))
+}
+
+/// Remove `.` and `..` components without resolving symlinks.
+fn lexical_normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Outcome of looking a directory's space up by its `io.mew.space.dir` label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ByDir {
+    None,
+    One(String),
+    /// Several spaces were started from the same directory (different `--space-id`s).
+    Several(Vec<String>),
+}
+
+/// Decide from the space ids found on objects labelled with the directory.
+pub fn pick_by_dir(ids: BTreeSet<String>) -> ByDir {
+    let mut ids: Vec<String> = ids.into_iter().collect();
+    match ids.len() {
+        0 => ByDir::None,
+        1 => ByDir::One(ids.remove(0)),
+        _ => ByDir::Several(ids),
+    }
+}
+
+/// Connect to the engine.
+// TODO(switch): use `crate::engine::connect` once the runner branch lands it.
+pub async fn connect() -> anyhow::Result<bollard::Docker> {
+    let hint =
+        "is Docker or Podman running? Set DOCKER_HOST to its socket if it is not the default";
+    let docker = bollard::Docker::connect_with_local_defaults()
+        .map_err(|e| anyhow::anyhow!("cannot connect to the container engine ({e}); {hint}"))?;
+    docker
+        .negotiate_version()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the container engine ({e}); {hint}"))
+}
+
+/// Find the space: the explicit id, else the containers labelled with `dir`.
+/// `Ok(None)`: nothing identifies a space here (so nothing runs).
+pub async fn resolve(
+    docker: &bollard::Docker,
+    dir: &Path,
+    explicit_id: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    if let Some(id) = explicit_id.filter(|s| !s.is_empty()) {
+        return Ok(Some(id.to_string()));
+    }
+    let ids = crate::engine::inspect::space_ids_for_dir(docker, dir).await?;
+    match pick_by_dir(ids) {
+        ByDir::None => Ok(None),
+        ByDir::One(id) => Ok(Some(id)),
+        ByDir::Several(ids) => Err(crate::error::InvalidInput::new(format!(
+            "several spaces run from {}: {}; choose one with --space-id",
+            dir.display(),
+            ids.join(", ")
+        ))
+        .into()),
+    }
+}
+
+/// The message for a directory without a running space (upstream wording).
+pub fn not_running(dir: &Path) -> String {
+    format!("No running space found in {}.", dir.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pick_by_dir_cases() {
+        assert_eq!(pick_by_dir(BTreeSet::new()), ByDir::None);
+        let one: BTreeSet<String> = ["a".to_string()].into();
+        assert_eq!(pick_by_dir(one), ByDir::One("a".into()));
+        let two: BTreeSet<String> = ["b".to_string(), "a".to_string()].into();
+        assert_eq!(
+            pick_by_dir(two),
+            ByDir::Several(vec!["a".into(), "b".into()])
+        );
+    }
+
+    #[test]
+    fn absolute_dir_of_missing_path_is_normalized() {
+        let p = absolute_dir(Some(Path::new("/nonexistent-mew/x/../y/."))).unwrap();
+        assert_eq!(p, PathBuf::from("/nonexistent-mew/y"));
+    }
+}

@@ -1,0 +1,709 @@
+//! `mew space status / logs / restart / exec / clean` against the real engine.
+//!
+//! Each test makes its own space (unique id) out of busybox containers carrying mew's labels,
+//! and removes everything with that label when it ends, even on failure.
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "mew-ops-test-busybox:1";
+
+async fn docker() -> Docker {
+    Docker::connect_with_local_defaults()
+        .expect("docker socket")
+        .negotiate_version()
+        .await
+        .expect("engine reachable")
+}
+
+/// A `FROM scratch` image holding busybox and its applets, built from a tar context.
+async fn ensure_image(docker: &Docker) {
+    if docker.inspect_image(IMAGE).await.is_ok() {
+        return;
+    }
+    let busybox = std::fs::read("/bin/busybox").expect("busybox-static installed");
+    let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n";
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data, mode) in [
+        ("Dockerfile", dockerfile.as_bytes(), 0o644),
+        ("busybox", busybox.as_slice(), 0o755),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_cksum();
+        tar.append_data(&mut h, name, data).expect("tar entry");
+    }
+    let body = tar.into_inner().expect("tar");
+    let opts = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(IMAGE)
+        .rm(true)
+        .build();
+    let mut s = docker.build_image(opts, None, Some(bollard::body_full(body.into())));
+    while let Some(item) = s.next().await {
+        let info = item.expect("image build");
+        assert!(info.error.is_none(), "image build: {:?}", info.error);
+    }
+}
+
+/// A throwaway space: a unique id, a directory, and cleanup by label on drop.
+struct Space {
+    id: String,
+    dir: tempfile::TempDir,
+    docker: Docker,
+}
+
+fn unique_id(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("opstest-{tag}-{}-{nanos:x}", std::process::id())
+}
+
+impl Space {
+    async fn new(tag: &str) -> Space {
+        let docker = docker().await;
+        ensure_image(&docker).await;
+        Space {
+            id: unique_id(tag),
+            dir: tempfile::tempdir().expect("tempdir"),
+            docker,
+        }
+    }
+
+    fn dir(&self) -> PathBuf {
+        std::fs::canonicalize(self.dir.path()).expect("canonical dir")
+    }
+
+    fn labels(&self, participant: &str, role: &str) -> HashMap<String, String> {
+        HashMap::from([
+            ("io.mew.space".to_string(), self.id.clone()),
+            (
+                "io.mew.space.dir".to_string(),
+                self.dir().to_string_lossy().into_owned(),
+            ),
+            ("io.mew.participant".to_string(), participant.to_string()),
+            ("io.mew.role".to_string(), role.to_string()),
+        ])
+    }
+
+    /// Create and start `<id>-<participant>` running `cmd` in busybox.
+    async fn start(
+        &self,
+        participant: &str,
+        role: &str,
+        cmd: &[&str],
+        host: HostConfig,
+        exposed: Option<&str>,
+    ) -> String {
+        let name = format!("{}-{participant}", self.id);
+        let body = ContainerCreateBody {
+            image: Some(IMAGE.to_string()),
+            cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+            labels: Some(self.labels(participant, role)),
+            exposed_ports: exposed.map(|p| HashMap::from([(p.to_string(), HashMap::new())])),
+            host_config: Some(host),
+            // `sleep` as PID 1 ignores SIGTERM: keep stops (and restarts) short.
+            stop_timeout: Some(1),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+        self.docker
+            .create_container(Some(opts), body)
+            .await
+            .expect("create container");
+        self.docker
+            .start_container(
+                &name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .expect("start container");
+        name
+    }
+
+    /// Run mew with `args` and this space's directory.
+    fn mew(&self, args: &[&str]) -> Output {
+        mew_in(&self.dir(), args)
+    }
+}
+
+/// `mew space <sub> -d <dir> <rest…>`
+fn mew_in(dir: &Path, args: &[&str]) -> Output {
+    let (head, rest) = args.split_at(2.min(args.len()));
+    Command::new(env!("CARGO_BIN_EXE_mew"))
+        .args(head)
+        .arg("-d")
+        .arg(dir)
+        .args(rest)
+        .env_remove("MEW_SPACE_ID")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mew")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+impl Drop for Space {
+    fn drop(&mut self) {
+        let id = self.id.clone();
+        // Drop runs inside the test's runtime: clean up on a thread with its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Runtime::new() {
+                rt.block_on(remove_by_label(&id));
+            }
+        })
+        .join();
+    }
+}
+
+async fn remove_by_label(space_id: &str) {
+    let docker = docker().await;
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("io.mew.space={space_id}")],
+    )]);
+    let cs = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap_or_default();
+    for c in cs {
+        if let Some(id) = c.id {
+            let _ = docker
+                .remove_container(
+                    &id,
+                    Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+                )
+                .await;
+        }
+    }
+    let ns = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap_or_default();
+    for n in ns {
+        if let Some(id) = n.id {
+            let _ = docker.remove_network(&id).await;
+        }
+    }
+    if let Ok(vs) = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+    {
+        for v in vs.volumes.unwrap_or_default() {
+            let _ = docker
+                .remove_volume(&v.name, None::<RemoveVolumeOptions>)
+                .await;
+        }
+    }
+}
+
+async fn wait_until<F, Fut>(what: &str, secs: u64, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn state_of(docker: &Docker, name: &str) -> bollard::models::ContainerState {
+    docker
+        .inspect_container(
+            name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .expect("inspect")
+        .state
+        .expect("state")
+}
+
+const MIB: i64 = 1024 * 1024;
+
+fn limited(memory: i64) -> HostConfig {
+    HostConfig {
+        memory: Some(memory),
+        memory_swap: Some(memory),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn status_json_of_a_running_space() {
+    let space = Space::new("status").await;
+    // The gateway stand-in answers GET /participants like mew's gateway (busybox httpd ignores
+    // the query string), so status's real HTTP path is exercised.
+    let body = r#"{"participants":[{"id":"echo","connected":true,"capabilities":[]}]}"#;
+    let script = format!(
+        "mkdir -p /www && echo '{body}' > /www/participants && echo ok > /www/health && exec httpd -f -p 8080 -h /www"
+    );
+    let gw_host = HostConfig {
+        port_bindings: Some(HashMap::from([(
+            "8080/tcp".to_string(),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(String::new()),
+            }]),
+        )])),
+        ..limited(256 * MIB)
+    };
+    space
+        .start(
+            "gateway",
+            "gateway",
+            &["sh", "-c", &script],
+            gw_host,
+            Some("8080/tcp"),
+        )
+        .await;
+    space
+        .start("echo", "agent", &["sleep", "300"], limited(64 * MIB), None)
+        .await;
+    space
+        .start(
+            "idle",
+            "agent",
+            &["sleep", "300"],
+            HostConfig::default(),
+            None,
+        )
+        .await;
+
+    // The gateway answers once httpd is up.
+    let mut json = Value::Null;
+    let mut last = String::new();
+    wait_until("the gateway to answer", 10, || {
+        let out = space.mew(&["space", "status", "--json"]);
+        assert!(out.status.success(), "{out:?}");
+        last = stdout(&out);
+        json = serde_json::from_str(&last).expect("status --json is JSON");
+        let ok = json["gateway_reachable"] == Value::Bool(true);
+        async move { ok }
+    })
+    .await;
+    assert_eq!(json["space_id"], space.id.as_str(), "{last}");
+    assert_eq!(json["space_dir"], space.dir().to_string_lossy().as_ref());
+    let url = json["gateway_url"].as_str().expect("gateway url");
+    assert!(url.starts_with("ws://localhost:"), "{url}");
+    let ps = json["participants"].as_array().expect("participants");
+    let names: Vec<&str> = ps
+        .iter()
+        .filter_map(|p| p["participant"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["gateway", "echo", "idle"],
+        "gateway first, then by id"
+    );
+    let echo = &ps[1];
+    assert_eq!(echo["state"], "running");
+    assert_eq!(echo["role"], "agent");
+    assert_eq!(echo["container"], format!("{}-echo", space.id).as_str());
+    assert_eq!(echo["memory_limit_bytes"], 64 * MIB);
+    assert_eq!(echo["restart_count"], 0);
+    assert_eq!(echo["oom_killed"], false);
+    assert_eq!(echo["exit_code"], Value::Null);
+    assert_eq!(echo["joined"], true);
+    assert!(echo["memory_used_bytes"].as_u64().is_some(), "{echo}");
+    assert!(echo["uptime_secs"].as_i64().is_some(), "{echo}");
+    assert_eq!(ps[2]["joined"], false);
+    assert_eq!(ps[2]["memory_limit_bytes"], Value::Null);
+    assert_eq!(ps[0]["joined"], Value::Null);
+    assert_eq!(json["connected"], serde_json::json!(["echo"]));
+
+    // The table, through the `ps` alias and an explicit --space-id from elsewhere.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let out = mew_in(elsewhere.path(), &["space", "ps", "--space-id", &space.id]);
+    assert!(out.status.success(), "{out:?}");
+    let table = stdout(&out);
+    assert!(table.contains(&format!("Space: {}", space.id)), "{table}");
+    assert!(table.contains("PARTICIPANT"), "{table}");
+    let echo_row = table
+        .lines()
+        .find(|l| l.starts_with("echo "))
+        .expect("echo row");
+    assert!(
+        echo_row.contains("running") && echo_row.contains("64.0 MiB"),
+        "{echo_row}"
+    );
+    assert!(echo_row.contains("yes"), "joined: {echo_row}");
+}
+
+#[tokio::test]
+async fn status_reports_exit_codes_and_oom_kills() {
+    let space = Space::new("exited").await;
+    let failed = space
+        .start(
+            "failing",
+            "agent",
+            &["sh", "-c", "exit 3"],
+            HostConfig::default(),
+            None,
+        )
+        .await;
+    // `tail` keeps the current line in memory; /dev/zero has no newline, so it grows until the
+    // 8 MiB limit has the kernel kill it.
+    let oom = space
+        .start(
+            "hungry",
+            "agent",
+            &["tail", "/dev/zero"],
+            limited(8 * MIB),
+            None,
+        )
+        .await;
+    for name in [&failed, &oom] {
+        wait_until("the container to stop", 20, || {
+            let d = &space.docker;
+            async move { state_of(d, name).await.running == Some(false) }
+        })
+        .await;
+    }
+    let out = space.mew(&["space", "status", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let json: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let ps = json["participants"].as_array().expect("participants");
+    let failing = ps
+        .iter()
+        .find(|p| p["participant"] == "failing")
+        .expect("failing");
+    assert_eq!(failing["state"], "exited");
+    assert_eq!(failing["exit_code"], 3);
+    assert_eq!(failing["oom_killed"], false);
+    assert_eq!(failing["uptime_secs"], Value::Null);
+    let hungry = ps
+        .iter()
+        .find(|p| p["participant"] == "hungry")
+        .expect("hungry");
+    assert_eq!(hungry["state"], "exited");
+    assert_eq!(hungry["oom_killed"], true, "{hungry}");
+    assert_eq!(hungry["exit_code"], 137);
+    // No gateway container: joined is unknown.
+    assert_eq!(json["gateway_url"], Value::Null);
+    assert_eq!(failing["joined"], Value::Null);
+
+    let table = stdout(&space.mew(&["space", "status"]));
+    assert!(table.contains("exited (code 3)"), "{table}");
+    let hungry_row = table
+        .lines()
+        .find(|l| l.starts_with("hungry"))
+        .expect("row");
+    assert!(
+        hungry_row.contains("exited (code 137)") && hungry_row.contains("yes"),
+        "{hungry_row}"
+    );
+}
+
+#[tokio::test]
+async fn logs_are_multiplexed_with_prefixes() {
+    let space = Space::new("logs").await;
+    space
+        .start(
+            "alpha",
+            "agent",
+            &[
+                "sh",
+                "-c",
+                "echo oops >&2; sleep 1; for i in 1 2 3 4 5; do echo a$i; done; sleep 300",
+            ],
+            HostConfig::default(),
+            None,
+        )
+        .await;
+    space
+        .start(
+            "b",
+            "agent",
+            &["sh", "-c", "for i in 1 2 3; do echo b$i; done; sleep 300"],
+            HostConfig::default(),
+            None,
+        )
+        .await;
+    // Stdout and stderr are copied separately by the engine: keep them apart in time so that
+    // their order is deterministic.
+    let wanted = ["alpha | a5", "b     | b3"];
+    let mut text = String::new();
+    wait_until("both containers to log", 10, || {
+        let out = space.mew(&["space", "logs"]);
+        assert!(out.status.success(), "{out:?}");
+        text = stdout(&out);
+        let ok = wanted.iter().all(|w| text.contains(w));
+        async move { ok }
+    })
+    .await;
+    // Everything, prefixed and padded to the widest participant; stderr included.
+    for l in ["alpha | a1", "alpha | a5", "b     | b1", "b     | b3"] {
+        assert!(text.lines().any(|x| x == l), "missing `{l}` in:\n{text}");
+    }
+    assert_eq!(text.lines().count(), 9, "{text}");
+    // Lines of one participant keep their order.
+    let a: Vec<&str> = text.lines().filter(|l| l.starts_with("alpha")).collect();
+    assert_eq!(a[..2], ["alpha | oops", "alpha | a1"], "{text}");
+
+    let tail = stdout(&space.mew(&["space", "logs", "--tail", "2"]));
+    let mut got: Vec<&str> = tail.lines().collect();
+    got.sort();
+    assert_eq!(
+        got,
+        ["alpha | a4", "alpha | a5", "b     | b2", "b     | b3"],
+        "{tail}"
+    );
+
+    let only_b = stdout(&space.mew(&["space", "logs", "b", "--tail", "1", "--timestamps"]));
+    let line = only_b.trim_end();
+    assert!(
+        line.starts_with("b | 20") && line.ends_with(" b3"),
+        "{only_b}"
+    );
+
+    let unknown = space.mew(&["space", "logs", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(err.contains("nope") && err.contains("alpha, b"), "{err}");
+
+    let bad_since = space.mew(&["space", "logs", "--since", "yesterday"]);
+    assert_eq!(bad_since.status.code(), Some(2), "{bad_since:?}");
+    let recent = stdout(&space.mew(&["space", "logs", "b", "--since", "10m"]));
+    assert!(recent.contains("b | b3"), "{recent}");
+}
+
+#[tokio::test]
+async fn exec_propagates_output_and_exit_code() {
+    let space = Space::new("exec").await;
+    space
+        .start(
+            "worker",
+            "agent",
+            &["sleep", "300"],
+            HostConfig::default(),
+            None,
+        )
+        .await;
+    let out = space.mew(&[
+        "space",
+        "exec",
+        "worker",
+        "--",
+        "sh",
+        "-c",
+        "echo hi; echo err >&2; exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(stdout(&out), "hi\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    let ok = space.mew(&["space", "exec", "worker", "--", "true"]);
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    let unknown = space.mew(&["space", "exec", "ghost", "--", "true"]);
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+}
+
+#[tokio::test]
+async fn restart_changes_the_start_time() {
+    let space = Space::new("restart").await;
+    let a = space
+        .start("a", "agent", &["sleep", "300"], HostConfig::default(), None)
+        .await;
+    let b = space
+        .start("b", "agent", &["sleep", "300"], HostConfig::default(), None)
+        .await;
+    let before_a = state_of(&space.docker, &a).await.started_at;
+    let before_b = state_of(&space.docker, &b).await.started_at;
+    let out = space.mew(&["space", "restart", "a"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).contains("Restarted a"), "{out:?}");
+    let after_a = state_of(&space.docker, &a).await;
+    assert_eq!(after_a.running, Some(true));
+    assert_ne!(after_a.started_at, before_a, "a was restarted");
+    assert_eq!(
+        state_of(&space.docker, &b).await.started_at,
+        before_b,
+        "b was not"
+    );
+
+    let all = space.mew(&["space", "restart"]);
+    assert!(all.status.success(), "{all:?}");
+    assert_ne!(state_of(&space.docker, &b).await.started_at, before_b);
+}
+
+#[tokio::test]
+async fn clean_removes_leftovers_of_a_deleted_space_directory() {
+    let space = Space::new("clean").await;
+    let dir = space.dir();
+    let labels = space.labels("left", "agent");
+    let stopped = space
+        .start("left", "agent", &["true"], HostConfig::default(), None)
+        .await;
+    let running = space
+        .start(
+            "still",
+            "agent",
+            &["sleep", "300"],
+            HostConfig::default(),
+            None,
+        )
+        .await;
+    let net = format!("mew-{}", space.id);
+    space
+        .docker
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: net.clone(),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("network");
+    let vol = format!("{}-data", space.id);
+    space
+        .docker
+        .create_volume(bollard::models::VolumeCreateOptions {
+            name: Some(vol.clone()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("volume");
+    wait_until("the short container to exit", 10, || {
+        let d = &space.docker;
+        let s = &stopped;
+        async move { state_of(d, s).await.running == Some(false) }
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).expect("delete the space directory");
+
+    // `--all` would also touch other people's spaces on this machine: only look (dry run).
+    let dry_all = mew_in(Path::new("/"), &["space", "clean", "--all", "--dry-run"]);
+    assert!(dry_all.status.success(), "{dry_all:?}");
+    let listed = stdout(&dry_all);
+    assert!(
+        listed.contains(&format!("container {stopped} ")),
+        "{listed}"
+    );
+    assert!(listed.contains(&format!("volume {vol} ")), "{listed}");
+    assert!(listed.contains(&format!("network {net} ")), "{listed}");
+    assert!(
+        listed.contains(&format!(
+            "Keeping container {running} (space {}): running",
+            space.id
+        )),
+        "{listed}"
+    );
+
+    let dry = mew_in(&dir, &["space", "clean", "--dry-run"]);
+    assert!(dry.status.success(), "{dry:?}");
+    assert!(stdout(&dry).contains("Would remove:"), "{dry:?}");
+    assert!(space
+        .docker
+        .inspect_container(
+            &stopped,
+            None::<bollard::query_parameters::InspectContainerOptions>
+        )
+        .await
+        .is_ok());
+    assert!(space.docker.inspect_volume(&vol).await.is_ok());
+
+    let clean = mew_in(&dir, &["space", "clean"]);
+    assert!(clean.status.success(), "{clean:?}");
+    assert!(space
+        .docker
+        .inspect_container(
+            &stopped,
+            None::<bollard::query_parameters::InspectContainerOptions>
+        )
+        .await
+        .is_err());
+    assert!(space.docker.inspect_volume(&vol).await.is_err());
+    assert!(
+        space
+            .docker
+            .inspect_container(
+                &running,
+                None::<bollard::query_parameters::InspectContainerOptions>
+            )
+            .await
+            .is_ok(),
+        "running kept without --force"
+    );
+
+    let forced = mew_in(&dir, &["space", "clean", "--force"]);
+    assert!(forced.status.success(), "{forced:?}");
+    assert!(space
+        .docker
+        .inspect_container(
+            &running,
+            None::<bollard::query_parameters::InspectContainerOptions>
+        )
+        .await
+        .is_err());
+    assert!(space
+        .docker
+        .inspect_network(
+            &net,
+            None::<bollard::query_parameters::InspectNetworkOptions>
+        )
+        .await
+        .is_err());
+    let again = mew_in(&dir, &["space", "clean"]);
+    assert!(stdout(&again).contains("Nothing to clean."), "{again:?}");
+}
+
+#[tokio::test]
+async fn commands_without_a_running_space() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let dir = std::fs::canonicalize(empty.path()).expect("dir");
+    let status = mew_in(&dir, &["space", "status"]);
+    assert_eq!(status.status.code(), Some(0), "{status:?}");
+    assert_eq!(
+        stdout(&status),
+        format!("No running space found in {}.\n", dir.display())
+    );
+    let json = mew_in(&dir, &["space", "status", "--json"]);
+    assert_eq!(json.status.code(), Some(0));
+    let v: Value = serde_json::from_str(&stdout(&json)).expect("JSON");
+    assert_eq!(v["participants"], serde_json::json!([]));
+    for args in [
+        &["space", "logs"][..],
+        &["space", "restart"][..],
+        &["space", "exec", "x", "--", "true"][..],
+    ] {
+        let out = mew_in(&dir, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("No running space found"),
+            "{out:?}"
+        );
+    }
+}
