@@ -2,7 +2,7 @@
 //! no decisions (the planner did); it reports progress, and when an action fails it undoes what
 //! this run created (containers, and the network if it was created now) before returning.
 pub mod http;
-// pub mod space; (enabled once config/plan are on main)
+pub mod space;
 
 use crate::engine::{container, image, network, volume, Engine, EngineError};
 use crate::plan::{Action, Plan, RemoveReason};
@@ -207,6 +207,8 @@ async fn run_action(
             }
             report(Progress::Done("gateway healthy".into()));
         }
+        // A zero timeout means "do not wait" (participants that never join, like plain tools).
+        Action::WaitJoined { .. } if ctx.join_timeout.is_zero() => {}
         Action::WaitJoined { participants } => {
             let missing = wait_joined(participants, ctx).await;
             if missing.is_empty() {
