@@ -104,5 +104,6 @@ fn print_summary(r: &UpReport) {
         };
         println!("  {:width$}  {:8} {}{joined}", p.id, p.role, p.state);
     }
+    println!("Logs:     {}/logs", r.space_dir.display());
     println!("To stop:  mew space down -d {}", r.space_dir.display());
 }
