@@ -1,1 +1,77 @@
-//! See lib.rs for what this module holds.
+//! Built-in agents (`mew agent echo`, `mew agent calculator`). Each agent is a pure function from
+//! a received envelope to the envelopes it answers with; `run` connects it to a gateway.
+pub mod calculator;
+pub mod echo;
+pub mod expr;
+
+use serde_json::Value;
+
+use crate::client::participant::{normalize_url, UrlError};
+use crate::client::{Event, Participant, ParticipantOptions};
+
+/// Which built-in agent to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentKind {
+    Echo,
+    Calculator,
+}
+
+impl AgentKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentKind::Echo => "echo",
+            AgentKind::Calculator => "calculator",
+        }
+    }
+
+    /// The replies to one received envelope (empty when it is not for this agent).
+    pub fn respond(self, me: &str, env: &Value) -> Vec<Value> {
+        let reply = match self {
+            AgentKind::Echo => echo::respond(me, env),
+            AgentKind::Calculator => calculator::respond(me, env),
+        };
+        reply.into_iter().collect()
+    }
+}
+
+/// Run an agent until `shutdown` resolves. It rejoins by itself after a gateway restart.
+pub async fn run(
+    kind: AgentKind,
+    opts: ParticipantOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), UrlError> {
+    normalize_url(&opts.gateway)?;
+    let me = opts.participant_id.clone();
+    let (gateway, space) = (opts.gateway.clone(), opts.space.clone());
+    let mut participant = Participant::spawn(opts);
+    let sender = participant.sender();
+    let mut connected = false;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            event = participant.next_event() => match event {
+                None => break,
+                // One line per (re)join, so the participant's log shows it is alive.
+                Some(Event::Joined) => {
+                    connected = true;
+                    println!("{} agent {me} joined space {space} at {gateway}", kind.name());
+                }
+                Some(Event::Disconnected(reason)) => {
+                    if connected {
+                        println!("{} agent {me} disconnected ({reason}); reconnecting", kind.name());
+                    }
+                    connected = false;
+                }
+                Some(Event::Envelope(env)) => {
+                    for reply in kind.respond(&me, &env) {
+                        sender.send(&reply);
+                    }
+                }
+                Some(Event::Text(_)) => {}
+            },
+        }
+    }
+    participant.close().await;
+    Ok(())
+}

@@ -1,15 +1,77 @@
+//! `mew gateway start` / `mew gateway health`.
+use crate::error::InvalidInput;
+use crate::gateway::{self, GatewayOptions};
 use clap::{Args, Subcommand};
+use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum GatewayCommand {
+    /// Start the MEW gateway (WebSocket + HTTP on one port).
     Start(StartArgs),
+    /// Exit 0 iff the gateway's GET /health reports ok (container healthcheck).
+    #[command(hide = true)]
+    Health(HealthArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct StartArgs {}
+pub struct StartArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(short, long, default_value_t = 8080)]
+    pub port: u16,
+    /// The space configuration.
+    #[arg(short = 's', long, default_value = "./space.yaml")]
+    pub space_config: PathBuf,
+    /// Console verbosity: debug, info, warn or error.
+    #[arg(short = 'l', long, default_value = "info")]
+    pub log_level: String,
+    /// Do not launch `auto_start` participants.
+    #[arg(long)]
+    pub no_auto_start: bool,
+    /// Address to bind (default: loopback only; 0.0.0.0 for all interfaces).
+    #[arg(long)]
+    pub bind: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    #[arg(short, long, default_value_t = 8080)]
+    pub port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+}
 
 pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
     match cmd {
-        GatewayCommand::Start(_) => crate::cli::not_yet("mew gateway start"),
+        GatewayCommand::Start(a) => {
+            let bind = match a.bind.as_deref() {
+                None => None,
+                Some(s) => Some(s.parse().map_err(|_| {
+                    InvalidInput::new(format!("--bind {s:?} is not an IP address"))
+                })?),
+            };
+            let opts = GatewayOptions {
+                port: a.port,
+                space_config: a.space_config,
+                log_level: a.log_level,
+                auto_start: !a.no_auto_start,
+                bind,
+            };
+            gateway::run(opts).await?;
+            Ok(())
+        }
+        GatewayCommand::Health(a) => {
+            let ok = gateway::check_health(&a.host, a.port).await.map_err(|e| {
+                anyhow::anyhow!("gateway at {}:{} unreachable: {e}", a.host, a.port)
+            })?;
+            if ok {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "gateway at {}:{} is not healthy",
+                    a.host,
+                    a.port
+                ))
+            }
+        }
     }
 }

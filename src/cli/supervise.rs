@@ -1,8 +1,38 @@
 use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::supervise::{self, SuperviseOptions};
 
 #[derive(Debug, Args)]
-pub struct SuperviseArgs {}
+pub struct SuperviseArgs {
+    /// Also append the command's stdout and stderr, line by line, to this file.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// The command to run, after `--`.
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
 
-pub async fn run(_args: SuperviseArgs) -> anyhow::Result<()> {
-    crate::cli::not_yet("mew supervise")
+/// Exits the process with the child's exit code (the supervisor's status *is* the child's).
+pub async fn run(args: SuperviseArgs) -> anyhow::Result<()> {
+    let mut command = args.command.into_iter();
+    let Some(program) = command.next() else {
+        return Err(crate::error::InvalidInput::new("missing command after `--`").into());
+    };
+    let opts = SuperviseOptions {
+        program,
+        args: command.collect(),
+        log: args.log,
+    };
+    let code = match supervise::run(opts).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mew supervise: {e}");
+            e.exit_code()
+        }
+    };
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
 }

@@ -1,6 +1,22 @@
-//! space.yaml → validated `Space` (pure: never talks to the engine).
+//! space.yaml → validated `Space` (pure: never talks to the engine, and reads only the file).
+//!
+//! - `discover` finds the file, `load` reads and validates it (`parse_space` for text).
+//! - `parse` builds a YAML tree with positions; `schema` lists the known keys; `values` parses
+//!   sizes, durations and restart policies; `substitute` expands `${…}` at `up`.
 use std::path::PathBuf;
 use thiserror::Error;
+
+pub mod discover;
+pub mod load;
+pub mod model;
+pub mod parse;
+pub mod schema;
+pub mod substitute;
+pub mod values;
+
+pub use discover::{discover, discover_in, find_and_load, ENV_SPACE_CONFIG, ENV_SPACE_ID};
+pub use load::{default_log, load, parse_space, space_dir_of, LoadOptions};
+pub use model::*;
 
 /// Every way a space.yaml can be wrong. All map to exit code 2.
 #[derive(Debug, Error)]

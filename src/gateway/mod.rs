@@ -1,1 +1,195 @@
-//! See lib.rs for what this module holds.
+//! The MEW gateway (spec/gateway.md): one HTTP/1.1 listener for WebSocket participants and the
+//! REST API, capability enforcement, streams and the JSONL logs. Message routing lives in
+//! [`route`].
+pub mod autostart;
+pub mod config;
+pub mod http;
+pub mod logs;
+pub mod route;
+pub mod state;
+pub mod virtual_participant;
+pub mod ws;
+
+use config::GatewayConfig;
+use logs::{Console, LogSink, LogSwitches};
+use state::{Caps, Gateway};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use thiserror::Error;
+
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    pub port: u16,
+    pub space_config: PathBuf,
+    pub log_level: String,
+    pub auto_start: bool,
+    /// None: loopback (127.0.0.1, plus [::1] when available).
+    pub bind: Option<IpAddr>,
+}
+
+#[derive(Debug, Error)]
+pub enum GatewayError {
+    #[error("cannot listen on {addr}: {source} (is the port already in use?)")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot install the signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Run the gateway until SIGINT/SIGTERM.
+pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
+    let console = Console::new(
+        &opts.log_level,
+        std::env::var_os("GATEWAY_LOG_FILE").map(PathBuf::from),
+    );
+    let config = match GatewayConfig::load(&opts.space_config) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            console.error(&format!("Failed to load space configuration: {e}"));
+            console.info("Continuing with default configuration...");
+            None
+        }
+    };
+    let mew_dir = crate::tokens::mew_dir_for(&opts.space_config);
+
+    // 1. tokens of config participants
+    let mut token_map = indexmap::IndexMap::new();
+    if let Some(cfg) = &config {
+        let dir = crate::tokens::tokens_dir(&mew_dir);
+        for id in cfg.participants.keys() {
+            match crate::tokens::load_or_create(&dir, id) {
+                Ok(t) => {
+                    token_map.insert(id.clone(), t);
+                }
+                Err(e) => console.warn(&format!("Token for {id}: {e}")),
+            }
+        }
+    }
+    // 2. logs
+    let yaml = config.as_ref().map(|c| c.logging).unwrap_or_default();
+    let switches = LogSwitches::resolve(yaml, |k| std::env::var(k).ok());
+    let logs = LogSink::start(&mew_dir, switches, &console);
+
+    let gw = Arc::new(Gateway::new(config, mew_dir, logs, console));
+    gw.lock().token_map = token_map;
+
+    // 3. listen
+    let addrs: Vec<IpAddr> = match opts.bind {
+        Some(a) => vec![a],
+        None => vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ],
+    };
+    let first = SocketAddr::new(addrs[0], opts.port);
+    let listener = tokio::net::TcpListener::bind(first)
+        .await
+        .map_err(|source| GatewayError::Listen {
+            addr: first,
+            source,
+        })?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(opts.port);
+    gw.port.store(port, std::sync::atomic::Ordering::Relaxed);
+    let mut listeners = vec![listener];
+    for extra in &addrs[1..] {
+        // Best effort: the host may have no IPv6 loopback.
+        if let Ok(l) = tokio::net::TcpListener::bind(SocketAddr::new(*extra, port)).await {
+            listeners.push(l);
+        }
+    }
+    for l in listeners {
+        let app = http::router(gw.clone());
+        let l = axum::serve::ListenerExt::tap_io(l, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        });
+    }
+    if let Some(name) = gw.config.as_ref().and_then(|c| c.space_name.clone()) {
+        gw.console.info(&format!("Space: {name}"));
+    }
+    gw.console
+        .info(&format!("Gateway listening on port {port}"));
+
+    // Config participants with tokens: HTTP credentials, capabilities, virtual connections.
+    register_config_participants(&gw);
+
+    // 4. auto-start
+    let children = Arc::new(autostart::Children::default());
+    if opts.auto_start {
+        autostart::start_all(&gw, &children);
+    }
+
+    wait_for_signal().await?;
+    gw.console.info("Shutting down gateway");
+    children.stop_all();
+    route::close_all(&gw);
+    gw.logs.shutdown();
+    // Let the close frames go out.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    Ok(())
+}
+
+fn register_config_participants(gw: &Arc<Gateway>) {
+    let Some(cfg) = &gw.config else {
+        return;
+    };
+    let space_id = gw.default_space();
+    let mut st = gw.lock();
+    let mut out = route::Outbox::default();
+    for (id, pc) in &cfg.participants {
+        let Some(first) = pc.tokens.first() else {
+            continue;
+        };
+        st.participant_tokens.insert(id.clone(), first.clone());
+        let list = pc
+            .capabilities
+            .clone()
+            .or_else(|| cfg.default_capabilities.clone())
+            .unwrap_or_default();
+        st.static_caps
+            .insert(id.clone(), Caps::new(crate::protocol::baseline(&list)));
+        if pc.io.as_deref() == Some("http") {
+            gw.console
+                .info(&format!("Registered HTTP participant: {id}"));
+        }
+        if pc.output_log.is_some() && pc.auto_connect {
+            virtual_participant::connect(gw, &mut st, &mut out, &space_id, id);
+        }
+    }
+    drop(st);
+    out.flush(gw);
+}
+
+async fn wait_for_signal() -> Result<(), GatewayError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(GatewayError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(GatewayError::Signals)?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// `mew gateway health`: true iff `GET /health` answers with `"status":"ok"`.
+pub async fn check_health(host: &str, port: u16) -> Result<bool, std::io::Error> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect((host, port)).await?;
+    let req = format!("GET /health HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf);
+    let ok_status = text.starts_with("HTTP/1.1 200");
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    let status_ok = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(|s| s == "ok"))
+        .unwrap_or(false);
+    Ok(ok_status && status_ok)
+}

@@ -236,6 +236,10 @@ pub enum Action {
         image: String,
     },
     CreateNetwork(NetworkSpec),
+    /// Remove a network of the space (`down`, after its containers).
+    RemoveNetwork {
+        name: String,
+    },
     /// Stop (with the grace period) and remove a container.
     RemoveContainer {
         name: String,
@@ -264,6 +268,8 @@ pub enum RemoveReason {
     Orphan,
     /// Its config hash changed: it is recreated.
     Changed,
+    /// The space is being taken down.
+    Down,
 }
 
 /// Actions within a stage are independent and run in parallel; stages run in order.

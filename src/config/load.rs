@@ -1,0 +1,633 @@
+//! YAML node tree → validated `Space`. Every check reports the exact place in the file.
+use super::model::*;
+use super::parse::{self, Entry, Node, Pos, Value};
+use super::schema;
+use super::values;
+use super::ConfigError;
+use crate::plan::LogConfig;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Things from outside the file that change how it is read.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--space-dir`; otherwise the directory holding `.mew/` (or the file itself).
+    pub space_dir: Option<PathBuf>,
+    /// `--space-id` / `MEW_SPACE_ID`, which wins over `space.id`.
+    pub space_id: Option<String>,
+}
+
+/// Read and validate a space.yaml. Paths in the result are absolute (symlinks resolved), so that
+/// the space directory is the same string on every run.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Space, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file = canonical(path)?;
+    let opts = LoadOptions {
+        space_dir: match &opts.space_dir {
+            Some(d) => Some(canonical(d)?),
+            None => None,
+        },
+        space_id: opts.space_id.clone(),
+    };
+    parse_space(&file, &text, &opts)
+}
+
+fn canonical(p: &Path) -> Result<PathBuf, ConfigError> {
+    std::fs::canonicalize(p).map_err(|source| ConfigError::Read {
+        path: p.to_path_buf(),
+        source,
+    })
+}
+
+/// The space directory a config file belongs to: `<dir>` for `<dir>/.mew/space.yaml`, else the
+/// file's own directory.
+pub fn space_dir_of(file: &Path) -> PathBuf {
+    let parent = file.parent().unwrap_or(Path::new("/"));
+    if parent.file_name().is_some_and(|n| n == ".mew") {
+        parent.parent().unwrap_or(parent).to_path_buf()
+    } else {
+        parent.to_path_buf()
+    }
+}
+
+/// Validate space.yaml text. Pure: `file` (absolute) is only used for messages and paths.
+pub fn parse_space(file: &Path, text: &str, opts: &LoadOptions) -> Result<Space, ConfigError> {
+    let root = parse::parse(file, text)?;
+    let r = Reader { file };
+    let top = match &root.value {
+        Value::Map(m) => m.as_slice(),
+        Value::Null => return Err(r.err(root.pos, "space.yaml is empty")),
+        _ => {
+            return Err(r.err(
+                root.pos,
+                format!("space.yaml must be a mapping, found {}", root.kind_name()),
+            ))
+        }
+    };
+    r.check_keys(top, schema::TOP, "at the top level")?;
+
+    // space.*
+    let space = get(top, "space");
+    let space_map = match space {
+        Some(n) => r.map(n, "`space`")?,
+        None => &[],
+    };
+    r.check_keys(space_map, schema::SPACE, "in `space`")?;
+    let id = match (&opts.space_id, get(space_map, "id")) {
+        (Some(over), _) => {
+            values::check_space_id(over).map_err(ConfigError::Invalid)?;
+            over.clone()
+        }
+        (None, Some(n)) => {
+            let id = r.scalar_string(n, "`space.id`")?;
+            if !values::is_name_part(&id) {
+                return Err(r.err(
+                    n.pos,
+                    format!("invalid space id `{id}`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
+                ));
+            }
+            id
+        }
+        (None, None) => {
+            let pos = space.map_or(root.pos, |n| n.pos);
+            return Err(r.err(
+                pos,
+                "missing `space.id`: set it in space.yaml or pass --space-id (a generated id would make every `up` a new space)",
+            ));
+        }
+    };
+    let name = match get(space_map, "name") {
+        Some(n) => r.scalar_string(n, "`space.name`")?,
+        None => "unnamed-space".to_string(),
+    };
+    let description = get(space_map, "description")
+        .map(|n| r.scalar_string(n, "`space.description`"))
+        .transpose()?;
+    let default_participant = get(space_map, "default_participant")
+        .map(|n| r.scalar_string(n, "`space.default_participant`"))
+        .transpose()?;
+    if let Some(n) = get(space_map, "ui_theme") {
+        r.scalar_string(n, "`space.ui_theme`")?;
+    }
+    let network_mode = match get(space_map, "network") {
+        None => NetworkMode::Bridge,
+        Some(n) => {
+            let m = r.map(n, "`space.network`")?;
+            r.check_keys(m, schema::NETWORK, "in `space.network`")?;
+            match get(m, "mode") {
+                None => NetworkMode::Bridge,
+                Some(v) => match r.string(v, "`space.network.mode`")?.as_str() {
+                    "bridge" => NetworkMode::Bridge,
+                    "shared" => NetworkMode::Shared,
+                    other => {
+                        return Err(r.err(
+                            v.pos,
+                            format!("invalid `space.network.mode` `{other}` (expected `bridge` or `shared`)"),
+                        ))
+                    }
+                },
+            }
+        }
+    };
+
+    // defaults.*
+    let defaults = match get(top, "defaults") {
+        None => Defaults::default(),
+        Some(n) => {
+            let m = r.map(n, "`defaults`")?;
+            r.check_keys(m, schema::DEFAULTS, "in `defaults`")?;
+            if let Some(routing) = get(m, "routing") {
+                let rm = r.map(routing, "`defaults.routing`")?;
+                r.check_keys(rm, schema::ROUTING, "in `defaults.routing`")?;
+                if let Some(d) = get(rm, "default_to") {
+                    r.map(d, "`defaults.routing.default_to`")?;
+                }
+            }
+            Defaults {
+                capabilities: get(m, "capabilities")
+                    .map(|c| r.capabilities(c, "`defaults.capabilities`"))
+                    .transpose()?,
+                env: match get(m, "env") {
+                    Some(e) => r.string_map(e, "`defaults.env`")?,
+                    None => BTreeMap::new(),
+                },
+                lifecycle: r.lifecycle(m, "`defaults`")?,
+            }
+        }
+    };
+
+    // gateway.* (port/space are upstream documentation only; image/resources/logging are mew's)
+    let gateway = match get(top, "gateway") {
+        None => GatewaySettings::default(),
+        Some(n) => {
+            let m = r.map(n, "`gateway`")?;
+            r.check_keys(m, schema::GATEWAY, "in `gateway`")?;
+            let l = r.lifecycle(m, "`gateway`")?;
+            GatewaySettings {
+                image: l.image,
+                memory_bytes: l.memory_bytes,
+                nano_cpus: l.nano_cpus,
+                pids_limit: l.pids_limit,
+                logging: l.logging,
+            }
+        }
+    };
+
+    let gateway_logging = match get(top, "gateway_logging") {
+        None => GatewayLogging::default(),
+        Some(n) => {
+            let m = r.map(n, "`gateway_logging`")?;
+            r.check_keys(m, schema::GATEWAY_LOGGING, "in `gateway_logging`")?;
+            let switch = |key: &str| -> Result<bool, ConfigError> {
+                match get(m, key) {
+                    None => Ok(true),
+                    Some(s) => {
+                        let sm = r.map(s, &format!("`gateway_logging.{key}`"))?;
+                        r.check_keys(sm, schema::ENABLED, &format!("in `gateway_logging.{key}`"))?;
+                        get(sm, "enabled")
+                            .map(|e| r.bool(e, &format!("`gateway_logging.{key}.enabled`")))
+                            .transpose()
+                            .map(|b| b.unwrap_or(true))
+                    }
+                }
+            };
+            GatewayLogging {
+                enabled: get(m, "enabled")
+                    .map(|e| r.bool(e, "`gateway_logging.enabled`"))
+                    .transpose()?
+                    .unwrap_or(true),
+                envelope_history: switch("envelope_history")?,
+                capability_decisions: switch("capability_decisions")?,
+            }
+        }
+    };
+
+    if let Some(n) = get(top, "cleanup") {
+        r.map(n, "`cleanup`")?;
+    }
+
+    // participants.*
+    let pnode =
+        get(top, "participants").ok_or_else(|| r.err(root.pos, "missing `participants`"))?;
+    let pmap = r.map(pnode, "`participants`")?;
+    let mut participants: Vec<Participant> = Vec::with_capacity(pmap.len());
+    for e in pmap {
+        let p = r.participant(e, &defaults)?;
+        // Network aliases are case-insensitive and MEW_TOKEN_<ID> folds `-` into `_`, so such
+        // ids would collide in the engine.
+        if let Some(other) = participants.iter().find(|o| same_identity(&o.id, &p.id)) {
+            return Err(r.err(
+                e.key_pos,
+                format!("participant id `{}` clashes with `{}` (ids must differ in more than case, `-` and `_`)", p.id, other.id),
+            ));
+        }
+        participants.push(p);
+    }
+
+    Ok(Space {
+        file: file.to_path_buf(),
+        dir: opts.space_dir.clone().unwrap_or_else(|| space_dir_of(file)),
+        id,
+        name,
+        description,
+        default_participant,
+        network_mode,
+        participants,
+        defaults,
+        gateway,
+        gateway_logging,
+    })
+}
+
+fn same_identity(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    norm(a) == norm(b)
+}
+
+/// The value under `key`, treating `key:` with nothing after it as absent.
+fn get<'a>(entries: &'a [Entry], key: &str) -> Option<&'a Node> {
+    entries
+        .iter()
+        .find(|e| e.key == key)
+        .map(|e| &e.value)
+        .filter(|n| n.value != Value::Null)
+}
+
+struct Reader<'a> {
+    file: &'a Path,
+}
+
+impl Reader<'_> {
+    fn err(&self, pos: Pos, message: impl Into<String>) -> ConfigError {
+        ConfigError::At {
+            file: self.file.to_path_buf(),
+            line: pos.line,
+            column: pos.column,
+            message: message.into(),
+        }
+    }
+
+    fn expected(&self, node: &Node, what: &str, expected: &str) -> ConfigError {
+        let found = match node.scalar_text() {
+            Some(t) => format!("{} (`{t}`)", node.kind_name()),
+            None => node.kind_name().to_string(),
+        };
+        self.err(
+            node.pos,
+            format!("{what} must be {expected}, found {found}"),
+        )
+    }
+
+    fn check_keys(
+        &self,
+        entries: &[Entry],
+        known: &[&str],
+        context: &str,
+    ) -> Result<(), ConfigError> {
+        for e in entries {
+            if known.contains(&e.key.as_str()) || schema::is_extension(&e.key) {
+                continue;
+            }
+            let hint = match schema::suggest(&e.key, known) {
+                Some(s) => format!(" (did you mean `{s}`?)"),
+                None => String::new(),
+            };
+            return Err(self.err(
+                e.key_pos,
+                format!("unknown key `{}` {context}{hint}", e.key),
+            ));
+        }
+        Ok(())
+    }
+
+    fn map<'n>(&self, node: &'n Node, what: &str) -> Result<&'n [Entry], ConfigError> {
+        match &node.value {
+            Value::Map(m) => Ok(m),
+            Value::Null => Ok(&[]),
+            _ => Err(self.expected(node, what, "a mapping")),
+        }
+    }
+
+    fn string(&self, node: &Node, what: &str) -> Result<String, ConfigError> {
+        match &node.value {
+            Value::Str(s) => Ok(s.clone()),
+            _ => Err(self.expected(node, what, "a string")),
+        }
+    }
+
+    /// A string, or a number/boolean taken as text (ids and names such as `2024`).
+    fn scalar_string(&self, node: &Node, what: &str) -> Result<String, ConfigError> {
+        node.scalar_text()
+            .ok_or_else(|| self.expected(node, what, "a string"))
+    }
+
+    fn bool(&self, node: &Node, what: &str) -> Result<bool, ConfigError> {
+        match node.value {
+            Value::Bool(b) => Ok(b),
+            _ => Err(self.expected(node, what, "true or false")),
+        }
+    }
+
+    fn uint(&self, node: &Node, what: &str) -> Result<u64, ConfigError> {
+        match node.value {
+            Value::Int(i) if i >= 0 => Ok(i as u64),
+            _ => Err(self.expected(node, what, "a whole number")),
+        }
+    }
+
+    fn string_list(&self, node: &Node, what: &str) -> Result<Vec<String>, ConfigError> {
+        let Value::Seq(items) = &node.value else {
+            return Err(self.expected(node, what, "a list"));
+        };
+        items
+            .iter()
+            .map(|i| {
+                i.scalar_text()
+                    .ok_or_else(|| self.expected(i, &format!("each item of {what}"), "a string"))
+            })
+            .collect()
+    }
+
+    /// A `name: value` map whose values are scalars, kept as text (`null` → empty).
+    fn string_map(&self, node: &Node, what: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+        let m = self.map(node, what)?;
+        let mut out = BTreeMap::new();
+        for e in m {
+            let v = match &e.value.value {
+                Value::Null => String::new(),
+                _ => e.value.scalar_text().ok_or_else(|| {
+                    self.expected(&e.value, &format!("{what}.{}", e.key), "a string")
+                })?,
+            };
+            out.insert(e.key.clone(), v);
+        }
+        Ok(out)
+    }
+
+    fn capabilities(&self, node: &Node, what: &str) -> Result<serde_json::Value, ConfigError> {
+        let Value::Seq(items) = &node.value else {
+            return Err(self.expected(node, what, "a list of `{kind, payload}`"));
+        };
+        for item in items {
+            let m = match &item.value {
+                Value::Map(m) => m,
+                _ => {
+                    return Err(self.expected(
+                        item,
+                        &format!("each item of {what}"),
+                        "a mapping with `kind`",
+                    ))
+                }
+            };
+            self.check_keys(m, schema::CAPABILITY, &format!("in a capability of {what}"))?;
+            match get(m, "kind") {
+                Some(k) => {
+                    self.string(k, "`kind`")?;
+                }
+                None => {
+                    return Err(self.err(item.pos, format!("a capability in {what} has no `kind`")))
+                }
+            }
+        }
+        Ok(node.to_json())
+    }
+
+    /// mew's container settings (image, resources, restart_policy, logging, stop_grace_period).
+    fn lifecycle(&self, m: &[Entry], owner: &str) -> Result<Lifecycle, ConfigError> {
+        let mut l = Lifecycle::default();
+        if let Some(n) = get(m, "image") {
+            let image = self.string(n, &format!("`image` of {owner}"))?;
+            if image.trim().is_empty() || image.chars().any(char::is_whitespace) {
+                return Err(self.err(n.pos, format!("invalid image `{image}`")));
+            }
+            l.image = Some(image);
+        }
+        if let Some(n) = get(m, "resources") {
+            let rm = self.map(n, &format!("`resources` of {owner}"))?;
+            self.check_keys(rm, schema::RESOURCES, &format!("in `resources` of {owner}"))?;
+            if let Some(v) = get(rm, "memory") {
+                let text = match &v.value {
+                    Value::Str(s) => s.clone(),
+                    Value::Int(i) => i.to_string(),
+                    _ => return Err(self.expected(v, "`memory`", "a size such as `512m` or `1g`")),
+                };
+                l.memory_bytes = Some(values::parse_memory(&text).map_err(|m| self.err(v.pos, m))?);
+            }
+            if let Some(v) = get(rm, "cpus") {
+                let cpus = match &v.value {
+                    Value::Int(i) => *i as f64,
+                    Value::Float(f) => *f,
+                    Value::Str(s) => s
+                        .parse::<f64>()
+                        .map_err(|_| self.expected(v, "`cpus`", "a number such as 0.5 or 2"))?,
+                    _ => return Err(self.expected(v, "`cpus`", "a number such as 0.5 or 2")),
+                };
+                l.nano_cpus = Some(values::cpus_to_nano(cpus).map_err(|m| self.err(v.pos, m))?);
+            }
+            if let Some(v) = get(rm, "pids") {
+                match v.value {
+                    Value::Int(i) if i >= 1 => l.pids_limit = Some(i),
+                    _ => return Err(self.expected(v, "`pids`", "a positive whole number")),
+                }
+            }
+        }
+        if let Some(n) = get(m, "restart_policy") {
+            let s = self.scalar_string(n, "`restart_policy`")?;
+            l.restart = Some(values::parse_restart(&s).map_err(|msg| self.err(n.pos, msg))?);
+        }
+        if let Some(n) = get(m, "logging") {
+            let lm = self.map(n, &format!("`logging` of {owner}"))?;
+            self.check_keys(lm, schema::LOGGING, &format!("in `logging` of {owner}"))?;
+            let driver = match get(lm, "driver") {
+                Some(d) => self.string(d, "`logging.driver`")?,
+                None => "json-file".to_string(),
+            };
+            let options = match get(lm, "options") {
+                Some(o) => self.string_map(o, "`logging.options`")?,
+                None if driver == "json-file" => default_log().options,
+                None => BTreeMap::new(),
+            };
+            l.logging = Some(LogConfig { driver, options });
+        }
+        if let Some(n) = get(m, "stop_grace_period") {
+            let ms = match &n.value {
+                Value::Str(s) => {
+                    values::parse_duration_ms(s).map_err(|msg| self.err(n.pos, msg))?
+                }
+                // A bare number is seconds, like Docker's --stop-timeout.
+                Value::Int(i) if *i >= 0 => (*i as u64) * 1000,
+                _ => {
+                    return Err(self.expected(n, "`stop_grace_period`", "a duration such as `5s`"))
+                }
+            };
+            l.stop_grace_ms = Some(ms);
+        }
+        Ok(l)
+    }
+
+    fn participant(&self, e: &Entry, defaults: &Defaults) -> Result<Participant, ConfigError> {
+        let id = e.key.clone();
+        if !values::is_name_part(&id) {
+            return Err(self.err(
+                e.key_pos,
+                format!("invalid participant id `{id}`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
+            ));
+        }
+        if id == "gateway" {
+            return Err(self.err(
+                e.key_pos,
+                "participant id `gateway` is reserved for the gateway container",
+            ));
+        }
+        let owner = format!("participant `{id}`");
+        let m = self.map(&e.value, &format!("participant `{id}`"))?;
+        self.check_keys(m, schema::PARTICIPANT, &format!("in {owner}"))?;
+
+        let kind_name = get(m, "type")
+            .map(|n| self.string(n, "`type`"))
+            .transpose()?;
+        let command_node = get(m, "command");
+        let command = command_node
+            .map(|n| self.string(n, "`command`"))
+            .transpose()?;
+        if let (Some(c), Some(n)) = (&command, command_node) {
+            if c.trim().is_empty() {
+                return Err(self.err(n.pos, "`command` is empty"));
+            }
+        }
+        let args = get(m, "args")
+            .map(|n| self.string_list(n, "`args`"))
+            .transpose()?
+            .unwrap_or_default();
+        let mut env = defaults.env.clone();
+        if let Some(n) = get(m, "env") {
+            env.extend(self.string_map(n, "`env`")?);
+        }
+        let flag = |key: &str| -> Result<bool, ConfigError> {
+            get(m, key)
+                .map(|n| self.bool(n, &format!("`{key}`")))
+                .transpose()
+                .map(|b| b.unwrap_or(false))
+        };
+        let auto_start = flag("auto_start")?;
+        let auto_connect = flag("auto_connect")?;
+        let fifo = flag("fifo")?;
+        let output_log = get(m, "output_log")
+            .map(|n| self.string(n, "`output_log`"))
+            .transpose()?;
+        let tokens = get(m, "tokens")
+            .map(|n| self.string_list(n, "`tokens`"))
+            .transpose()?
+            .unwrap_or_default();
+        let capabilities = match get(m, "capabilities") {
+            Some(n) => Some(self.capabilities(n, "`capabilities`")?),
+            None => defaults.capabilities.clone(),
+        };
+        if let Some(n) = get(m, "default_to") {
+            self.map(n, "`default_to`")?;
+        }
+        let mcp_server = match get(m, "mcp_server") {
+            None => None,
+            Some(n) => {
+                let mm = self.map(n, "`mcp_server`")?;
+                self.check_keys(
+                    mm,
+                    schema::MCP_SERVER,
+                    &format!("in `mcp_server` of {owner}"),
+                )?;
+                let command = match get(mm, "command") {
+                    Some(c) => self.string(c, "`mcp_server.command`")?,
+                    None => {
+                        return Err(
+                            self.err(n.pos, format!("`mcp_server` of {owner} has no `command`"))
+                        )
+                    }
+                };
+                Some(McpServer {
+                    command,
+                    args: get(mm, "args")
+                        .map(|a| self.string_list(a, "`mcp_server.args`"))
+                        .transpose()?
+                        .unwrap_or_default(),
+                    env: get(mm, "env")
+                        .map(|a| self.string_map(a, "`mcp_server.env`"))
+                        .transpose()?
+                        .unwrap_or_default(),
+                    cwd: get(mm, "cwd")
+                        .map(|a| self.string(a, "`mcp_server.cwd`"))
+                        .transpose()?,
+                })
+            }
+        };
+        let bridge_config = match get(m, "bridge_config") {
+            None => BridgeConfig::default(),
+            Some(n) => {
+                let bm = self.map(n, "`bridge_config`")?;
+                self.check_keys(
+                    bm,
+                    schema::BRIDGE_CONFIG,
+                    &format!("in `bridge_config` of {owner}"),
+                )?;
+                BridgeConfig {
+                    init_timeout: get(bm, "init_timeout")
+                        .map(|v| self.uint(v, "`init_timeout`"))
+                        .transpose()?,
+                    reconnect: get(bm, "reconnect")
+                        .map(|v| self.bool(v, "`reconnect`"))
+                        .transpose()?,
+                    max_reconnects: get(bm, "max_reconnects")
+                        .map(|v| self.uint(v, "`max_reconnects`"))
+                        .transpose()?,
+                }
+            }
+        };
+        let lifecycle = self.lifecycle(m, &owner)?.or(&defaults.lifecycle);
+
+        let kind =
+            if kind_name.as_deref() == Some("mcp-bridge") && auto_start && mcp_server.is_some() {
+                Kind::Bridge
+            } else if auto_start && command.is_some() {
+                Kind::Agent
+            } else if fifo && auto_connect {
+                Kind::FifoClient
+            } else if output_log.is_some() && auto_connect && !tokens.is_empty() {
+                Kind::Virtual
+            } else {
+                Kind::Passive
+            };
+
+        Ok(Participant {
+            id,
+            pos: e.key_pos,
+            kind,
+            kind_name,
+            command,
+            command_pos: command_node.map(|n| n.pos),
+            args,
+            env,
+            auto_start,
+            auto_connect,
+            fifo,
+            output_log,
+            tokens,
+            capabilities,
+            mcp_server,
+            bridge_config,
+            lifecycle,
+        })
+    }
+}
+
+/// The log settings a container gets when space.yaml says nothing (design.md §3).
+pub fn default_log() -> LogConfig {
+    LogConfig {
+        driver: "json-file".into(),
+        options: BTreeMap::from([
+            ("max-file".to_string(), "3".to_string()),
+            ("max-size".to_string(), "10m".to_string()),
+        ]),
+    }
+}

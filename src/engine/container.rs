@@ -1,0 +1,416 @@
+//! Containers from a `ContainerSpec`: create + start, start, stop + remove.
+//!
+//! Only fields that API 1.41 knows are set (Docker 20.10, Podman 4.x): e.g. no healthcheck
+//! `start_interval`.
+use super::{is_not_found, status_code, EngineError};
+use crate::plan::{ContainerSpec, MountKind, RestartPolicy};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount,
+    MountTypeEnum, NetworkingConfig, PortBinding, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, RemoveContainerOptions, StartContainerOptions,
+    StopContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+
+const MS_TO_NS: i64 = 1_000_000;
+
+/// The engine's create request for a spec (pure).
+pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
+    // The image's own ENTRYPOINT is replaced: cmd[0] becomes the entrypoint, the rest its args.
+    let (entrypoint, args) = match spec.cmd.split_first() {
+        Some((first, rest)) => (Some(vec![first.clone()]), rest.to_vec()),
+        None => (None, Vec::new()),
+    };
+    let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    let mut exposed: HashMap<String, HashMap<(), ()>> = HashMap::new();
+    for p in &spec.ports {
+        let key = format!("{}/tcp", p.container_port);
+        exposed.insert(key.clone(), HashMap::new());
+        port_bindings
+            .entry(key)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Some(p.host_ip.clone()),
+                host_port: Some(p.host_port.to_string()),
+            });
+    }
+    let mounts = spec
+        .mounts
+        .iter()
+        .map(|m| Mount {
+            typ: Some(match m.kind {
+                MountKind::Bind => MountTypeEnum::BIND,
+                MountKind::Volume => MountTypeEnum::VOLUME,
+            }),
+            source: Some(m.source.clone()),
+            target: Some(m.target.clone()),
+            read_only: Some(m.read_only),
+            ..Default::default()
+        })
+        .collect();
+    let (restart_name, max_retries) = match spec.restart {
+        RestartPolicy::No => (RestartPolicyNameEnum::NO, None),
+        RestartPolicy::OnFailure(n) => (RestartPolicyNameEnum::ON_FAILURE, n.map(i64::from)),
+        RestartPolicy::Always => (RestartPolicyNameEnum::ALWAYS, None),
+        RestartPolicy::UnlessStopped => (RestartPolicyNameEnum::UNLESS_STOPPED, None),
+    };
+    let host_config = HostConfig {
+        memory: spec.resources.memory_bytes,
+        // No swap on top of the limit: the limit is the limit (and OOM kills are predictable).
+        memory_swap: spec.resources.memory_bytes,
+        nano_cpus: spec.resources.nano_cpus,
+        pids_limit: spec.resources.pids_limit,
+        restart_policy: Some(bollard::models::RestartPolicy {
+            name: Some(restart_name),
+            maximum_retry_count: max_retries,
+        }),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some(spec.log.driver.clone()),
+            config: Some(spec.log.options.clone().into_iter().collect()),
+        }),
+        cap_drop: spec.cap_drop_all.then(|| vec!["ALL".to_string()]),
+        security_opt: spec
+            .no_new_privileges
+            .then(|| vec!["no-new-privileges".to_string()]),
+        readonly_rootfs: Some(spec.read_only_rootfs),
+        init: spec.init.then_some(true),
+        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+        mounts: Some(mounts),
+        network_mode: Some(spec.network.clone()),
+        ..Default::default()
+    };
+    let healthcheck = spec.healthcheck.as_ref().map(|h| HealthConfig {
+        test: Some(h.test.clone()),
+        interval: Some(h.interval_ms as i64 * MS_TO_NS),
+        timeout: Some(h.timeout_ms as i64 * MS_TO_NS),
+        retries: Some(i64::from(h.retries)),
+        start_period: Some(h.start_period_ms as i64 * MS_TO_NS),
+        start_interval: None,
+    });
+    let networking_config = NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(
+            spec.network.clone(),
+            EndpointSettings {
+                aliases: (!spec.aliases.is_empty()).then(|| spec.aliases.clone()),
+                ..Default::default()
+            },
+        )])),
+    };
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        entrypoint,
+        cmd: Some(args),
+        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        working_dir: spec.working_dir.clone(),
+        user: spec.user.clone(),
+        labels: Some(spec.labels.clone().into_iter().collect()),
+        stop_timeout: Some(spec.stop_grace_secs as i64),
+        healthcheck,
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        host_config: Some(host_config),
+        networking_config: Some(networking_config),
+        ..Default::default()
+    }
+}
+
+/// Create the container and start it; return its id. If it cannot start, it is removed again,
+/// so a failure leaves nothing behind.
+pub async fn create_and_start(
+    docker: &Docker,
+    spec: &ContainerSpec,
+) -> Result<String, EngineError> {
+    ensure_image(docker, &spec.image).await?;
+    let created = docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(spec.name.clone()),
+                ..Default::default()
+            }),
+            create_body(spec),
+        )
+        .await
+        .map_err(|e| EngineError::api(format!("cannot create container {}", spec.name), e))?;
+    if let Err(e) = docker
+        .start_container(&created.id, None::<StartContainerOptions>)
+        .await
+    {
+        let _ = force_remove(docker, &created.id).await;
+        return Err(start_error(spec, e));
+    }
+    Ok(created.id)
+}
+
+/// Start an existing container.
+pub async fn start(docker: &Docker, name: &str) -> Result<(), EngineError> {
+    match docker
+        .start_container(name, None::<StartContainerOptions>)
+        .await
+    {
+        // 304: already running.
+        Ok(()) => Ok(()),
+        Err(e) if status_code(&e) == Some(304) => Ok(()),
+        Err(e) => Err(match port_in_error(&e.to_string()) {
+            Some((host_ip, port)) => EngineError::PortTaken { host_ip, port },
+            None => EngineError::api(format!("cannot start container {name}"), e),
+        }),
+    }
+}
+
+/// Stop (with `timeout_secs`, else the container's own stop timeout) and remove a container.
+/// A container that is already gone is fine.
+pub async fn stop_and_remove(
+    docker: &Docker,
+    name: &str,
+    timeout_secs: Option<i32>,
+) -> Result<(), EngineError> {
+    match docker
+        .stop_container(
+            name,
+            Some(StopContainerOptions {
+                t: timeout_secs,
+                signal: None,
+            }),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if is_not_found(&e) => return Ok(()),
+        // 304: not running. Anything else: removal with force still ends it.
+        Err(e) if status_code(&e) == Some(304) => {}
+        Err(e) => tracing::debug!("stopping {name}: {e}"),
+    }
+    force_remove(docker, name).await
+}
+
+async fn force_remove(docker: &Docker, name: &str) -> Result<(), EngineError> {
+    match docker
+        .remove_container(
+            name,
+            Some(RemoveContainerOptions {
+                force: true,
+                v: false,
+                link: false,
+            }),
+        )
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        // 409 "removal already in progress": someone else is finishing the job.
+        Err(e) if status_code(&e) == Some(409) && e.to_string().contains("in progress") => Ok(()),
+        Err(e) => Err(EngineError::api(
+            format!("cannot remove container {name}"),
+            e,
+        )),
+    }
+}
+
+/// Make sure an image is present: pull it when missing (with the engine's own credentials).
+pub async fn ensure_image(docker: &Docker, image: &str) -> Result<(), EngineError> {
+    if super::image::image_present(docker, image).await? {
+        return Ok(());
+    }
+    let (from_image, tag) = split_reference(image);
+    let mut pull = docker.create_image(
+        Some(CreateImageOptions {
+            from_image: Some(from_image),
+            tag: Some(tag),
+            ..Default::default()
+        }),
+        None,
+        None,
+    );
+    while let Some(item) = pull.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                    return Err(EngineError::ImageUnavailable {
+                        image: image.to_string(),
+                        reason: err,
+                    });
+                }
+            }
+            Err(e) => {
+                return Err(EngineError::ImageUnavailable {
+                    image: image.to_string(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `repo[:tag]` (a `:` after the last `/` is a tag, not a registry port) → (repo, tag).
+fn split_reference(image: &str) -> (String, String) {
+    if image.contains('@') {
+        return (image.to_string(), String::new());
+    }
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(i) => (
+            image[..last_slash + i].to_string(),
+            image[last_slash + i + 1..].to_string(),
+        ),
+        None => (image.to_string(), "latest".to_string()),
+    }
+}
+
+fn start_error(spec: &ContainerSpec, e: bollard::errors::Error) -> EngineError {
+    let text = e.to_string();
+    if let Some((host_ip, port)) = port_in_error(&text) {
+        return EngineError::PortTaken { host_ip, port };
+    }
+    // The engine names the port only sometimes: fall back to the spec's published ports.
+    if text.contains("address already in use") || text.contains("port is already allocated") {
+        if let Some(p) = spec.ports.first() {
+            return EngineError::PortTaken {
+                host_ip: p.host_ip.clone(),
+                port: p.host_port,
+            };
+        }
+    }
+    EngineError::api(format!("cannot start container {}", spec.name), e)
+}
+
+/// Find "<ip>:<port>" in a port-conflict message from Docker or Podman, e.g.
+/// "Bind for 127.0.0.1:8080 failed: port is already allocated" or
+/// "listen tcp4 127.0.0.1:8080: bind: address already in use".
+fn port_in_error(text: &str) -> Option<(String, u16)> {
+    if !(text.contains("address already in use") || text.contains("port is already allocated")) {
+        return None;
+    }
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .map(|w| w.trim_end_matches(':'))
+        .find_map(|w| {
+            let (ip, port) = w.rsplit_once(':')?;
+            let port: u16 = port.parse().ok()?;
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            ip.parse::<std::net::IpAddr>()
+                .ok()
+                .map(|_| (ip.to_string(), port))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{HealthCheck, LogConfig, Mount as PlanMount, PortPublish, Resources, Role};
+    use std::collections::BTreeMap;
+
+    fn spec() -> ContainerSpec {
+        ContainerSpec {
+            name: "s-echo".into(),
+            participant: "echo".into(),
+            role: Role::Agent,
+            image: "node:22-slim".into(),
+            cmd: vec![
+                "/opt/mew/mew".into(),
+                "supervise".into(),
+                "--".into(),
+                "node".into(),
+            ],
+            env: BTreeMap::from([("A".into(), "1".into())]),
+            working_dir: Some("/space".into()),
+            user: Some("1000:1000".into()),
+            mounts: vec![PlanMount {
+                kind: MountKind::Volume,
+                source: "mew-runtime".into(),
+                target: "/opt/mew".into(),
+                read_only: true,
+            }],
+            network: "mew-s".into(),
+            aliases: vec!["echo".into()],
+            ports: vec![PortPublish {
+                host_ip: "127.0.0.1".into(),
+                host_port: 8123,
+                container_port: 8123,
+            }],
+            resources: Resources {
+                memory_bytes: Some(512 << 20),
+                nano_cpus: None,
+                pids_limit: Some(512),
+            },
+            restart: RestartPolicy::OnFailure(Some(2)),
+            log: LogConfig {
+                driver: "json-file".into(),
+                options: BTreeMap::from([("max-size".into(), "10m".into())]),
+            },
+            stop_grace_secs: 5,
+            init: false,
+            cap_drop_all: true,
+            no_new_privileges: true,
+            read_only_rootfs: false,
+            healthcheck: Some(HealthCheck {
+                test: vec!["CMD".into(), "true".into()],
+                interval_ms: 1000,
+                timeout_ms: 500,
+                retries: 3,
+                start_period_ms: 0,
+            }),
+            labels: BTreeMap::from([("io.mew.space".into(), "s".into())]),
+        }
+    }
+
+    #[test]
+    fn spec_maps_to_the_engine_request() {
+        let body = create_body(&spec());
+        assert_eq!(body.entrypoint, Some(vec!["/opt/mew/mew".to_string()]));
+        assert_eq!(body.cmd.as_deref().map(<[String]>::len), Some(3));
+        let hc = body.host_config.expect("host config");
+        assert_eq!(hc.memory, Some(512 << 20));
+        assert_eq!(hc.cap_drop, Some(vec!["ALL".to_string()]));
+        let rp = hc.restart_policy.expect("restart");
+        assert_eq!(rp.name, Some(RestartPolicyNameEnum::ON_FAILURE));
+        assert_eq!(rp.maximum_retry_count, Some(2));
+        let pb = hc.port_bindings.expect("ports");
+        let b = &pb["8123/tcp"].as_ref().expect("binding")[0];
+        assert_eq!(b.host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(body.healthcheck.expect("hc").interval, Some(1_000_000_000));
+        let aliases = body
+            .networking_config
+            .expect("net")
+            .endpoints_config
+            .expect("ep")["mew-s"]
+            .aliases
+            .clone();
+        assert_eq!(aliases, Some(vec!["echo".to_string()]));
+        // No newer-API fields.
+        let json = serde_json::to_string(&create_body(&spec())).expect("json");
+        assert!(!json.contains("StartInterval"), "{json}");
+    }
+
+    #[test]
+    fn port_conflicts_are_recognised() {
+        assert_eq!(
+            port_in_error("driver failed programming external connectivity on endpoint x: Bind for 127.0.0.1:8080 failed: port is already allocated"),
+            Some(("127.0.0.1".into(), 8080))
+        );
+        assert_eq!(
+            port_in_error("rootlessport listen tcp 127.0.0.1:9001: bind: address already in use"),
+            Some(("127.0.0.1".into(), 9001))
+        );
+        assert_eq!(port_in_error("no such image"), None);
+    }
+
+    #[test]
+    fn image_references_split_into_repo_and_tag() {
+        assert_eq!(
+            split_reference("node:22-slim"),
+            ("node".into(), "22-slim".into())
+        );
+        assert_eq!(
+            split_reference("localhost:5000/x/y"),
+            ("localhost:5000/x/y".into(), "latest".into())
+        );
+        assert_eq!(
+            split_reference("r:5000/a:1"),
+            ("r:5000/a".into(), "1".into())
+        );
+    }
+}

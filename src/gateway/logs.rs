@@ -1,0 +1,390 @@
+//! The two JSONL logs (spec/gateway.md §6) and the console (§7.1).
+//!
+//! Records are built by string concatenation around the already-serialised envelope (no second
+//! serialisation) and written by one dedicated thread through a `BufWriter` flushed within
+//! `FLUSH_EVERY` of the first unflushed record, so routing never waits on the disk.
+use super::config::LoggingSwitches;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const FLUSH_EVERY: Duration = Duration::from_millis(20);
+
+enum Line {
+    Envelope(String),
+    Decision(String),
+    Flush(mpsc::Sender<()>),
+}
+
+/// Which logs are on, after the yaml switches and the environment overrides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSwitches {
+    pub envelope_history: bool,
+    pub capability_decisions: bool,
+}
+
+impl LogSwitches {
+    pub fn resolve(yaml: LoggingSwitches, env: impl Fn(&str) -> Option<String>) -> LogSwitches {
+        let parse = |name: &str| env(name).and_then(|v| parse_bool(&v));
+        let master = parse("GATEWAY_LOGGING").or(yaml.enabled).unwrap_or(true);
+        let envelope = parse("ENVELOPE_HISTORY")
+            .or(yaml.envelope_history)
+            .unwrap_or(true);
+        let decisions = parse("CAPABILITY_DECISIONS")
+            .or(yaml.capability_decisions)
+            .unwrap_or(true);
+        LogSwitches {
+            envelope_history: master && envelope,
+            capability_decisions: master && decisions,
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Handle used by routing to emit records. Cheap: a channel send per record.
+pub struct LogSink {
+    tx: Mutex<Option<mpsc::Sender<Line>>>,
+    pub switches: LogSwitches,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl LogSink {
+    /// Open `<mew_dir>/logs/` (only if a log is on) and start the writer thread.
+    pub fn start(mew_dir: &Path, switches: LogSwitches, console: &Console) -> LogSink {
+        let none = LogSink {
+            tx: Mutex::new(None),
+            switches: LogSwitches {
+                envelope_history: false,
+                capability_decisions: false,
+            },
+            thread: Mutex::new(None),
+        };
+        if !switches.envelope_history && !switches.capability_decisions {
+            return none;
+        }
+        let dir = mew_dir.join("logs");
+        if let Err(e) = prepare_dir(&dir) {
+            console.warn(&format!(
+                "Cannot create log directory {}: {e}",
+                dir.display()
+            ));
+            return none;
+        }
+        let open = |on: bool, name: &str| -> Option<BufWriter<File>> {
+            if !on {
+                return None;
+            }
+            let path = dir.join(name);
+            match OpenOptions::new().create(true).append(true).open(&path) {
+                Ok(f) => Some(BufWriter::with_capacity(256 * 1024, f)),
+                Err(e) => {
+                    console.warn(&format!("Cannot open {}: {e}", path.display()));
+                    None
+                }
+            }
+        };
+        let envelope = open(switches.envelope_history, "envelope-history.jsonl");
+        let decisions = open(switches.capability_decisions, "capability-decisions.jsonl");
+        let switches = LogSwitches {
+            envelope_history: envelope.is_some(),
+            capability_decisions: decisions.is_some(),
+        };
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("mew-gateway-logs".into())
+            .stack_size(64 * 1024)
+            .spawn(move || writer_loop(rx, envelope, decisions))
+            .ok();
+        LogSink {
+            tx: Mutex::new(thread.as_ref().map(|_| tx)),
+            switches,
+            thread: Mutex::new(thread),
+        }
+    }
+
+    pub fn envelope(&self, record: String) {
+        if self.switches.envelope_history {
+            self.send(Line::Envelope(record));
+        }
+    }
+
+    pub fn decision(&self, record: String) {
+        if self.switches.capability_decisions {
+            self.send(Line::Decision(record));
+        }
+    }
+
+    fn send(&self, line: Line) {
+        if let Ok(guard) = self.tx.lock() {
+            if let Some(tx) = guard.as_ref() {
+                let _ = tx.send(line);
+            }
+        }
+    }
+
+    /// Write out everything queued so far (waits for the writer thread).
+    pub fn flush(&self) {
+        let (done_tx, done_rx) = mpsc::channel();
+        self.send(Line::Flush(done_tx));
+        let _ = done_rx.recv_timeout(Duration::from_secs(2));
+    }
+
+    /// Flush and stop the writer thread.
+    pub fn shutdown(&self) {
+        let tx = self.tx.lock().ok().and_then(|mut g| g.take());
+        drop(tx);
+        if let Some(handle) = self.thread.lock().ok().and_then(|mut g| g.take()) {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn prepare_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let gi = dir.join(".gitignore");
+    if !gi.exists() {
+        std::fs::write(gi, "*\n!.gitignore\n")?;
+    }
+    Ok(())
+}
+
+fn writer_loop(
+    rx: mpsc::Receiver<Line>,
+    mut envelope: Option<BufWriter<File>>,
+    mut decisions: Option<BufWriter<File>>,
+) {
+    let mut dirty_since: Option<Instant> = None;
+    let mut warned = false;
+    let mut flush_all = |e: &mut Option<BufWriter<File>>, d: &mut Option<BufWriter<File>>| {
+        for w in [e, d].into_iter().flatten() {
+            if let Err(err) = w.flush() {
+                if !warned {
+                    eprintln!("warning: cannot write gateway log: {err}");
+                    warned = true;
+                }
+            }
+        }
+    };
+    loop {
+        let next = match dirty_since {
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(since) => {
+                let wait = FLUSH_EVERY.saturating_sub(since.elapsed());
+                rx.recv_timeout(wait)
+            }
+        };
+        match next {
+            Ok(Line::Envelope(s)) => {
+                write_line(&mut envelope, &s);
+                dirty_since.get_or_insert_with(Instant::now);
+            }
+            Ok(Line::Decision(s)) => {
+                write_line(&mut decisions, &s);
+                dirty_since.get_or_insert_with(Instant::now);
+            }
+            Ok(Line::Flush(done)) => {
+                flush_all(&mut envelope, &mut decisions);
+                dirty_since = None;
+                let _ = done.send(());
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                flush_all(&mut envelope, &mut decisions);
+                dirty_since = None;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                flush_all(&mut envelope, &mut decisions);
+                return;
+            }
+        }
+        if dirty_since.is_some_and(|t| t.elapsed() >= FLUSH_EVERY) {
+            flush_all(&mut envelope, &mut decisions);
+            dirty_since = None;
+        }
+    }
+}
+
+fn write_line(w: &mut Option<BufWriter<File>>, s: &str) {
+    if let Some(w) = w {
+        // Errors surface at flush time, where they are reported once.
+        let _ = w.write_all(s.as_bytes());
+        let _ = w.write_all(b"\n");
+    }
+}
+
+/// A JSON string literal.
+pub fn js(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+/// One envelope-history record. `id` and `metadata` are raw JSON (metadata omitted when empty).
+#[allow(clippy::too_many_arguments)]
+pub fn envelope_record(
+    event: &str,
+    id: Option<&str>,
+    envelope: &str,
+    participant: &str,
+    space_id: &str,
+    direction: &str,
+    transport: &str,
+    metadata: &str,
+) -> String {
+    let mut s = String::with_capacity(envelope.len() + 256);
+    s.push_str("{\"timestamp\":\"");
+    s.push_str(&crate::protocol::iso_now());
+    s.push_str("\",\"event\":\"");
+    s.push_str(event);
+    s.push('"');
+    if let Some(id) = id {
+        s.push_str(",\"id\":");
+        s.push_str(id);
+    }
+    s.push_str(",\"envelope\":");
+    s.push_str(envelope);
+    s.push_str(",\"participant\":");
+    s.push_str(&js(participant));
+    s.push_str(",\"space_id\":");
+    s.push_str(&js(space_id));
+    s.push_str(",\"direction\":\"");
+    s.push_str(direction);
+    s.push_str("\",\"transport\":\"");
+    s.push_str(transport);
+    s.push('"');
+    if !metadata.is_empty() && metadata != "{}" {
+        s.push_str(",\"metadata\":");
+        s.push_str(metadata);
+    }
+    s.push('}');
+    s
+}
+
+/// Console output: stdout/stderr, plus `GATEWAY_LOG_FILE` when set.
+pub struct Console {
+    level: u8,
+    file: Option<Mutex<File>>,
+}
+
+impl Console {
+    /// `level`: debug, info, warn or error (anything else means info).
+    pub fn new(level: &str, log_file: Option<PathBuf>) -> Console {
+        let level = match level.to_ascii_lowercase().as_str() {
+            "debug" => 0,
+            "warn" | "warning" => 2,
+            "error" => 3,
+            _ => 1,
+        };
+        let file = log_file.and_then(|p| {
+            if let Some(parent) = p.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+                .map(Mutex::new)
+        });
+        Console { level, file }
+    }
+
+    pub fn debug(&self, line: &str) {
+        if self.level == 0 {
+            self.out(line, false);
+        }
+    }
+    pub fn info(&self, line: &str) {
+        if self.level <= 1 {
+            self.out(line, false);
+        }
+    }
+    pub fn warn(&self, line: &str) {
+        if self.level <= 2 {
+            self.out(line, true);
+        }
+    }
+    pub fn error(&self, line: &str) {
+        self.out(line, true);
+    }
+
+    fn out(&self, line: &str, is_err: bool) {
+        if is_err {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+        if let Some(f) = &self.file {
+            if let Ok(mut f) = f.lock() {
+                let prefix = if is_err { "ERROR: " } else { "" };
+                let _ = writeln!(f, "[{}] {prefix}{line}", crate::protocol::iso_now());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches() {
+        let none = |_: &str| None;
+        let all = LogSwitches::resolve(LoggingSwitches::default(), none);
+        assert!(all.envelope_history && all.capability_decisions);
+        let off = LogSwitches::resolve(LoggingSwitches::default(), |k: &str| {
+            (k == "GATEWAY_LOGGING").then(|| " FALSE ".to_string())
+        });
+        assert!(!off.envelope_history && !off.capability_decisions);
+        let yaml = LoggingSwitches {
+            enabled: Some(false),
+            ..Default::default()
+        };
+        let env_wins = LogSwitches::resolve(yaml, |k: &str| {
+            (k == "GATEWAY_LOGGING").then(|| "on".to_string())
+        });
+        assert!(env_wins.envelope_history);
+        let ignored = LogSwitches::resolve(yaml, |_: &str| Some("maybe".to_string()));
+        assert!(!ignored.envelope_history);
+        let env_off = LogSwitches::resolve(LoggingSwitches::default(), |k: &str| {
+            (k == "ENVELOPE_HISTORY").then(|| "off".to_string())
+        });
+        assert!(!env_off.envelope_history && env_off.capability_decisions);
+    }
+
+    #[test]
+    fn record_order_and_omission() {
+        let r = envelope_record(
+            "delivered",
+            Some("\"m-1\""),
+            r#"{"id":"m-1"}"#,
+            "p",
+            "s",
+            "outbound",
+            "websocket",
+            "{}",
+        );
+        let v: serde_json::Value = serde_json::from_str(&r).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "timestamp",
+                "event",
+                "id",
+                "envelope",
+                "participant",
+                "space_id",
+                "direction",
+                "transport"
+            ]
+        );
+    }
+}

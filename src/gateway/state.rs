@@ -1,0 +1,255 @@
+//! Gateway state: spaces, their participant registries and streams, tokens and capabilities.
+//! All of it sits behind one mutex held only for short, I/O-free sections (see `route`).
+use super::config::{GatewayConfig, ParticipantConfig};
+use super::logs::{Console, LogSink};
+use axum::extract::ws::{Message, Utf8Bytes};
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{mpsc, Notify};
+
+/// Outbound messages a connection may have queued before it counts as not reading.
+pub const OUTBOUND_QUEUE: usize = 4096;
+
+/// The shared gateway.
+pub struct Gateway {
+    pub state: Mutex<State>,
+    pub logs: LogSink,
+    pub console: Console,
+    pub config: Option<GatewayConfig>,
+    pub mew_dir: PathBuf,
+    pub port: AtomicU16,
+    pub started: Instant,
+    next_conn: AtomicU64,
+}
+
+impl Gateway {
+    pub fn new(
+        config: Option<GatewayConfig>,
+        mew_dir: PathBuf,
+        logs: LogSink,
+        console: Console,
+    ) -> Gateway {
+        Gateway {
+            state: Mutex::new(State::default()),
+            logs,
+            console,
+            config,
+            mew_dir,
+            port: AtomicU16::new(0),
+            started: Instant::now(),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    /// Lock the state; a poisoned lock (a panic elsewhere) still yields the data.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The space joins and posts land in when they name none.
+    pub fn default_space(&self) -> String {
+        self.config
+            .as_ref()
+            .and_then(|c| c.space_id.clone())
+            .unwrap_or_else(|| "default".to_string())
+    }
+
+    pub fn participant_config(&self, id: &str) -> Option<&ParticipantConfig> {
+        self.config.as_ref().and_then(|c| c.participants.get(id))
+    }
+
+    pub fn default_capabilities(&self) -> Option<&Vec<Value>> {
+        self.config
+            .as_ref()
+            .and_then(|c| c.default_capabilities.as_ref())
+    }
+
+    pub fn new_conn(&self) -> (Arc<Conn>, mpsc::Receiver<Message>) {
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let conn = Conn {
+            serial: self.next_conn.fetch_add(1, Ordering::Relaxed),
+            tx,
+            kill: Notify::new(),
+            dropping: AtomicBool::new(false),
+        };
+        (Arc::new(conn), rx)
+    }
+}
+
+/// A WebSocket connection as routing sees it: a bounded outbound queue.
+pub struct Conn {
+    pub serial: u64,
+    tx: mpsc::Sender<Message>,
+    pub kill: Notify,
+    dropping: AtomicBool,
+}
+
+impl Conn {
+    /// Queue a message without waiting. A full queue means the client stopped reading: it is
+    /// dropped (its task is told to close) rather than allowed to stall everyone else.
+    pub fn push(&self, msg: Message) -> bool {
+        match self.tx.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.dropping.swap(true, Ordering::Relaxed) {
+                    self.kill.notify_one();
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    pub fn is_dropping(&self) -> bool {
+        self.dropping.load(Ordering::Relaxed)
+    }
+}
+
+/// A virtual participant (§7.5): deliveries are appended to a file.
+pub struct VirtualSink {
+    pub path: PathBuf,
+    file: Mutex<Option<File>>,
+}
+
+impl VirtualSink {
+    pub fn new(path: PathBuf) -> VirtualSink {
+        VirtualSink {
+            path,
+            file: Mutex::new(None),
+        }
+    }
+
+    /// Append one line; failures are reported to the caller.
+    pub fn append(&self, text: &str) -> std::io::Result<()> {
+        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            if let Some(parent) = self.path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            *guard = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?,
+            );
+        }
+        let mut line = String::with_capacity(text.len() + 1);
+        line.push_str(text);
+        line.push('\n');
+        match guard.as_mut() {
+            Some(f) => f.write_all(line.as_bytes()),
+            None => Ok(()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub enum Endpoint {
+    Socket(Arc<Conn>),
+    Virtual(Arc<VirtualSink>),
+}
+
+impl Endpoint {
+    pub fn is_virtual(&self) -> bool {
+        matches!(self, Endpoint::Virtual(_))
+    }
+}
+
+/// An open stream (§3.7).
+pub struct Stream {
+    pub owner: String,
+    pub writers: Vec<String>,
+    pub created: String,
+    /// The original `stream/request` payload, in its key order.
+    pub request: Map<String, Value>,
+    /// Non-empty when the stream is targeted (t5d).
+    pub target: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct Space {
+    /// Participant id → endpoint, in first-registration order.
+    pub registry: IndexMap<String, Endpoint>,
+    pub streams: IndexMap<String, Stream>,
+    pub counter: u64,
+}
+
+/// A static capability list with its serialisation cached (it goes into every decision record).
+#[derive(Clone, Debug)]
+pub struct Caps {
+    pub list: Vec<Value>,
+    pub json: String,
+}
+
+impl Caps {
+    pub fn new(list: Vec<Value>) -> Caps {
+        let json = Value::Array(list.clone()).to_string();
+        Caps { list, json }
+    }
+}
+
+#[derive(Default)]
+pub struct State {
+    pub spaces: HashMap<String, Space>,
+    /// Logical name → token: token files/env for config participants, plus invites.
+    pub token_map: IndexMap<String, String>,
+    /// Participant id → token remembered for HTTP auth (config `tokens[0]` or last WS join).
+    pub participant_tokens: HashMap<String, String>,
+    pub static_caps: HashMap<String, Caps>,
+    /// Participant id → grant id → granted capabilities, in insertion order.
+    pub dynamic: HashMap<String, IndexMap<String, Vec<Value>>>,
+    /// Capabilities of invited participants, kept for the process lifetime ([R]).
+    pub invited: HashMap<String, Caps>,
+}
+
+impl State {
+    pub fn space_mut(&mut self, id: &str) -> &mut Space {
+        self.spaces.entry(id.to_string()).or_default()
+    }
+
+    /// The logical name whose token-map token equals `token`.
+    pub fn name_for_token(&self, token: &str) -> Option<&str> {
+        self.token_map
+            .iter()
+            .find(|(_, t)| t.as_str() == token)
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// Static list, then dynamic grants in insertion order.
+    pub fn effective(&self, id: &str) -> (Vec<&Value>, usize) {
+        let mut list: Vec<&Value> = Vec::new();
+        if let Some(c) = self.static_caps.get(id) {
+            list.extend(c.list.iter());
+        }
+        let n_static = list.len();
+        if let Some(grants) = self.dynamic.get(id) {
+            for caps in grants.values() {
+                list.extend(caps.iter());
+            }
+        }
+        (list, n_static)
+    }
+
+    pub fn static_json(&self, id: &str) -> &str {
+        self.static_caps
+            .get(id)
+            .map(|c| c.json.as_str())
+            .unwrap_or("[]")
+    }
+
+    pub fn effective_value(&self, id: &str) -> Value {
+        Value::Array(self.effective(id).0.into_iter().cloned().collect())
+    }
+}
+
+/// Text frame for a serialised message (shared among recipients without copying).
+pub fn text(s: String) -> Message {
+    Message::Text(Utf8Bytes::from(s))
+}

@@ -1,0 +1,623 @@
+//! Validated `Space` + options from outside → `DesiredSpace` (every container fully resolved).
+//! Pure: the host environment, tokens and image names all come in through `ResolveOptions`.
+use super::model::*;
+use crate::config::substitute::{self, Placeholders};
+use crate::config::{default_log, ConfigError, Kind, NetworkMode, Participant, Space};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Label on the gateway: digest of what the gateway reads from space.yaml (participants,
+/// tokens, capabilities, …), so that editing those restarts it.
+pub const LABEL_GATEWAY_VIEW: &str = "io.mew.gateway-view";
+/// Label on participants: the gateway's config hash. Participants are recreated with the gateway
+/// because upstream agents do not reconnect after losing it.
+pub const LABEL_GATEWAY_HASH: &str = "io.mew.gateway-hash";
+
+/// Where mew's files are mounted in containers whose image is not the runtime image.
+pub const RUNTIME_MOUNT: &str = "/opt/mew";
+
+const MIB: i64 = 1024 * 1024;
+const GATEWAY_MEMORY: i64 = 256 * MIB;
+const PARTICIPANT_MEMORY: i64 = 512 * MIB;
+const PIDS_LIMIT: i64 = 512;
+const STOP_GRACE_MS: u64 = 5_000;
+
+/// Everything `desired` needs from outside space.yaml.
+#[derive(Debug, Clone)]
+pub struct ResolveOptions {
+    /// Gateway port, the same inside and outside the containers.
+    pub port: u16,
+    /// Host address the gateway port is published on.
+    pub bind: String,
+    /// `uid:gid` the processes run as.
+    pub user: Option<String>,
+    /// Tag of the runtime image for this mew version.
+    pub runtime_image: String,
+    /// Name of the volume carrying mew into other images.
+    pub runtime_volume: String,
+    /// How to run mew inside a container (e.g. `["/opt/mew/mew"]`).
+    pub mew_argv: Vec<String>,
+    /// Image per command key (see `command_key`), from `--image` and `MEW_IMAGE_*`.
+    pub image_overrides: BTreeMap<String, String>,
+    /// Image per command name when nothing else says (`node` → `node:22-slim`).
+    pub default_images: BTreeMap<String, String>,
+    /// Snapshot of the host environment (for `${VAR}` in `env` and a few passthroughs).
+    pub host_env: BTreeMap<String, String>,
+    /// Token of every participant that gets a container.
+    pub tokens: BTreeMap<String, String>,
+    pub mew_version: String,
+    /// `--log-level` passed to the gateway, if any.
+    pub log_level: Option<String>,
+}
+
+impl ResolveOptions {
+    /// Options with mew's defaults for everything not given.
+    pub fn new(
+        port: u16,
+        runtime_image: impl Into<String>,
+        runtime_volume: impl Into<String>,
+        mew_argv: Vec<String>,
+        mew_version: impl Into<String>,
+    ) -> Self {
+        ResolveOptions {
+            port,
+            bind: "127.0.0.1".into(),
+            user: None,
+            runtime_image: runtime_image.into(),
+            runtime_volume: runtime_volume.into(),
+            mew_argv,
+            image_overrides: BTreeMap::new(),
+            default_images: default_images(),
+            host_env: BTreeMap::new(),
+            tokens: BTreeMap::new(),
+            mew_version: mew_version.into(),
+            log_level: None,
+        }
+    }
+}
+
+/// Images used for well-known commands when space.yaml names none.
+pub fn default_images() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("node".to_string(), "node:22-slim".to_string()),
+        ("npm".to_string(), "node:22-slim".to_string()),
+        ("npx".to_string(), "node:22-slim".to_string()),
+        ("python3".to_string(), "python:3.12-slim".to_string()),
+        ("python".to_string(), "python:3.12-slim".to_string()),
+    ])
+}
+
+/// The key a command's image override is filed under: its file name upper-cased, with `-` and
+/// `.` as `_` (`node` → `NODE`, `/usr/bin/python3.12` → `PYTHON3_12`), as in `MEW_IMAGE_<KEY>`.
+pub fn command_key(command: &str) -> String {
+    command_name(command)
+        .chars()
+        .map(|c| match c {
+            '-' | '.' => '_',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect()
+}
+
+fn command_name(command: &str) -> &str {
+    command.rsplit('/').next().unwrap_or(command)
+}
+
+/// Image overrides from `--image CMD=IMAGE` flags and `MEW_IMAGE_<KEY>` variables (flags win).
+pub fn image_overrides(
+    flags: &[String],
+    env: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (name, value) in env {
+        if let Some(key) = name.strip_prefix("MEW_IMAGE_") {
+            if !key.is_empty() && !value.trim().is_empty() {
+                out.insert(key.to_ascii_uppercase(), value.trim().to_string());
+            }
+        }
+    }
+    for flag in flags {
+        match flag.split_once('=') {
+            Some((cmd, image)) if !cmd.trim().is_empty() && !image.trim().is_empty() => {
+                out.insert(command_key(cmd.trim()), image.trim().to_string());
+            }
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "invalid --image `{flag}` (expected COMMAND=IMAGE, e.g. node=my/node:22)"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The env variable carrying a participant's token (`MEW_TOKEN_<ID>`: upper-case, `-` → `_`).
+pub fn token_env_name(id: &str) -> String {
+    format!("MEW_TOKEN_{}", id.to_uppercase().replace('-', "_"))
+}
+
+/// Resolve a space into the containers, network and images it needs.
+pub fn desired(space: &Space, opts: &ResolveOptions) -> Result<DesiredSpace, ConfigError> {
+    if opts.mew_argv.is_empty() {
+        return Err(ConfigError::Invalid(
+            "internal: empty mew command line".into(),
+        ));
+    }
+    let r = Resolver { space, opts };
+    let gateway = r.gateway();
+    let gateway_hash = gateway
+        .labels
+        .get(labels::CONFIG_HASH)
+        .cloned()
+        .unwrap_or_default();
+    let mut participants = Vec::new();
+    for p in &space.participants {
+        if p.kind.has_container() {
+            participants.push(r.participant(p, &gateway_hash)?);
+        }
+    }
+    let needs_volume = std::iter::once(&gateway)
+        .chain(&participants)
+        .any(|c| c.image != opts.runtime_image);
+    Ok(DesiredSpace {
+        space_id: space.id.clone(),
+        space_dir: space.dir.clone(),
+        runtime_image: opts.runtime_image.clone(),
+        runtime_volume: needs_volume.then(|| opts.runtime_volume.clone()),
+        network: NetworkSpec {
+            name: network_name(&space.id),
+            labels: r.base_labels(),
+        },
+        bind: opts.bind.clone(),
+        port: opts.port,
+        gateway,
+        participants,
+    })
+}
+
+/// `mew-<spaceId>`.
+pub fn network_name(space_id: &str) -> String {
+    format!("mew-{space_id}")
+}
+
+/// `<spaceId>-<participant>`.
+pub fn container_name(space_id: &str, participant: &str) -> String {
+    format!("{space_id}-{participant}")
+}
+
+struct Resolver<'a> {
+    space: &'a Space,
+    opts: &'a ResolveOptions,
+}
+
+impl Resolver<'_> {
+    fn dir(&self) -> String {
+        self.space.dir.display().to_string()
+    }
+
+    fn base_labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (labels::SPACE.to_string(), self.space.id.clone()),
+            (labels::SPACE_DIR.to_string(), self.dir()),
+            (labels::VERSION.to_string(), self.opts.mew_version.clone()),
+        ])
+    }
+
+    fn labels(&self, participant: &str, role: Role) -> BTreeMap<String, String> {
+        let mut l = self.base_labels();
+        l.insert(labels::PARTICIPANT.into(), participant.into());
+        l.insert(labels::ROLE.into(), role.as_str().into());
+        l
+    }
+
+    /// What participants use to reach the gateway.
+    fn gateway_url(&self) -> String {
+        match self.space.network_mode {
+            NetworkMode::Bridge => format!("ws://gateway:{}", self.opts.port),
+            NetworkMode::Shared => format!("ws://localhost:{}", self.opts.port),
+        }
+    }
+
+    /// `mew supervise --log <dir>/logs/<name>.log --` in front of every container's command.
+    fn supervised(&self, log_name: &str, command: Vec<String>) -> Vec<String> {
+        let mut cmd = self.opts.mew_argv.clone();
+        cmd.push("supervise".into());
+        cmd.push("--log".into());
+        cmd.push(format!("{}/logs/{log_name}.log", self.dir()));
+        cmd.push("--".into());
+        cmd.extend(command);
+        cmd
+    }
+
+    fn mew(&self, args: &[&str]) -> Vec<String> {
+        let mut v = self.opts.mew_argv.clone();
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    }
+
+    fn mounts(&self, image: &str, with_config: bool) -> Vec<Mount> {
+        let mut m = vec![Mount {
+            kind: MountKind::Bind,
+            source: self.dir(),
+            target: self.dir(),
+            read_only: false,
+        }];
+        // The gateway reads space.yaml; mount its directory too when it lives elsewhere.
+        if with_config && !self.space.file.starts_with(&self.space.dir) {
+            if let Some(parent) = self.space.file.parent() {
+                let p = parent.display().to_string();
+                m.push(Mount {
+                    kind: MountKind::Bind,
+                    source: p.clone(),
+                    target: p,
+                    read_only: true,
+                });
+            }
+        }
+        if image != self.opts.runtime_image {
+            m.push(Mount {
+                kind: MountKind::Volume,
+                source: self.opts.runtime_volume.clone(),
+                target: RUNTIME_MOUNT.into(),
+                read_only: true,
+            });
+        }
+        m
+    }
+
+    fn gateway(&self) -> ContainerSpec {
+        let g = &self.space.gateway;
+        let port = self.opts.port.to_string();
+        let image = g
+            .image
+            .clone()
+            .unwrap_or_else(|| self.opts.runtime_image.clone());
+        let file = self.space.file.display().to_string();
+        let mut real = self.mew(&[
+            "gateway",
+            "start",
+            "--port",
+            &port,
+            "--bind",
+            "0.0.0.0",
+            "--space-config",
+            &file,
+            "--no-auto-start",
+        ]);
+        if let Some(level) = &self.opts.log_level {
+            real.push("--log-level".into());
+            real.push(level.clone());
+        }
+        // The gateway reads token overrides and logging switches from its environment.
+        let env: BTreeMap<String, String> = self
+            .opts
+            .host_env
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("MEW_TOKEN_")
+                    || matches!(
+                        k.as_str(),
+                        "GATEWAY_LOGGING" | "ENVELOPE_HISTORY" | "CAPABILITY_DECISIONS"
+                    )
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut labels = self.labels("gateway", Role::Gateway);
+        labels.insert(LABEL_GATEWAY_VIEW.into(), self.gateway_view());
+        let mut health = vec!["CMD".to_string()];
+        health.extend(self.mew(&["gateway", "health", "--port", &port]));
+        ContainerSpec {
+            name: container_name(&self.space.id, "gateway"),
+            participant: "gateway".into(),
+            role: Role::Gateway,
+            read_only_rootfs: image == self.opts.runtime_image,
+            mounts: self.mounts(&image, true),
+            image,
+            cmd: self.supervised("gateway", real),
+            env,
+            working_dir: Some(self.dir()),
+            user: self.opts.user.clone(),
+            network: network_name(&self.space.id),
+            aliases: vec!["gateway".into()],
+            ports: vec![PortPublish {
+                host_ip: self.opts.bind.clone(),
+                host_port: self.opts.port,
+                container_port: self.opts.port,
+            }],
+            resources: Resources {
+                memory_bytes: Some(g.memory_bytes.unwrap_or(GATEWAY_MEMORY)),
+                nano_cpus: g.nano_cpus,
+                pids_limit: Some(g.pids_limit.unwrap_or(PIDS_LIMIT)),
+            },
+            restart: RestartPolicy::No,
+            log: g.logging.clone().unwrap_or_else(default_log),
+            stop_grace_secs: STOP_GRACE_MS / 1000,
+            init: false,
+            cap_drop_all: true,
+            no_new_privileges: true,
+            healthcheck: Some(HealthCheck {
+                test: health,
+                interval_ms: 2_000,
+                timeout_ms: 2_000,
+                retries: 5,
+                start_period_ms: 10_000,
+            }),
+            labels,
+        }
+        .with_hash()
+    }
+
+    /// sha256 of the parts of space.yaml the gateway acts on.
+    fn gateway_view(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let s = self.space;
+        let participants: Vec<serde_json::Value> = s
+            .participants
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "id": p.id,
+                    "tokens": p.tokens,
+                    "capabilities": p.capabilities,
+                    "output_log": p.output_log,
+                    "auto_connect": p.auto_connect,
+                })
+            })
+            .collect();
+        let view = serde_json::json!({
+            "space": s.id,
+            // The gateway loads the token files at start; a new token needs a new gateway.
+            "tokens": self.opts.tokens,
+            "participants": participants,
+            "default_capabilities": s.defaults.capabilities,
+            "logging": [s.gateway_logging.enabled, s.gateway_logging.envelope_history,
+                        s.gateway_logging.capability_decisions],
+        });
+        hex::encode(Sha256::digest(view.to_string().as_bytes()))
+    }
+
+    fn image_for(&self, p: &Participant, command: &str) -> Result<String, ConfigError> {
+        if let Some(image) = &p.lifecycle.image {
+            return Ok(image.clone());
+        }
+        let name = command_name(command);
+        if name == "mew" {
+            return Ok(self.opts.runtime_image.clone());
+        }
+        if let Some(image) = self.opts.image_overrides.get(&command_key(command)) {
+            return Ok(image.clone());
+        }
+        if let Some(image) = self.opts.default_images.get(name) {
+            return Ok(image.clone());
+        }
+        let message = format!(
+            "participant `{}`: no image for command `{command}`; set `image:` for it (or `defaults.image`), or pass --image {name}=IMAGE",
+            p.id
+        );
+        Err(match p.command_pos {
+            Some(pos) => ConfigError::At {
+                file: self.space.file.clone(),
+                line: pos.line,
+                column: pos.column,
+                message,
+            },
+            None => ConfigError::Invalid(message),
+        })
+    }
+
+    fn participant(
+        &self,
+        p: &Participant,
+        gateway_hash: &str,
+    ) -> Result<ContainerSpec, ConfigError> {
+        let token = self.opts.tokens.get(&p.id).ok_or_else(|| {
+            ConfigError::Invalid(format!("internal: no token for participant `{}`", p.id))
+        })?;
+        let gateway_url = self.gateway_url();
+        let ph = Placeholders {
+            port: self.opts.port,
+            space: &self.space.id,
+            token,
+            gateway_url: &gateway_url,
+        };
+        let port = self.opts.port;
+        let rewrite = |s: String| match self.space.network_mode {
+            NetworkMode::Bridge => substitute::rewrite_loopback(&s, port),
+            // In a shared namespace, localhost already is the gateway.
+            NetworkMode::Shared => s,
+        };
+        let dir = self.dir();
+        let abs = |path: &str| -> String {
+            if Path::new(path).is_absolute() {
+                path.to_string()
+            } else {
+                format!("{dir}/{}", path.trim_start_matches("./"))
+            }
+        };
+
+        let (role, image, real, mut env) = match p.kind {
+            Kind::Bridge => {
+                let Some(mcp) = &p.mcp_server else {
+                    return Err(ConfigError::Invalid(format!(
+                        "internal: bridge `{}` without mcp_server",
+                        p.id
+                    )));
+                };
+                let image = self.image_for(p, &mcp.command)?;
+                let mut cmd = self.mew(&[
+                    "bridge",
+                    "start",
+                    "--gateway",
+                    &gateway_url,
+                    "--space",
+                    &self.space.id,
+                    "--participant-id",
+                    &p.id,
+                    "--token",
+                    token,
+                    "--mcp-command",
+                    &mcp.command,
+                ]);
+                if !mcp.args.is_empty() {
+                    cmd.push("--mcp-args".into());
+                    cmd.push(mcp.args.join(","));
+                }
+                if !mcp.env.is_empty() {
+                    cmd.push("--mcp-env".into());
+                    cmd.push(
+                        mcp.env
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    );
+                }
+                if let Some(cwd) = &mcp.cwd {
+                    cmd.push("--mcp-cwd".into());
+                    cmd.push(abs(cwd));
+                }
+                let bc = &p.bridge_config;
+                if let Some(t) = bc.init_timeout.filter(|t| *t > 0) {
+                    cmd.push("--init-timeout".into());
+                    cmd.push(t.to_string());
+                }
+                if let Some(r) = bc.reconnect {
+                    cmd.push("--reconnect".into());
+                    cmd.push(r.to_string());
+                }
+                if let Some(m) = bc.max_reconnects {
+                    cmd.push("--max-reconnects".into());
+                    cmd.push(m.to_string());
+                }
+                if let Some(caps) = &p.capabilities {
+                    cmd.push("--capabilities".into());
+                    cmd.push(caps.to_string());
+                }
+                let mut env = BTreeMap::new();
+                env.insert(
+                    "NODE_ENV".to_string(),
+                    self.opts
+                        .host_env
+                        .get("NODE_ENV")
+                        .cloned()
+                        .unwrap_or_else(|| "production".into()),
+                );
+                (Role::Bridge, image, cmd, env)
+            }
+            Kind::Agent => {
+                let Some(command) = &p.command else {
+                    return Err(ConfigError::Invalid(format!(
+                        "internal: agent `{}` without command",
+                        p.id
+                    )));
+                };
+                let image = self.image_for(p, command)?;
+                let args = p.args.iter().map(|a| rewrite(substitute::arg(a, &ph)));
+                let mut cmd = if command_name(command) == "mew" {
+                    self.opts.mew_argv.clone()
+                } else {
+                    vec![command.clone()]
+                };
+                cmd.extend(args);
+                (Role::Agent, image, cmd, BTreeMap::new())
+            }
+            Kind::FifoClient => {
+                let image = p
+                    .lifecycle
+                    .image
+                    .clone()
+                    .unwrap_or_else(|| self.opts.runtime_image.clone());
+                let mut cmd = self.mew(&[
+                    "client",
+                    "connect",
+                    "--gateway",
+                    &gateway_url,
+                    "--space",
+                    &self.space.id,
+                    "--participant-id",
+                    &p.id,
+                    "--token",
+                    token,
+                    "--fifo-in",
+                ]);
+                cmd.push(format!("{dir}/fifos/{}-in", p.id));
+                match &p.output_log {
+                    Some(out) => {
+                        cmd.push("--output-file".into());
+                        cmd.push(abs(out));
+                    }
+                    None => {
+                        cmd.push("--fifo-out".into());
+                        cmd.push(format!("{dir}/fifos/{}-out", p.id));
+                    }
+                }
+                (Role::Client, image, cmd, BTreeMap::new())
+            }
+            Kind::Virtual | Kind::Passive => {
+                return Err(ConfigError::Invalid(format!(
+                    "internal: participant `{}` has no container",
+                    p.id
+                )))
+            }
+        };
+
+        // Host variables agents commonly need, passed only when set (spec/cli.md §6.3).
+        for (k, v) in &self.opts.host_env {
+            if k.starts_with("OPENAI_") || k.starts_with("ANTHROPIC_") || k == "NODE_ENV" {
+                env.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        env.insert("MEW_GATEWAY".into(), gateway_url.clone());
+        env.insert("MEW_SPACE".into(), self.space.id.clone());
+        env.insert("MEW_PARTICIPANT_ID".into(), p.id.clone());
+        env.insert("MEW_TOKEN".into(), token.clone());
+        env.insert(token_env_name(&p.id), token.clone());
+        for (k, v) in &p.env {
+            env.insert(
+                k.clone(),
+                rewrite(substitute::env_value(v, &ph, &self.opts.host_env)),
+            );
+        }
+
+        let l = &p.lifecycle;
+        let mut labels = self.labels(&p.id, role);
+        labels.insert(LABEL_GATEWAY_HASH.into(), gateway_hash.to_string());
+        let (network, aliases) = match self.space.network_mode {
+            NetworkMode::Bridge => (network_name(&self.space.id), vec![p.id.clone()]),
+            NetworkMode::Shared => (
+                format!("container:{}", container_name(&self.space.id, "gateway")),
+                Vec::new(),
+            ),
+        };
+        Ok(ContainerSpec {
+            name: container_name(&self.space.id, &p.id),
+            participant: p.id.clone(),
+            role,
+            read_only_rootfs: image == self.opts.runtime_image,
+            mounts: self.mounts(&image, false),
+            image,
+            cmd: self.supervised(&p.id, real),
+            env,
+            working_dir: Some(dir.clone()),
+            user: self.opts.user.clone(),
+            network,
+            aliases,
+            ports: Vec::new(),
+            resources: Resources {
+                memory_bytes: Some(l.memory_bytes.unwrap_or(PARTICIPANT_MEMORY)),
+                nano_cpus: l.nano_cpus,
+                pids_limit: Some(l.pids_limit.unwrap_or(PIDS_LIMIT)),
+            },
+            restart: l.restart.clone().unwrap_or(RestartPolicy::No),
+            log: l.logging.clone().unwrap_or_else(default_log),
+            // The engine counts whole seconds; round up so a grace period is never shortened.
+            stop_grace_secs: l.stop_grace_ms.unwrap_or(STOP_GRACE_MS).div_ceil(1000),
+            init: false,
+            cap_drop_all: true,
+            no_new_privileges: true,
+            healthcheck: None,
+            labels,
+        }
+        .with_hash())
+    }
+}

@@ -1,0 +1,321 @@
+//! Desired + observed → `Plan`. Pure; the same inputs always give the same plan, and a space
+//! that is running and unchanged gives an empty plan (a second `up` changes nothing).
+use super::model::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What to do with one desired container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// Running with the right config.
+    Keep,
+    /// Right config, not running.
+    Start,
+    /// Missing.
+    Create,
+    /// Wrong config (or unusable state): remove, then create.
+    Recreate,
+}
+
+fn decide(want: &ContainerSpec, have: Option<&ObservedContainer>) -> Decision {
+    let Some(have) = have else {
+        return Decision::Create;
+    };
+    let want_hash = want.labels.get(labels::CONFIG_HASH).map(String::as_str);
+    if want_hash.is_none() || have.config_hash() != want_hash {
+        return Decision::Recreate;
+    }
+    match have.state.as_str() {
+        "running" | "restarting" => Decision::Keep,
+        // Start cannot revive these.
+        "dead" | "removing" | "paused" => Decision::Recreate,
+        _ => Decision::Start,
+    }
+}
+
+/// The stages that take the engine from `observed` to `desired`.
+pub fn plan(desired: &DesiredSpace, observed: &ObservedSpace) -> Plan {
+    let by_name: BTreeMap<&str, &ObservedContainer> = observed
+        .containers
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
+    let mut stages = Vec::new();
+    let mut push = |title: &str, actions: Vec<Action>| {
+        if !actions.is_empty() {
+            stages.push(Stage {
+                title: title.to_string(),
+                actions,
+            });
+        }
+    };
+
+    let mut image = Vec::new();
+    if !observed.runtime_image_present {
+        image.push(Action::BuildRuntimeImage {
+            tag: desired.runtime_image.clone(),
+        });
+    }
+    push("image", image);
+
+    // A separate stage: the volume is filled from the image, which may be built just before.
+    let mut volume = Vec::new();
+    if let Some(name) = &desired.runtime_volume {
+        if !observed.runtime_volume_present {
+            volume.push(Action::EnsureRuntimeVolume {
+                name: name.clone(),
+                image: desired.runtime_image.clone(),
+            });
+        }
+    }
+    push("runtime volume", volume);
+
+    let mut network = Vec::new();
+    if !observed
+        .networks
+        .iter()
+        .any(|n| n.name == desired.network.name)
+    {
+        network.push(Action::CreateNetwork(desired.network.clone()));
+    }
+    push("network", network);
+
+    let gw = decide(
+        &desired.gateway,
+        by_name.get(desired.gateway.name.as_str()).copied(),
+    );
+    let parts: Vec<(&ContainerSpec, Decision)> = desired
+        .participants
+        .iter()
+        .map(|p| (p, decide(p, by_name.get(p.name.as_str()).copied())))
+        .collect();
+
+    // Orphans first (sorted by name for a stable plan), then containers to recreate.
+    let wanted: BTreeSet<&str> = std::iter::once(desired.gateway.name.as_str())
+        .chain(desired.participants.iter().map(|p| p.name.as_str()))
+        .collect();
+    let mut remove: Vec<Action> = by_name
+        .keys()
+        .filter(|name| !wanted.contains(*name))
+        .map(|name| Action::RemoveContainer {
+            name: name.to_string(),
+            reason: RemoveReason::Orphan,
+        })
+        .collect();
+    for (spec, d) in std::iter::once((&desired.gateway, gw)).chain(parts.iter().copied()) {
+        if d == Decision::Recreate {
+            remove.push(Action::RemoveContainer {
+                name: spec.name.clone(),
+                reason: RemoveReason::Changed,
+            });
+        }
+    }
+    push("remove", remove);
+
+    let start_action = |spec: &ContainerSpec, d: Decision| match d {
+        Decision::Keep => None,
+        Decision::Start => Some(Action::Start {
+            name: spec.name.clone(),
+        }),
+        Decision::Create | Decision::Recreate => {
+            Some(Action::CreateAndStart(Box::new(spec.clone())))
+        }
+    };
+
+    let gateway_action = start_action(&desired.gateway, gw);
+    let gateway_changed = gateway_action.is_some();
+    push("gateway", gateway_action.into_iter().collect());
+    if gateway_changed {
+        push(
+            "health",
+            vec![Action::WaitHealthy {
+                name: desired.gateway.name.clone(),
+                url: health_url(&desired.bind, desired.port),
+            }],
+        );
+    }
+
+    let mut started = Vec::new();
+    let mut participants = Vec::new();
+    for (spec, d) in &parts {
+        if let Some(a) = start_action(spec, *d) {
+            participants.push(a);
+            started.push(spec.participant.clone());
+        }
+    }
+    push("participants", participants);
+    if !started.is_empty() {
+        push(
+            "join",
+            vec![Action::WaitJoined {
+                participants: started,
+            }],
+        );
+    }
+
+    Plan { stages }
+}
+
+/// The gateway's health endpoint as seen from the host.
+pub fn health_url(bind: &str, port: u16) -> String {
+    let host = match bind {
+        "0.0.0.0" | "" => "127.0.0.1".to_string(),
+        "::" | "[::]" => "[::1]".to_string(),
+        b if b.contains(':') && !b.starts_with('[') => format!("[{b}]"),
+        b => b.to_string(),
+    };
+    format!("http://{host}:{port}/health")
+}
+
+/// Take a space down: every container (in parallel), then its networks.
+pub fn plan_down(observed: &ObservedSpace) -> Plan {
+    let mut names: Vec<&str> = observed
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    names.sort_unstable();
+    let mut nets: Vec<&str> = observed.networks.iter().map(|n| n.name.as_str()).collect();
+    nets.sort_unstable();
+    let mut stages = Vec::new();
+    if !names.is_empty() {
+        stages.push(Stage {
+            title: "remove".into(),
+            actions: names
+                .into_iter()
+                .map(|name| Action::RemoveContainer {
+                    name: name.to_string(),
+                    reason: RemoveReason::Down,
+                })
+                .collect(),
+        });
+    }
+    if !nets.is_empty() {
+        stages.push(Stage {
+            title: "network".into(),
+            actions: nets
+                .into_iter()
+                .map(|name| Action::RemoveNetwork {
+                    name: name.to_string(),
+                })
+                .collect(),
+        });
+    }
+    Plan { stages }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ContainerSpec {
+        ContainerSpec {
+            name: "d-a".into(),
+            participant: "a".into(),
+            role: Role::Agent,
+            image: "i".into(),
+            cmd: vec!["x".into()],
+            env: BTreeMap::new(),
+            working_dir: None,
+            user: None,
+            mounts: vec![],
+            network: "mew-d".into(),
+            aliases: vec![],
+            ports: vec![],
+            resources: Resources::default(),
+            restart: RestartPolicy::No,
+            log: LogConfig {
+                driver: "json-file".into(),
+                options: BTreeMap::new(),
+            },
+            stop_grace_secs: 5,
+            init: false,
+            cap_drop_all: true,
+            no_new_privileges: true,
+            read_only_rootfs: false,
+            healthcheck: None,
+            labels: BTreeMap::new(),
+        }
+        .with_hash()
+    }
+
+    fn observed(state: &str, hash: &str) -> ObservedContainer {
+        ObservedContainer {
+            id: "1".into(),
+            name: "d-a".into(),
+            labels: BTreeMap::from([(labels::CONFIG_HASH.to_string(), hash.to_string())]),
+            state: state.into(),
+        }
+    }
+
+    #[test]
+    fn decisions_by_state_and_hash() {
+        let s = spec();
+        let h = s.config_hash();
+        assert_eq!(decide(&s, None), Decision::Create);
+        assert_eq!(decide(&s, Some(&observed("running", &h))), Decision::Keep);
+        assert_eq!(
+            decide(&s, Some(&observed("restarting", &h))),
+            Decision::Keep
+        );
+        for stopped in ["exited", "created", "stopped", "configured"] {
+            assert_eq!(
+                decide(&s, Some(&observed(stopped, &h))),
+                Decision::Start,
+                "{stopped}"
+            );
+        }
+        for broken in ["dead", "paused", "removing"] {
+            assert_eq!(
+                decide(&s, Some(&observed(broken, &h))),
+                Decision::Recreate,
+                "{broken}"
+            );
+        }
+        assert_eq!(
+            decide(&s, Some(&observed("running", "other"))),
+            Decision::Recreate
+        );
+    }
+
+    #[test]
+    fn health_urls() {
+        assert_eq!(
+            health_url("127.0.0.1", 8080),
+            "http://127.0.0.1:8080/health"
+        );
+        assert_eq!(health_url("0.0.0.0", 80), "http://127.0.0.1:80/health");
+        assert_eq!(health_url("::", 80), "http://[::1]:80/health");
+        assert_eq!(health_url("::1", 80), "http://[::1]:80/health");
+        assert_eq!(
+            health_url("192.168.1.5", 80),
+            "http://192.168.1.5:80/health"
+        );
+    }
+
+    #[test]
+    fn down_removes_containers_then_networks() {
+        let obs = ObservedSpace {
+            networks: vec![ObservedNetwork {
+                id: "n".into(),
+                name: "mew-d".into(),
+                labels: BTreeMap::new(),
+            }],
+            containers: vec![observed("running", "h")],
+            ..Default::default()
+        };
+        let p = plan_down(&obs);
+        assert_eq!(p.stages.len(), 2);
+        assert!(matches!(
+            p.stages[0].actions[0],
+            Action::RemoveContainer {
+                reason: RemoveReason::Down,
+                ..
+            }
+        ));
+        assert!(matches!(
+            p.stages[1].actions[0],
+            Action::RemoveNetwork { .. }
+        ));
+        assert!(plan_down(&ObservedSpace::default()).is_empty());
+    }
+}

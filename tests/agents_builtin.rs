@@ -1,0 +1,325 @@
+//! Built-in agents through the real gateway: echo, calculator (MCP over MEW), rejoin after a
+//! gateway restart, prompt exit 0 on SIGTERM.
+#[path = "common/gateway_proc.rs"]
+mod gateway_proc;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gateway_proc::{mew_exe, terminate, unique, GatewayProc};
+use mew::client::{envelope, Event, Participant, ParticipantOptions};
+use serde_json::{json, Value};
+
+struct Agent {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Agent {
+    /// Start `mew agent <kind>` with the env fallbacks (MEW_*), as containers run it.
+    fn start(kind: &str, gw: &GatewayProc, space: &str, id: &str, token: &str) -> Agent {
+        let mut child = Command::new(mew_exe())
+            .args(["agent", kind])
+            .env("MEW_GATEWAY", gw.url())
+            .env("MEW_SPACE", space)
+            .env("MEW_PARTICIPANT_ID", id)
+            .env("MEW_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn agent");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Agent { child, lines }
+    }
+
+    /// Wait for a stdout line containing `needle`.
+    fn wait_line(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// SIGTERM; returns the exit code and how long it took.
+    fn stop(&mut self) -> (Option<i32>, Duration) {
+        let start = Instant::now();
+        terminate(&mut self.child);
+        let code = self.child.wait().ok().and_then(|s| s.code());
+        (code, start.elapsed())
+    }
+}
+
+fn space_yaml(space: &str) -> String {
+    format!(
+        r#"space:
+  id: {space}
+  name: {space}
+participants:
+  tester:
+    tokens: ["tester-token"]
+    capabilities:
+      - kind: "*"
+  calc:
+    tokens: ["calc-token"]
+    capabilities:
+      - kind: "mcp/*"
+      - kind: chat
+  echo:
+    tokens: ["echo-token"]
+    capabilities:
+      - kind: chat
+"#
+    )
+}
+
+/// A test participant built on the same library the agents use.
+struct Tester {
+    p: Participant,
+}
+
+impl Tester {
+    async fn join(gw: &GatewayProc, space: &str) -> Tester {
+        let mut p = Participant::spawn(ParticipantOptions {
+            gateway: gw.url(),
+            space: space.into(),
+            participant_id: "tester".into(),
+            token: Some("tester-token".into()),
+        });
+        let welcome = next_matching(&mut p, |v| v["kind"] == "system/welcome").await;
+        assert!(welcome.is_some(), "tester got no welcome");
+        Tester { p }
+    }
+
+    async fn wait_presence(&mut self, id: &str) {
+        let got = next_matching(&mut self.p, |v| {
+            v["kind"] == "system/presence"
+                && v["payload"]["event"] == "join"
+                && v["payload"]["participant"]["id"] == id
+        })
+        .await;
+        assert!(got.is_some(), "{id} never joined");
+    }
+
+    /// Send an envelope and wait for a reply correlated to it.
+    async fn ask(&mut self, env: Value) -> Value {
+        let id = env["id"].as_str().unwrap_or_default().to_string();
+        self.p.sender().send(&env);
+        next_matching(&mut self.p, |v| {
+            v["correlation_id"] == json!([id]) && v["from"] != "tester"
+        })
+        .await
+        .unwrap_or_else(|| panic!("no reply to {id}"))
+    }
+
+    async fn mcp(&mut self, to: &str, method: &str, params: Value) -> Value {
+        let env = envelope::build(
+            "tester",
+            "mcp/request",
+            &[to.to_string()],
+            &[],
+            json!({"jsonrpc": "2.0", "id": 41, "method": method, "params": params}),
+        );
+        let reply = self.ask(env).await;
+        assert_eq!(reply["kind"], "mcp/response", "{reply}");
+        assert_eq!(reply["to"], json!(["tester"]), "{reply}");
+        assert_eq!(reply["payload"]["jsonrpc"], "2.0");
+        assert_eq!(reply["payload"]["id"], 41);
+        reply["payload"].clone()
+    }
+}
+
+async fn next_matching(p: &mut Participant, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, p.next_event()).await {
+            Ok(Some(Event::Envelope(v))) if pred(&v) => return Some(v),
+            Ok(Some(_)) => {}
+            _ => return None,
+        }
+    }
+}
+
+fn text_of(result: &Value) -> String {
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_agent_answers_and_rejoins_after_restart() {
+    let space = unique("ag-echo");
+    let mut gw = GatewayProc::start(&space_yaml(&space));
+    let mut tester = Tester::join(&gw, &space).await;
+    let mut agent = Agent::start("echo", &gw, &space, "echo", "echo-token");
+    assert!(
+        agent.wait_line("joined", Duration::from_secs(10)),
+        "no join log line"
+    );
+    tester.wait_presence("echo").await;
+
+    let chat = envelope::chat("tester", "hello echo");
+    let chat_id = chat["id"].as_str().unwrap_or_default().to_string();
+    let reply = tester.ask(chat).await;
+    assert_eq!(reply["kind"], "chat");
+    assert_eq!(reply["from"], "echo");
+    assert_eq!(reply["to"], json!(["tester"]));
+    assert_eq!(reply["correlation_id"], json!([chat_id]));
+    assert_eq!(reply["payload"]["text"], "Echo: hello echo");
+
+    // The gateway restarts: the agent rejoins on its own and answers again.
+    gw.restart();
+    assert!(
+        agent.wait_line("joined", Duration::from_secs(10)),
+        "agent did not rejoin"
+    );
+    tester.wait_presence("echo").await;
+    let reply = tester.ask(envelope::chat("tester", "again")).await;
+    assert_eq!(reply["payload"]["text"], "Echo: again");
+
+    let (code, took) = agent.stop();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    tester.p.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calculator_serves_mcp_tools() {
+    let space = unique("ag-calc");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let mut tester = Tester::join(&gw, &space).await;
+    let mut agent = Agent::start("calculator", &gw, &space, "calc", "calc-token");
+    assert!(
+        agent.wait_line("joined", Duration::from_secs(10)),
+        "no join log line"
+    );
+    tester.wait_presence("calc").await;
+
+    let list = tester.mcp("calc", "tools/list", json!({})).await;
+    let tools = list["result"]["tools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["add", "multiply", "evaluate"]);
+    assert!(tools.iter().all(|t| t["inputSchema"]["type"] == "object"));
+
+    let add = tester
+        .mcp(
+            "calc",
+            "tools/call",
+            json!({"name": "add", "arguments": {"a": 2, "b": 40}}),
+        )
+        .await;
+    assert_eq!(text_of(&add["result"]), "42");
+
+    let mul = tester
+        .mcp(
+            "calc",
+            "tools/call",
+            json!({"name": "multiply", "arguments": {"a": 1.5, "b": 3}}),
+        )
+        .await;
+    assert_eq!(text_of(&mul["result"]), "4.5");
+
+    let eval = tester
+        .mcp(
+            "calc",
+            "tools/call",
+            json!({"name": "evaluate", "arguments": {"expression": "-(2 + 3) * 4 / 8"}}),
+        )
+        .await;
+    assert_eq!(text_of(&eval["result"]), "-2.5");
+
+    let div0 = tester
+        .mcp(
+            "calc",
+            "tools/call",
+            json!({"name": "evaluate", "arguments": {"expression": "1 / (3 - 3)"}}),
+        )
+        .await;
+    assert_eq!(div0["result"]["isError"], true);
+    assert!(text_of(&div0["result"]).contains("division by zero"));
+
+    let bad_args = tester
+        .mcp(
+            "calc",
+            "tools/call",
+            json!({"name": "add", "arguments": {"a": "two"}}),
+        )
+        .await;
+    assert_eq!(bad_args["result"]["isError"], true);
+
+    let unknown_tool = tester
+        .mcp(
+            "calc",
+            "tools/call",
+            json!({"name": "sqrt", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(unknown_tool["error"]["code"], -32602);
+
+    let unknown_method = tester.mcp("calc", "prompts/list", json!({})).await;
+    assert_eq!(unknown_method["error"]["code"], -32601);
+
+    let (code, took) = agent.stop();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    tester.p.close().await;
+}
+
+#[test]
+fn agents_exit_zero_on_sigterm_even_without_a_gateway() {
+    // Nothing listens on this port: the agents are in their reconnect loop when told to stop.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    for kind in ["echo", "calculator"] {
+        let mut child = Command::new(mew_exe())
+            .args([
+                "agent",
+                kind,
+                "--gateway",
+                &format!("ws://127.0.0.1:{port}"),
+            ])
+            .args(["--space", "nowhere", "--id", "lonely"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(400));
+        let start = Instant::now();
+        terminate(&mut child);
+        let code = child.wait().ok().and_then(|s| s.code());
+        assert_eq!(code, Some(0), "{kind}");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{kind} took {:?}",
+            start.elapsed()
+        );
+    }
+}

@@ -1,0 +1,5 @@
+// Shared test harnesses; each test binary uses only some of them.
+#![allow(dead_code)]
+
+pub mod engine;
+pub mod gateway;

@@ -1,0 +1,215 @@
+//! `apply` with hand-made plans on the real engine: stages in order, health polling from the
+//! host, and rollback of exactly what the run created when something fails.
+mod common;
+
+use common::engine::*;
+use mew::apply::{apply, ApplyContext, ApplyError, Progress};
+use mew::engine::EngineError;
+use mew::plan::*;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+fn labels_for(space: &str, participant: &str, role: Role) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::SPACE.to_string(), space.to_string()),
+        (labels::SPACE_DIR.to_string(), format!("/tmp/{space}")),
+        (labels::PARTICIPANT.to_string(), participant.to_string()),
+        (labels::ROLE.to_string(), role.as_str().to_string()),
+    ])
+}
+
+fn spec(space: &str, participant: &str, role: Role, script: &str) -> ContainerSpec {
+    ContainerSpec {
+        name: format!("{space}-{participant}"),
+        participant: participant.into(),
+        role,
+        image: BUSYBOX.into(),
+        cmd: vec![
+            "/bin/busybox".into(),
+            "sh".into(),
+            "-c".into(),
+            script.into(),
+        ],
+        env: BTreeMap::new(),
+        working_dir: None,
+        user: Some("0:0".into()),
+        mounts: vec![],
+        network: format!("mew-{space}"),
+        aliases: vec![participant.into()],
+        ports: vec![],
+        resources: Resources {
+            memory_bytes: Some(64 << 20),
+            nano_cpus: None,
+            pids_limit: Some(64),
+        },
+        restart: RestartPolicy::No,
+        log: LogConfig {
+            driver: "json-file".into(),
+            options: BTreeMap::new(),
+        },
+        stop_grace_secs: 1,
+        init: false,
+        cap_drop_all: true,
+        no_new_privileges: true,
+        read_only_rootfs: false,
+        healthcheck: None,
+        labels: labels_for(space, participant, role),
+    }
+    .with_hash()
+}
+
+/// A stand-in gateway: busybox httpd answering `/health` with `{"status":"ok"}`.
+fn fake_gateway(space: &str, port: u16) -> ContainerSpec {
+    let mut g = spec(
+        space,
+        "gateway",
+        Role::Gateway,
+        "/bin/busybox mkdir -p /w && echo '{\"status\":\"ok\"}' > /w/health && exec /bin/busybox httpd -f -p 7000 -h /w",
+    );
+    g.ports = vec![PortPublish {
+        host_ip: "127.0.0.1".into(),
+        host_port: port,
+        container_port: 7000,
+    }];
+    g.with_hash()
+}
+
+fn plan(space: &str, gateway: ContainerSpec, others: Vec<ContainerSpec>) -> Plan {
+    let port = gateway.ports[0].host_port;
+    Plan {
+        stages: vec![
+            Stage {
+                title: "network".into(),
+                actions: vec![Action::CreateNetwork(NetworkSpec {
+                    name: format!("mew-{space}"),
+                    labels: labels_for(space, "network", Role::Infra),
+                })],
+            },
+            Stage {
+                title: "gateway".into(),
+                actions: vec![Action::CreateAndStart(Box::new(gateway))],
+            },
+            Stage {
+                title: "health".into(),
+                actions: vec![Action::WaitHealthy {
+                    name: format!("{space}-gateway"),
+                    url: format!("http://127.0.0.1:{port}/health"),
+                }],
+            },
+            Stage {
+                title: "participants".into(),
+                actions: others
+                    .into_iter()
+                    .map(|s| Action::CreateAndStart(Box::new(s)))
+                    .collect(),
+            },
+        ],
+    }
+}
+
+fn ctx(space: &str, port: u16) -> ApplyContext {
+    let mut c = ApplyContext::new(space, std::env::temp_dir(), "127.0.0.1", port);
+    c.health_timeout = Duration::from_secs(15);
+    c
+}
+
+#[tokio::test]
+async fn plan_runs_in_stages_and_reports_progress() {
+    let engine = mew::engine::connect(None).await.expect("engine");
+    ensure_busybox(&engine.docker).await;
+    let space = unique_space_id("apply");
+    let _guard = SpaceGuard::new(&space);
+    let port = free_port();
+    let agents = vec![
+        spec(&space, "a1", Role::Agent, "exec /bin/busybox sleep 60"),
+        spec(&space, "a2", Role::Agent, "exec /bin/busybox sleep 60"),
+    ];
+    let lines = Mutex::new(Vec::new());
+    let outcome = apply(
+        &engine,
+        &plan(&space, fake_gateway(&space, port), agents),
+        &ctx(&space, port),
+        &|p| lines.lock().expect("lock").push(p),
+    )
+    .await
+    .expect("apply");
+    assert_eq!(outcome.created.len(), 3);
+    assert_eq!(outcome.network_created, Some(format!("mew-{space}")));
+    let lines = lines.into_inner().expect("lines");
+    assert!(
+        lines.contains(&Progress::Done("gateway started".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&Progress::Done("gateway healthy".into())),
+        "{lines:?}"
+    );
+    let observed = mew::engine::observe::observe_space(&engine.docker, &space, None)
+        .await
+        .expect("observe");
+    assert_eq!(observed.containers.len(), 3);
+    assert!(observed.containers.iter().all(|c| c.is_running()));
+    // Participants reach the gateway by its alias on the space network.
+    let (status, body) = mew::apply::http::get(
+        &format!("http://127.0.0.1:{port}/health"),
+        Duration::from_secs(2),
+    )
+    .await
+    .expect("health from the host");
+    assert_eq!((status, body.trim()), (200, "{\"status\":\"ok\"}"));
+}
+
+#[tokio::test]
+async fn a_taken_port_rolls_back_everything_this_run_created() {
+    let engine = mew::engine::connect(None).await.expect("engine");
+    ensure_busybox(&engine.docker).await;
+    let space = unique_space_id("taken");
+    let _guard = SpaceGuard::new(&space);
+    // Someone else holds the port.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let err = apply(
+        &engine,
+        &plan(&space, fake_gateway(&space, port), vec![]),
+        &ctx(&space, port),
+        &|_| {},
+    )
+    .await
+    .expect_err("port is taken");
+    match err.engine_error() {
+        Some(EngineError::PortTaken { port: p, .. }) => assert_eq!(*p, port),
+        _ => panic!("expected a taken port, got: {err}"),
+    }
+    assert!(err.to_string().contains(&port.to_string()));
+    assert_eq!(count_space_objects(&engine.docker, &space).await, 0);
+}
+
+#[tokio::test]
+async fn a_gateway_that_dies_fails_fast_and_is_rolled_back() {
+    let engine = mew::engine::connect(None).await.expect("engine");
+    ensure_busybox(&engine.docker).await;
+    let space = unique_space_id("dies");
+    let _guard = SpaceGuard::new(&space);
+    let port = free_port();
+    let mut gw = fake_gateway(&space, port);
+    gw.cmd = vec![
+        "/bin/busybox".into(),
+        "sh".into(),
+        "-c".into(),
+        "exit 3".into(),
+    ];
+    let started = std::time::Instant::now();
+    let err = apply(
+        &engine,
+        &plan(&space, gw.with_hash(), vec![]),
+        &ctx(&space, port),
+        &|_| {},
+    )
+    .await
+    .expect_err("gateway exits");
+    assert!(matches!(err, ApplyError::GatewayExited { .. }), "{err}");
+    assert!(err.to_string().contains("code 3"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(count_space_objects(&engine.docker, &space).await, 0);
+}

@@ -1,0 +1,256 @@
+//! Engine layer against the real engine: connection, the runtime image and volume built from
+//! the running (test) executable, networks and containers from a `ContainerSpec`, observation.
+mod common;
+
+use bollard::query_parameters::WaitContainerOptions;
+use common::engine::*;
+use futures_util::StreamExt;
+use mew::engine::{container, image, network, observe, volume, EngineError};
+use mew::plan::*;
+use std::collections::BTreeMap;
+
+#[tokio::test]
+async fn connects_and_negotiates_an_api_the_engine_accepts() {
+    let engine = mew::engine::connect(None)
+        .await
+        .expect("an engine runs on this machine");
+    assert!(!engine.info.version.is_empty());
+    // Whatever the engine offers, we talk a version it accepts: a real request must succeed.
+    engine
+        .docker
+        .ping()
+        .await
+        .expect("ping with the negotiated version");
+    let list = engine
+        .docker
+        .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+        .await;
+    assert!(list.is_ok(), "{list:?}");
+}
+
+fn labels_for(space: &str, participant: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::SPACE.to_string(), space.to_string()),
+        (labels::SPACE_DIR.to_string(), format!("/tmp/{space}")),
+        (labels::PARTICIPANT.to_string(), participant.to_string()),
+        (labels::ROLE.to_string(), "agent".to_string()),
+    ])
+}
+
+fn busybox_spec(space: &str, participant: &str, script: &str) -> ContainerSpec {
+    ContainerSpec {
+        name: format!("{space}-{participant}"),
+        participant: participant.into(),
+        role: Role::Agent,
+        image: BUSYBOX.into(),
+        cmd: vec![
+            "/bin/busybox".into(),
+            "sh".into(),
+            "-c".into(),
+            script.into(),
+        ],
+        env: BTreeMap::from([("HELLO".into(), "world".into())]),
+        working_dir: Some("/".into()),
+        user: Some("65534:65534".into()),
+        mounts: vec![],
+        network: format!("mew-{space}"),
+        aliases: vec![participant.into()],
+        ports: vec![],
+        resources: Resources {
+            memory_bytes: Some(64 << 20),
+            nano_cpus: None,
+            pids_limit: Some(64),
+        },
+        restart: RestartPolicy::No,
+        log: LogConfig {
+            driver: "json-file".into(),
+            options: BTreeMap::from([("max-size".into(), "1m".into())]),
+        },
+        stop_grace_secs: 1,
+        init: false,
+        cap_drop_all: true,
+        no_new_privileges: true,
+        read_only_rootfs: true,
+        healthcheck: None,
+        labels: labels_for(space, participant),
+    }
+    .with_hash()
+}
+
+async fn exit_code(docker: &bollard::Docker, name: &str) -> i64 {
+    let mut wait = docker.wait_container(name, None::<WaitContainerOptions>);
+    let mut code = -1;
+    while let Some(r) = wait.next().await {
+        code = match r {
+            Ok(r) => r.status_code,
+            Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => code,
+            Err(e) => panic!("wait {name}: {e}"),
+        };
+    }
+    code
+}
+
+/// The runtime image and volume of the running executable (here: this test binary, dynamic
+/// glibc) run both in the scratch image and, through the volume, inside the busybox image.
+#[tokio::test]
+async fn runtime_image_and_volume_run_mew_in_any_image() {
+    let engine = mew::engine::connect(None).await.expect("engine");
+    let docker = &engine.docker;
+    ensure_busybox(docker).await;
+    let space = unique_space_id("img");
+    let _guard = SpaceGuard::new(&space);
+    let rt = image::Runtime::current().expect("runtime");
+    let tag = image::build_runtime_image(docker, &|_| {})
+        .await
+        .expect("build");
+    assert_eq!(tag, rt.image_tag());
+    assert_eq!(
+        image::runtime_image_state(docker).await.expect("state"),
+        image::ImageState::Current
+    );
+    let vol = rt.volume_name();
+    volume::ensure_runtime_volume(docker, engine.info.kind, &vol, &tag)
+        .await
+        .expect("volume");
+    assert!(volume::volume_exists(docker, &vol).await.expect("exists"));
+
+    network::create_network(
+        docker,
+        &NetworkSpec {
+            name: format!("mew-{space}"),
+            labels: labels_for(&space, "net"),
+        },
+    )
+    .await
+    .expect("network");
+    // `--list` makes the libtest harness print its tests and exit 0: proof that the binary and
+    // its libraries load. In the runtime image itself:
+    let mut in_scratch = busybox_spec(&space, "scratch", "");
+    in_scratch.image = tag.clone();
+    in_scratch.cmd = rt.argv();
+    in_scratch.cmd.push("--list".into());
+    container::create_and_start(docker, &in_scratch)
+        .await
+        .expect("start scratch");
+    // And in busybox, with mew from the read-only volume (only created, never started, on Docker).
+    let mut in_busybox = busybox_spec(&space, "busybox", "");
+    in_busybox.cmd = rt.argv();
+    in_busybox.cmd.push("--list".into());
+    in_busybox.mounts.push(Mount {
+        kind: MountKind::Volume,
+        source: vol.clone(),
+        target: "/opt/mew".into(),
+        read_only: true,
+    });
+    container::create_and_start(docker, &in_busybox)
+        .await
+        .expect("start busybox");
+    assert_eq!(exit_code(docker, &in_scratch.name).await, 0);
+    assert_eq!(exit_code(docker, &in_busybox.name).await, 0);
+
+    remove_space_objects(docker, &space).await;
+    volume::remove_volume(docker, &vol)
+        .await
+        .expect("remove volume");
+    let _ = docker
+        .remove_image(
+            &tag,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn containers_get_limits_labels_and_hardening_and_ports_conflict_cleanly() {
+    let engine = mew::engine::connect(None).await.expect("engine");
+    let docker = &engine.docker;
+    ensure_busybox(docker).await;
+    let space = unique_space_id("ctr");
+    let _guard = SpaceGuard::new(&space);
+    let net = NetworkSpec {
+        name: format!("mew-{space}"),
+        labels: labels_for(&space, "net"),
+    };
+    network::create_network(docker, &net)
+        .await
+        .expect("network");
+
+    let port = free_port();
+    let mut a = busybox_spec(&space, "a", "exec /bin/busybox sleep 30");
+    a.restart = RestartPolicy::OnFailure(Some(2));
+    a.ports = vec![PortPublish {
+        host_ip: "127.0.0.1".into(),
+        host_port: port,
+        container_port: 7000,
+    }];
+    let a = a.with_hash();
+    container::create_and_start(docker, &a)
+        .await
+        .expect("start a");
+    let info = docker
+        .inspect_container(
+            &a.name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .expect("inspect");
+    let hc = info.host_config.expect("host config");
+    assert_eq!(hc.memory, Some(64 << 20));
+    assert_eq!(hc.pids_limit, Some(64));
+    assert_eq!(hc.cap_drop, Some(vec!["ALL".to_string()]));
+    assert_eq!(hc.readonly_rootfs, Some(true));
+    let rp = hc.restart_policy.expect("restart policy");
+    assert_eq!(
+        rp.name.map(|n| n.to_string()).as_deref(),
+        Some("on-failure")
+    );
+    assert_eq!(rp.maximum_retry_count, Some(2));
+    assert_eq!(
+        hc.log_config.and_then(|l| l.typ).as_deref(),
+        Some("json-file")
+    );
+    let cfg = info.config.expect("config");
+    assert_eq!(cfg.user.as_deref(), Some("65534:65534"));
+    let lbl = cfg.labels.expect("labels");
+    assert_eq!(lbl.get(labels::SPACE), Some(&space));
+    assert_eq!(lbl.get(labels::CONFIG_HASH), Some(&a.config_hash()));
+
+    // Same host port for a second container: a typed error naming the port, nothing left.
+    let mut b = busybox_spec(&space, "b", "exec /bin/busybox sleep 30");
+    b.ports = a.ports.clone();
+    let err = container::create_and_start(docker, &b)
+        .await
+        .expect_err("port taken");
+    match err {
+        EngineError::PortTaken { port: p, .. } => assert_eq!(p, port),
+        other => panic!("expected PortTaken, got {other}"),
+    }
+    let observed = observe::observe_space(docker, &space, None)
+        .await
+        .expect("observe");
+    assert_eq!(observed.containers.len(), 1, "{:?}", observed.containers);
+    assert_eq!(observed.containers[0].participant(), Some("a"));
+    assert!(observed.containers[0].is_running());
+    assert_eq!(observed.networks.len(), 1);
+    let dirs = observe::dirs_of_space(docker, &space).await.expect("dirs");
+    assert_eq!(
+        dirs,
+        vec![std::path::PathBuf::from(format!("/tmp/{space}"))]
+    );
+    let ids = observe::spaces_in_dir(docker, &dirs[0])
+        .await
+        .expect("by dir");
+    assert_eq!(ids, vec![space.clone()]);
+
+    container::stop_and_remove(docker, &a.name, Some(1))
+        .await
+        .expect("remove");
+    container::stop_and_remove(docker, &a.name, Some(1))
+        .await
+        .expect("already gone is fine");
+    network::remove_network(docker, &net.name)
+        .await
+        .expect("remove network");
+    assert_eq!(count_space_objects(docker, &space).await, 0);
+}
