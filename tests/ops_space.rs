@@ -345,6 +345,21 @@ async fn status_json_of_a_running_space() {
     assert_eq!(ps[0]["joined"], Value::Null);
     assert_eq!(json["connected"], serde_json::json!(["echo"]));
 
+    // Found through another directory's space.yaml (its id), not the directory label.
+    let cfg = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        cfg.path().join("space.yaml"),
+        format!("space: {{id: {}}}\nparticipants: {{}}\n", space.id),
+    )
+    .expect("space.yaml");
+    let via_cfg = mew_in(cfg.path(), &["space", "status", "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&via_cfg)).expect("JSON");
+    assert_eq!(
+        v["participants"].as_array().map(Vec::len),
+        Some(3),
+        "{via_cfg:?}"
+    );
+
     // The table, through the `ps` alias and an explicit --space-id from elsewhere.
     let elsewhere = tempfile::tempdir().expect("tempdir");
     let out = mew_in(elsewhere.path(), &["space", "ps", "--space-id", &space.id]);

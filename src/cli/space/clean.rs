@@ -27,7 +27,11 @@ pub async fn run(args: CleanArgs) -> anyhow::Result<()> {
     let docker = target::connect().await?;
     let objs = crate::engine::clean::labelled_objects(&docker).await?;
     let scope = Scope {
-        space_id: args.space_id.clone().filter(|s| !s.is_empty()),
+        space_id: args
+            .space_id
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| target::from_config(&dir, None).map(|(id, _)| id)),
         dir: Some(dir.to_string_lossy().into_owned()),
         all: args.all,
         force: args.force,

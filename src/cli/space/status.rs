@@ -15,6 +15,14 @@ pub struct SpaceSelect {
     /// Space id (default: space.yaml's, else the containers started from the space directory).
     #[arg(long, env = "MEW_SPACE_ID")]
     pub space_id: Option<String>,
+    /// Space configuration file (default: <space-dir>/.mew/space.yaml, then <space-dir>/space.yaml).
+    #[arg(
+        short = 'c',
+        long = "space-config",
+        visible_alias = "config",
+        env = "MEW_SPACE_CONFIG"
+    )]
+    pub space_config: Option<PathBuf>,
 }
 
 impl SpaceSelect {
@@ -22,7 +30,13 @@ impl SpaceSelect {
     pub async fn resolve(&self) -> anyhow::Result<(bollard::Docker, PathBuf, Option<String>)> {
         let dir = target::absolute_dir(self.space_dir.as_deref())?;
         let docker = target::connect().await?;
-        let id = target::resolve(&docker, &dir, self.space_id.as_deref()).await?;
+        let id = target::resolve(
+            &docker,
+            &dir,
+            self.space_id.as_deref(),
+            self.space_config.as_deref(),
+        )
+        .await?;
         Ok((docker, dir, id))
     }
 }
