@@ -391,12 +391,14 @@ async fn status_reports_exit_codes_and_oom_kills() {
         )
         .await;
     // `tail` keeps the current line in memory; /dev/zero has no newline, so it grows until the
-    // 8 MiB limit has the kernel kill it.
+    // 8 MiB limit has the kernel kill it. The shell then exits with the child's status (137) a
+    // moment later: when PID 1 itself is killed, the engine may see the exit before the OOM
+    // event and report oom_killed=false (a race inside the engine, seen under load).
     let oom = space
         .start(
             "hungry",
             "agent",
-            &["tail", "/dev/zero"],
+            &["sh", "-c", "tail /dev/zero; code=$?; sleep 1; exit $code"],
             limited(8 * MIB),
             None,
         )
