@@ -542,6 +542,22 @@ async fn exec_propagates_output_and_exit_code() {
     assert_eq!(out.status.code(), Some(7), "{out:?}");
     assert_eq!(stdout(&out), "hi\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mew"))
+        .args(["space", "exec", "-d"])
+        .arg(space.dir())
+        .args(["worker", "--", "wc", "-l"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"one\ntwo\nthree\n").expect("write stdin");
+    } // closed: the command sees EOF
+    let counted = child.wait_with_output().expect("wait");
+    assert!(counted.status.success(), "{counted:?}");
+    assert_eq!(stdout(&counted).trim(), "3", "stdin reaches the command");
     let ok = space.mew(&["space", "exec", "worker", "--", "true"]);
     assert_eq!(ok.status.code(), Some(0), "{ok:?}");
     let unknown = space.mew(&["space", "exec", "ghost", "--", "true"]);
@@ -571,9 +587,47 @@ async fn restart_changes_the_start_time() {
         "b was not"
     );
 
+    // All: the gateway first (and answering /health) before the others.
+    let gw_host = HostConfig {
+        port_bindings: Some(HashMap::from([(
+            "8080/tcp".to_string(),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(String::new()),
+            }]),
+        )])),
+        ..Default::default()
+    };
+    let gw = space
+        .start(
+            "gateway",
+            "gateway",
+            &[
+                "sh",
+                "-c",
+                "mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8080 -h /www",
+            ],
+            gw_host,
+            Some("8080/tcp"),
+        )
+        .await;
     let all = space.mew(&["space", "restart"]);
     assert!(all.status.success(), "{all:?}");
-    assert_ne!(state_of(&space.docker, &b).await.started_at, before_b);
+    assert!(stdout(&all).contains("Restarted gateway, a, b"), "{all:?}");
+    let gw_started = state_of(&space.docker, &gw)
+        .await
+        .started_at
+        .expect("started");
+    let b_started = state_of(&space.docker, &b)
+        .await
+        .started_at
+        .expect("started");
+    assert_ne!(Some(b_started.clone()), before_b);
+    let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).expect("time");
+    assert!(
+        t(&gw_started) < t(&b_started),
+        "gateway {gw_started} before b {b_started}"
+    );
 }
 
 #[tokio::test]
@@ -723,4 +777,135 @@ async fn commands_without_a_running_space() {
             "{out:?}"
         );
     }
+}
+
+/// A running `mew space <args> -d <dir>` whose stdout is read line by line; killed on drop.
+struct Follower {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Follower {
+    fn spawn(dir: &Path, args: &[&str]) -> Follower {
+        let (head, rest) = args.split_at(2.min(args.len()));
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mew"))
+            .args(head)
+            .arg("-d")
+            .arg(dir)
+            .args(rest)
+            .env_remove("MEW_SPACE_ID")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn mew");
+        let out = child.stdout.take().expect("stdout");
+        use tokio::io::AsyncBufReadExt;
+        Follower {
+            child,
+            lines: tokio::io::BufReader::new(out).lines(),
+        }
+    }
+
+    /// Read lines until one satisfies `pred` (within `secs`); returns it.
+    async fn until(&mut self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.next_line()).await {
+                Ok(Ok(Some(line))) if pred(&line) => return line,
+                Ok(Ok(Some(_))) => continue,
+                Ok(other) => panic!("mew ended while waiting for {what}: {other:?}"),
+                Err(_) => panic!("timed out waiting for {what}"),
+            }
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+#[tokio::test]
+async fn follow_logs_watch_status_and_events() {
+    let space = Space::new("follow").await;
+    let ticker = space
+        .start(
+            "ticker",
+            "agent",
+            &[
+                "sh",
+                "-c",
+                "i=0; while true; do i=$((i+1)); echo tick$i; sleep 0.2; done",
+            ],
+            HostConfig::default(),
+            None,
+        )
+        .await;
+    let quiet = space
+        .start(
+            "quiet",
+            "agent",
+            &["sleep", "300"],
+            HostConfig::default(),
+            None,
+        )
+        .await;
+
+    // logs -f: new lines keep coming, prefixed.
+    let mut logs = Follower::spawn(&space.dir(), &["space", "logs", "-f", "--tail", "1"]);
+    let first = logs
+        .until("a first tick", 10, |l| l.starts_with("ticker | tick"))
+        .await;
+    let n: u32 = first["ticker | tick".len()..].parse().expect("tick number");
+    logs.until("a later tick", 10, |l| {
+        l.strip_prefix("ticker | tick")
+            .and_then(|x| x.parse::<u32>().ok())
+            .is_some_and(|m| m > n)
+    })
+    .await;
+    drop(logs);
+
+    // status --watch --json: one JSON line per frame; a stopped container shows in a new frame.
+    let mut watch = Follower::spawn(&space.dir(), &["space", "status", "--watch", "--json"]);
+    let mut events = Follower::spawn(&space.dir(), &["space", "events"]);
+    let frame = watch
+        .until("a first frame", 10, |l| l.starts_with('{'))
+        .await;
+    let v: Value = serde_json::from_str(&frame).expect("JSON frame");
+    assert_eq!(
+        v["participants"].as_array().map(Vec::len),
+        Some(2),
+        "{frame}"
+    );
+    space
+        .docker
+        .stop_container(
+            &quiet,
+            Some(
+                bollard::query_parameters::StopContainerOptionsBuilder::default()
+                    .t(0)
+                    .build(),
+            ),
+        )
+        .await
+        .expect("stop");
+    watch
+        .until("a frame with quiet exited", 10, |l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|v| {
+                v["participants"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["participant"] == "quiet" && p["state"] == "exited")
+            })
+        })
+        .await;
+    let die = events
+        .until("the die event", 10, |l| l.contains(" container quiet die"))
+        .await;
+    assert!(die.contains("(exit code 137)"), "{die}");
+    // Events of other containers are filtered by the space label: only ours show.
+    let _ = ticker;
 }
