@@ -5,8 +5,7 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, StatsOptionsBuilde
 use bollard::Docker;
 use futures_util::future::join_all;
 use futures_util::StreamExt;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 
 /// An engine call that failed, with what mew was doing.
@@ -57,15 +56,6 @@ pub async fn containers_with_label(
         .list_containers(Some(opts))
         .await
         .map_err(|e| OpError::new("list containers", e))
-}
-
-/// Space ids of the containers started from `dir` (label `io.mew.space.dir`).
-pub async fn space_ids_for_dir(docker: &Docker, dir: &Path) -> Result<BTreeSet<String>, OpError> {
-    let found = containers_with_label(docker, labels::SPACE_DIR, &dir.to_string_lossy()).await?;
-    Ok(found
-        .iter()
-        .filter_map(|c| c.labels.as_ref()?.get(labels::SPACE).cloned())
-        .collect())
 }
 
 /// A host address a container port is published on.

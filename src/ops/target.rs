@@ -98,8 +98,8 @@ pub async fn resolve(
     if let Some((id, _)) = from_config(dir, space_config) {
         return Ok(Some(id));
     }
-    let ids = crate::engine::inspect::space_ids_for_dir(docker, dir).await?;
-    match pick_by_dir(ids) {
+    let ids = crate::engine::observe::spaces_in_dir(docker, dir).await?;
+    match pick_by_dir(ids.into_iter().collect()) {
         ByDir::None => Ok(None),
         ByDir::One(id) => Ok(Some(id)),
         ByDir::Several(ids) => Err(crate::error::InvalidInput::new(format!(
