@@ -4,80 +4,37 @@
 //! and removes everything with that label when it ends, even on failure.
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptions,
+    CreateContainerOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptions,
 };
 use bollard::Docker;
-use futures_util::StreamExt;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const IMAGE: &str = "mew-ops-test-busybox:1";
+mod common;
+use common::engine::{docker, ensure_busybox, unique_space_id, SpaceGuard, BUSYBOX};
 
-async fn docker() -> Docker {
-    Docker::connect_with_local_defaults()
-        .expect("docker socket")
-        .negotiate_version()
-        .await
-        .expect("engine reachable")
-}
-
-/// A `FROM scratch` image holding busybox and its applets, built from a tar context.
-async fn ensure_image(docker: &Docker) {
-    if docker.inspect_image(IMAGE).await.is_ok() {
-        return;
-    }
-    let busybox = std::fs::read("/bin/busybox").expect("busybox-static installed");
-    let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n";
-    let mut tar = tar::Builder::new(Vec::new());
-    for (name, data, mode) in [
-        ("Dockerfile", dockerfile.as_bytes(), 0o644),
-        ("busybox", busybox.as_slice(), 0o755),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_cksum();
-        tar.append_data(&mut h, name, data).expect("tar entry");
-    }
-    let body = tar.into_inner().expect("tar");
-    let opts = BuildImageOptionsBuilder::default()
-        .dockerfile("Dockerfile")
-        .t(IMAGE)
-        .rm(true)
-        .build();
-    let mut s = docker.build_image(opts, None, Some(bollard::body_full(body.into())));
-    while let Some(item) = s.next().await {
-        let info = item.expect("image build");
-        assert!(info.error.is_none(), "image build: {:?}", info.error);
-    }
-}
+/// The test image has only `/bin/busybox` (its shell runs the other applets).
+const BB: &str = "/bin/busybox";
 
 /// A throwaway space: a unique id, a directory, and cleanup by label on drop.
 struct Space {
     id: String,
     dir: tempfile::TempDir,
     docker: Docker,
-}
-
-fn unique_id(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("opstest-{tag}-{}-{nanos:x}", std::process::id())
+    _guard: SpaceGuard,
 }
 
 impl Space {
     async fn new(tag: &str) -> Space {
         let docker = docker().await;
-        ensure_image(&docker).await;
+        ensure_busybox(&docker).await;
+        let id = unique_space_id(&format!("ops{tag}"));
         Space {
-            id: unique_id(tag),
+            _guard: SpaceGuard::new(&id),
+            id,
             dir: tempfile::tempdir().expect("tempdir"),
             docker,
         }
@@ -99,7 +56,7 @@ impl Space {
         ])
     }
 
-    /// Create and start `<id>-<participant>` running `cmd` in busybox.
+    /// Create and start `<id>-<participant>` running the busybox applet `cmd`.
     async fn start(
         &self,
         participant: &str,
@@ -110,8 +67,13 @@ impl Space {
     ) -> String {
         let name = format!("{}-{participant}", self.id);
         let body = ContainerCreateBody {
-            image: Some(IMAGE.to_string()),
-            cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+            image: Some(BUSYBOX.to_string()),
+            cmd: Some(
+                std::iter::once(BB)
+                    .chain(cmd.iter().copied())
+                    .map(str::to_string)
+                    .collect(),
+            ),
             labels: Some(self.labels(participant, role)),
             exposed_ports: exposed.map(|p| HashMap::from([(p.to_string(), HashMap::new())])),
             host_config: Some(host),
@@ -161,54 +123,22 @@ fn stdout(o: &Output) -> String {
 impl Drop for Space {
     fn drop(&mut self) {
         let id = self.id.clone();
-        // Drop runs inside the test's runtime: clean up on a thread with its own.
+        // SpaceGuard removes containers and networks; volumes (clean's test) are removed here.
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Runtime::new() {
-                rt.block_on(remove_by_label(&id));
+                rt.block_on(remove_volumes(&id));
             }
         })
         .join();
     }
 }
 
-async fn remove_by_label(space_id: &str) {
+async fn remove_volumes(space_id: &str) {
     let docker = docker().await;
     let filters = HashMap::from([(
         "label".to_string(),
         vec![format!("io.mew.space={space_id}")],
     )]);
-    let cs = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .unwrap_or_default();
-    for c in cs {
-        if let Some(id) = c.id {
-            let _ = docker
-                .remove_container(
-                    &id,
-                    Some(RemoveContainerOptionsBuilder::default().force(true).build()),
-                )
-                .await;
-        }
-    }
-    let ns = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::default()
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .unwrap_or_default();
-    for n in ns {
-        if let Some(id) = n.id {
-            let _ = docker.remove_network(&id).await;
-        }
-    }
     if let Ok(vs) = docker
         .list_volumes(Some(
             ListVolumesOptionsBuilder::default()
@@ -535,6 +465,7 @@ async fn exec_propagates_output_and_exit_code() {
         "exec",
         "worker",
         "--",
+        BB,
         "sh",
         "-c",
         "echo hi; echo err >&2; exit 7",
@@ -545,7 +476,7 @@ async fn exec_propagates_output_and_exit_code() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mew"))
         .args(["space", "exec", "-d"])
         .arg(space.dir())
-        .args(["worker", "--", "wc", "-l"])
+        .args(["worker", "--", BB, "wc", "-l"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -558,9 +489,9 @@ async fn exec_propagates_output_and_exit_code() {
     let counted = child.wait_with_output().expect("wait");
     assert!(counted.status.success(), "{counted:?}");
     assert_eq!(stdout(&counted).trim(), "3", "stdin reaches the command");
-    let ok = space.mew(&["space", "exec", "worker", "--", "true"]);
+    let ok = space.mew(&["space", "exec", "worker", "--", BB, "true"]);
     assert_eq!(ok.status.code(), Some(0), "{ok:?}");
-    let unknown = space.mew(&["space", "exec", "ghost", "--", "true"]);
+    let unknown = space.mew(&["space", "exec", "ghost", "--", BB, "true"]);
     assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
 }
 
