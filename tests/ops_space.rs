@@ -696,6 +696,17 @@ async fn commands_without_a_running_space() {
     assert_eq!(json.status.code(), Some(0));
     let v: Value = serde_json::from_str(&stdout(&json)).expect("JSON");
     assert_eq!(v["participants"], serde_json::json!([]));
+    // No engine there: one sentence saying what to do, exit 1.
+    let gone = mew_in(
+        &dir,
+        &["space", "status", "--host", "unix:///nonexistent/mew.sock"],
+    );
+    assert_eq!(gone.status.code(), Some(1), "{gone:?}");
+    let err = String::from_utf8_lossy(&gone.stderr);
+    assert!(
+        err.starts_with("error: cannot reach") && err.lines().count() == 1,
+        "{err}"
+    );
     for args in [
         &["space", "logs"][..],
         &["space", "restart"][..],

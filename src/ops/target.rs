@@ -59,9 +59,9 @@ pub fn pick_by_dir(ids: BTreeSet<String>) -> ByDir {
     }
 }
 
-/// Connect to the engine (`DOCKER_HOST`, else the Docker socket, else Podman's).
-pub async fn connect() -> anyhow::Result<bollard::Docker> {
-    Ok(crate::engine::connect(None).await?.docker)
+/// Connect to the engine (`--host`, else `DOCKER_HOST`, else the Docker socket, else Podman's).
+pub async fn connect(host: Option<&str>) -> anyhow::Result<bollard::Docker> {
+    Ok(crate::engine::connect(host).await?.docker)
 }
 
 /// The space.yaml's id and directory, when there is a readable one. A broken file does not stop

@@ -23,13 +23,16 @@ pub struct SpaceSelect {
         env = "MEW_SPACE_CONFIG"
     )]
     pub space_config: Option<PathBuf>,
+    /// Engine address (unix:///path or tcp://host:port); default: DOCKER_HOST, then the usual sockets.
+    #[arg(long)]
+    pub host: Option<String>,
 }
 
 impl SpaceSelect {
     /// Connect, and find the space id (`None`: nothing here). Also returns the absolute dir.
     pub async fn resolve(&self) -> anyhow::Result<(bollard::Docker, PathBuf, Option<String>)> {
         let dir = target::absolute_dir(self.space_dir.as_deref())?;
-        let docker = target::connect().await?;
+        let docker = target::connect(self.host.as_deref()).await?;
         let id = target::resolve(
             &docker,
             &dir,
