@@ -19,8 +19,11 @@ pub enum ExecError {
     NoExitCode(String),
 }
 
+/// Reads the caller's terminal size as (columns, rows).
+pub type TerminalSize = fn() -> Option<(u16, u16)>;
+
 /// Keep the exec's terminal the size of ours: now, and whenever the window changes.
-async fn follow_terminal_size(docker: Docker, exec_id: String, size: fn() -> Option<(u16, u16)>) {
+async fn follow_terminal_size(docker: Docker, exec_id: String, size: TerminalSize) {
     let mut winch =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
     loop {
@@ -48,7 +51,7 @@ pub struct ExecRequest {
     /// Allocate a terminal (the caller's stdin is one).
     pub tty: bool,
     /// Reads the caller's terminal size (columns, rows) when `tty`: at start and on SIGWINCH.
-    pub terminal_size: Option<fn() -> Option<(u16, u16)>>,
+    pub terminal_size: Option<TerminalSize>,
 }
 
 /// Run `req`, copying stdin in and stdout/stderr out; the command's exit code.
