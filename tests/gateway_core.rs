@@ -383,3 +383,53 @@ async fn capability_violation_and_heartbeat() {
         json!({"error":"invalid_request","message":"system/register is reserved for the gateway. Use capability/grant instead."})
     );
 }
+
+#[tokio::test]
+async fn join_fallbacks_and_replaced_sockets() {
+    let gw = TestGateway::start(YAML);
+    // [R] `?space=` and a Bearer header stand in for missing join fields
+    let url = format!("ws://127.0.0.1:{}/ws?space=fromquery", gw.port);
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    req.headers_mut()
+        .insert("Authorization", "Bearer worker-token".parse().unwrap());
+    let (mut s, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    s.send(tokio_tungstenite::tungstenite::Message::text(
+        json!({"type":"join","participantId":"fb"}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let mut ws = Ws { s };
+    let w = ws.recv().await;
+    assert_eq!(
+        w["payload"]["you"]["capabilities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "worker's caps via Bearer"
+    );
+    let (_, b) = gw
+        .http("GET", "/participants?space=fromquery", &[], "")
+        .await;
+    assert!(b.contains(r#""id":"fb""#), "{b}");
+    // [R] `payload.participant` (upstream interactive CLI) names the participant
+    let mut p = gw.ws().await;
+    p.send(json!({"kind":"system/join","payload":{"participant":"human","space":"fromquery"}}))
+        .await;
+    assert_eq!(p.recv().await["payload"]["you"]["id"], "human");
+    // a second socket under the same id replaces the first; closing the old one changes nothing
+    let (old, _) = gw.join("dup", "fromquery", "").await;
+    let (mut new, _) = gw.join("dup", "fromquery", "").await;
+    drop(old);
+    new.expect_none(Duration::from_millis(200), |t| t.contains("\"leave\""))
+        .await;
+    let (_, b) = gw
+        .http("GET", "/participants?space=fromquery", &[], "")
+        .await;
+    assert!(b.contains(r#""id":"dup""#), "{b}");
+    new.send(json!({"id":"still","kind":"chat","payload":{"text":"x"}}))
+        .await;
+    assert_eq!(new.recv_kind("chat").await["id"], "still");
+}
