@@ -474,11 +474,10 @@ fn redacted(obj: &Map<String, Value>) -> String {
 fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
     let payload = obj.get("payload");
     let field = |k: &str| str_of(obj.get(k)).or_else(|| str_of(payload.and_then(|p| p.get(k))));
-    let id = field("participantId")
+    let claimed = field("participantId")
         // [R] the upstream interactive CLI sends `payload.participant`.
         .or_else(|| str_of(payload.and_then(|p| p.get("participant"))))
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("participant-{}", protocol::now_ms()));
+        .map(str::to_string);
     let space_id = field("space")
         .map(str::to_string)
         .or_else(|| cx.fallback_space.clone())
@@ -494,7 +493,16 @@ fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
 
     let mut st = gw.lock();
     let mut out = Outbox::default();
-    st.space_mut(&space_id)
+    let space = st.space_mut(&space_id);
+    let id = claimed.unwrap_or_else(|| {
+        // `participant-<unix ms>`, moved past ids already taken in the same millisecond.
+        let mut ms = protocol::now_ms();
+        while space.registry.contains_key(&format!("participant-{ms}")) {
+            ms += 1;
+        }
+        format!("participant-{ms}")
+    });
+    space
         .registry
         .insert(id.clone(), Endpoint::Socket(cx.conn.clone()));
     if gw.logs.switches.envelope_history {
