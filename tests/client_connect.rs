@@ -254,3 +254,34 @@ fn interactive_mode_on_a_terminal() {
     assert!(shown.contains("tty-user: hello from a terminal"), "{shown}");
     assert!(shown.contains("tty-user: as json"), "{shown}");
 }
+
+#[test]
+fn fifo_out_receives_lines_when_a_reader_is_attached() {
+    use std::io::BufRead;
+
+    let space = unique("cc-fifo-out");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let out = gw.path("client-out");
+    nix::unistd::mkfifo(&out, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let out_s = out.to_string_lossy().to_string();
+    let _client = connect(&gw, &space, "piped", &["--fifo-out", &out_s]);
+    // Opening the read end blocks until the client opens the write end for its first line.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok(f) = std::fs::File::open(&out) else {
+            return;
+        };
+        for line in std::io::BufReader::new(f).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a line on the FIFO");
+    let v: Value = serde_json::from_str(&first).expect("JSON line");
+    assert_eq!(v["kind"], "system/welcome");
+    assert_eq!(v["payload"]["you"]["id"], "piped");
+}
