@@ -192,6 +192,20 @@ fn extension_keys_are_free() {
         "x-common: &c {a: 1}\nspace:\n  id: demo\n  x-owner: me\nparticipants:\n  a:\n    x-notes: [1, 2]\n    resources: {x-why: because, memory: 64m}\n",
     );
     assert_eq!(s.participants[0].lifecycle.memory_bytes, Some(64 * MIB));
+
+    // The compose idiom: shared settings under an `x-` key, merged where needed.
+    let s = load_ok(
+        "x-agent: &agent\n  command: node\n  auto_start: true\n  restart_policy: always\nspace: {id: demo}\nparticipants:\n  a:\n    <<: *agent\n    args: [a.js]\n  b:\n    <<: *agent\n    restart_policy: \"no\"\n",
+    );
+    let (a, b) = (&s.participants[0], &s.participants[1]);
+    assert_eq!((a.kind, b.kind), (Kind::Agent, Kind::Agent));
+    assert_eq!(a.args, ["a.js"]);
+    assert_eq!(a.lifecycle.restart, Some(RestartPolicy::Always));
+    assert_eq!(
+        b.lifecycle.restart,
+        Some(RestartPolicy::No),
+        "explicit keys win over merged ones"
+    );
 }
 
 #[test]
@@ -503,6 +517,22 @@ fn every_documented_key_is_known() {
         s.participants[2].lifecycle.restart,
         Some(RestartPolicy::OnFailure(None))
     );
+}
+
+#[test]
+fn warnings_for_ignored_settings() {
+    let s = load_ok(
+        "space: {id: d}\ngateway:\n  port: 9000\nparticipants:\n  a:\n    auto_start: true\n  b: {command: mew, auto_start: true, fifo: true, auto_connect: true}\n",
+    );
+    assert_eq!(
+        s.warnings,
+        [
+            format!("{FILE}:3:3: `gateway.port` is ignored: the port comes from --port"),
+            format!("{FILE}:5:3: participant `a` has `auto_start` but nothing to start (no `command`, or `type: mcp-bridge` without `mcp_server`)"),
+            format!("{FILE}:7:3: participant `b` runs its own program; its FIFO client (`fifo` + `auto_connect`) is not started"),
+        ]
+    );
+    assert!(load_ok(UPSTREAM_BASIC).warnings.is_empty());
 }
 
 #[test]

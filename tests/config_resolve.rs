@@ -135,6 +135,7 @@ fn agent_substitution_rewriting_and_env() {
     let mut o = opts();
     o.host_env.insert("OPENAI_API_KEY".into(), "sk-host".into());
     o.host_env.insert("HOME".into(), "/home/me".into());
+    o.host_env.insert("PATH".into(), "/usr/bin".into());
     let d = resolve(AGENT, &o);
     assert_eq!(d.participants.len(), 1, "the human gets no container");
     let e = part(&d, "echo");
@@ -174,8 +175,9 @@ fn agent_substitution_rewriting_and_env() {
     assert_eq!(env["MEW_TOKEN"], TOKEN_ECHO);
     assert_eq!(env["MEW_TOKEN_ECHO"], TOKEN_ECHO);
     assert_eq!(env["OPENAI_API_KEY"], "sk-host", "passthrough of OPENAI_*");
+    assert_eq!(env["HOME"], "/tmp", "a writable home, not the host's");
     assert!(
-        !env.contains_key("HOME"),
+        !env.contains_key("PATH"),
         "the host env is not forwarded wholesale"
     );
     assert_eq!(e.aliases, strs(&["echo"]));
@@ -233,6 +235,7 @@ fn mew_commands_use_the_runtime_image() {
         ])[..]
     );
     assert!(e.read_only_rootfs);
+    assert!(!e.env.contains_key("HOME"));
     assert_eq!(e.mounts.len(), 1, "no runtime volume needed");
     assert_eq!(d.runtime_volume, None);
 }
@@ -497,7 +500,7 @@ fn missing_token_is_an_error() {
     o.tokens.clear();
     let e = desired(&space(AGENT), &o).unwrap_err();
     assert!(
-        e.to_string().contains("no token for participant `echo`"),
+        e.to_string().contains("participant `echo` has no token"),
         "{e}"
     );
 }

@@ -68,178 +68,50 @@ pub fn parse_space(file: &Path, text: &str, opts: &LoadOptions) -> Result<Space,
         }
     };
     r.check_keys(top, schema::TOP, "at the top level")?;
-
-    // space.*
-    let space = get(top, "space");
-    let space_map = match space {
-        Some(n) => r.map(n, "`space`")?,
-        None => &[],
-    };
-    r.check_keys(space_map, schema::SPACE, "in `space`")?;
-    let id = match (&opts.space_id, get(space_map, "id")) {
-        (Some(over), _) => {
-            values::check_space_id(over).map_err(ConfigError::Invalid)?;
-            over.clone()
-        }
-        (None, Some(n)) => {
-            let id = r.scalar_string(n, "`space.id`")?;
-            if !values::is_name_part(&id) {
-                return Err(r.err(
-                    n.pos,
-                    format!("invalid space id `{id}`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
-                ));
-            }
-            id
-        }
-        (None, None) => {
-            let pos = space.map_or(root.pos, |n| n.pos);
-            return Err(r.err(
-                pos,
-                "missing `space.id`: set it in space.yaml or pass --space-id (a generated id would make every `up` a new space)",
-            ));
-        }
-    };
-    let name = match get(space_map, "name") {
-        Some(n) => r.scalar_string(n, "`space.name`")?,
-        None => "unnamed-space".to_string(),
-    };
-    let description = get(space_map, "description")
-        .map(|n| r.scalar_string(n, "`space.description`"))
-        .transpose()?;
-    let default_participant = get(space_map, "default_participant")
-        .map(|n| r.scalar_string(n, "`space.default_participant`"))
-        .transpose()?;
-    if let Some(n) = get(space_map, "ui_theme") {
-        r.scalar_string(n, "`space.ui_theme`")?;
-    }
-    let network_mode = match get(space_map, "network") {
-        None => NetworkMode::Bridge,
-        Some(n) => {
-            let m = r.map(n, "`space.network`")?;
-            r.check_keys(m, schema::NETWORK, "in `space.network`")?;
-            match get(m, "mode") {
-                None => NetworkMode::Bridge,
-                Some(v) => match r.string(v, "`space.network.mode`")?.as_str() {
-                    "bridge" => NetworkMode::Bridge,
-                    "shared" => NetworkMode::Shared,
-                    other => {
-                        return Err(r.err(
-                            v.pos,
-                            format!("invalid `space.network.mode` `{other}` (expected `bridge` or `shared`)"),
-                        ))
-                    }
-                },
-            }
-        }
-    };
-
-    // defaults.*
+    let section = r.space_section(&root, get(top, "space"), opts)?;
     let defaults = match get(top, "defaults") {
+        Some(n) => r.defaults(n)?,
         None => Defaults::default(),
-        Some(n) => {
-            let m = r.map(n, "`defaults`")?;
-            r.check_keys(m, schema::DEFAULTS, "in `defaults`")?;
-            if let Some(routing) = get(m, "routing") {
-                let rm = r.map(routing, "`defaults.routing`")?;
-                r.check_keys(rm, schema::ROUTING, "in `defaults.routing`")?;
-                if let Some(d) = get(rm, "default_to") {
-                    r.map(d, "`defaults.routing.default_to`")?;
-                }
-            }
-            Defaults {
-                capabilities: get(m, "capabilities")
-                    .map(|c| r.capabilities(c, "`defaults.capabilities`"))
-                    .transpose()?,
-                env: match get(m, "env") {
-                    Some(e) => r.string_map(e, "`defaults.env`")?,
-                    None => BTreeMap::new(),
-                },
-                lifecycle: r.lifecycle(m, "`defaults`")?,
-            }
-        }
     };
-
-    // gateway.* (port/space are upstream documentation only; image/resources/logging are mew's)
     let gateway = match get(top, "gateway") {
+        Some(n) => r.gateway_settings(n)?,
         None => GatewaySettings::default(),
-        Some(n) => {
-            let m = r.map(n, "`gateway`")?;
-            r.check_keys(m, schema::GATEWAY, "in `gateway`")?;
-            let l = r.lifecycle(m, "`gateway`")?;
-            GatewaySettings {
-                image: l.image,
-                memory_bytes: l.memory_bytes,
-                nano_cpus: l.nano_cpus,
-                pids_limit: l.pids_limit,
-                logging: l.logging,
-            }
-        }
     };
-
     let gateway_logging = match get(top, "gateway_logging") {
+        Some(n) => r.gateway_logging(n)?,
         None => GatewayLogging::default(),
-        Some(n) => {
-            let m = r.map(n, "`gateway_logging`")?;
-            r.check_keys(m, schema::GATEWAY_LOGGING, "in `gateway_logging`")?;
-            let switch = |key: &str| -> Result<bool, ConfigError> {
-                match get(m, key) {
-                    None => Ok(true),
-                    Some(s) => {
-                        let sm = r.map(s, &format!("`gateway_logging.{key}`"))?;
-                        r.check_keys(sm, schema::ENABLED, &format!("in `gateway_logging.{key}`"))?;
-                        get(sm, "enabled")
-                            .map(|e| r.bool(e, &format!("`gateway_logging.{key}.enabled`")))
-                            .transpose()
-                            .map(|b| b.unwrap_or(true))
-                    }
-                }
-            };
-            GatewayLogging {
-                enabled: get(m, "enabled")
-                    .map(|e| r.bool(e, "`gateway_logging.enabled`"))
-                    .transpose()?
-                    .unwrap_or(true),
-                envelope_history: switch("envelope_history")?,
-                capability_decisions: switch("capability_decisions")?,
-            }
-        }
     };
-
     if let Some(n) = get(top, "cleanup") {
         r.map(n, "`cleanup`")?;
     }
-
-    // participants.*
     let pnode =
         get(top, "participants").ok_or_else(|| r.err(root.pos, "missing `participants`"))?;
-    let pmap = r.map(pnode, "`participants`")?;
-    let mut participants: Vec<Participant> = Vec::with_capacity(pmap.len());
-    for e in pmap {
-        let p = r.participant(e, &defaults)?;
-        // Network aliases are case-insensitive and MEW_TOKEN_<ID> folds `-` into `_`, so such
-        // ids would collide in the engine.
-        if let Some(other) = participants.iter().find(|o| same_identity(&o.id, &p.id)) {
-            return Err(r.err(
-                e.key_pos,
-                format!("participant id `{}` clashes with `{}` (ids must differ in more than case, `-` and `_`)", p.id, other.id),
-            ));
-        }
-        participants.push(p);
-    }
+    let participants = r.participants(pnode, &defaults)?;
+    let warnings = r.warnings(top, &participants);
 
     Ok(Space {
         file: file.to_path_buf(),
         dir: opts.space_dir.clone().unwrap_or_else(|| space_dir_of(file)),
-        id,
-        name,
-        description,
-        default_participant,
-        network_mode,
+        id: section.id,
+        name: section.name,
+        description: section.description,
+        default_participant: section.default_participant,
+        network_mode: section.network_mode,
         participants,
         defaults,
         gateway,
         gateway_logging,
+        warnings,
     })
+}
+
+/// What the `space:` section holds.
+struct SpaceSection {
+    id: String,
+    name: String,
+    description: Option<String>,
+    default_participant: Option<String>,
+    network_mode: NetworkMode,
 }
 
 fn same_identity(a: &str, b: &str) -> bool {
@@ -279,6 +151,194 @@ impl Reader<'_> {
             node.pos,
             format!("{what} must be {expected}, found {found}"),
         )
+    }
+
+    fn space_section(
+        &self,
+        root: &Node,
+        space: Option<&Node>,
+        opts: &LoadOptions,
+    ) -> Result<SpaceSection, ConfigError> {
+        let m = match space {
+            Some(n) => self.map(n, "`space`")?,
+            None => &[],
+        };
+        self.check_keys(m, schema::SPACE, "in `space`")?;
+        let id = match (&opts.space_id, get(m, "id")) {
+            (Some(over), _) => {
+                values::check_space_id(over).map_err(ConfigError::Invalid)?;
+                over.clone()
+            }
+            (None, Some(n)) => {
+                let id = self.scalar_string(n, "`space.id`")?;
+                values::check_space_id(&id).map_err(|msg| self.err(n.pos, msg))?;
+                id
+            }
+            (None, None) => {
+                let pos = space.map_or(root.pos, |n| n.pos);
+                return Err(self.err(
+                    pos,
+                    "missing `space.id`: set it in space.yaml or pass --space-id (a generated id would make every `up` a new space)",
+                ));
+            }
+        };
+        let text = |key: &str| -> Result<Option<String>, ConfigError> {
+            get(m, key)
+                .map(|n| self.scalar_string(n, &format!("`space.{key}`")))
+                .transpose()
+        };
+        let name = text("name")?.unwrap_or_else(|| "unnamed-space".to_string());
+        let description = text("description")?;
+        let default_participant = text("default_participant")?;
+        text("ui_theme")?;
+        let network_mode = match get(m, "network") {
+            None => NetworkMode::Bridge,
+            Some(n) => {
+                let nm = self.map(n, "`space.network`")?;
+                self.check_keys(nm, schema::NETWORK, "in `space.network`")?;
+                match get(nm, "mode") {
+                    None => NetworkMode::Bridge,
+                    Some(v) => match self.string(v, "`space.network.mode`")?.as_str() {
+                        "bridge" => NetworkMode::Bridge,
+                        "shared" => NetworkMode::Shared,
+                        other => {
+                            return Err(self.err(
+                                v.pos,
+                                format!("invalid `space.network.mode` `{other}` (expected `bridge` or `shared`)"),
+                            ))
+                        }
+                    },
+                }
+            }
+        };
+        Ok(SpaceSection {
+            id,
+            name,
+            description,
+            default_participant,
+            network_mode,
+        })
+    }
+
+    fn defaults(&self, n: &Node) -> Result<Defaults, ConfigError> {
+        let m = self.map(n, "`defaults`")?;
+        self.check_keys(m, schema::DEFAULTS, "in `defaults`")?;
+        if let Some(routing) = get(m, "routing") {
+            let rm = self.map(routing, "`defaults.routing`")?;
+            self.check_keys(rm, schema::ROUTING, "in `defaults.routing`")?;
+            if let Some(d) = get(rm, "default_to") {
+                self.map(d, "`defaults.routing.default_to`")?;
+            }
+        }
+        Ok(Defaults {
+            capabilities: get(m, "capabilities")
+                .map(|c| self.capabilities(c, "`defaults.capabilities`"))
+                .transpose()?,
+            env: match get(m, "env") {
+                Some(e) => self.string_map(e, "`defaults.env`")?,
+                None => BTreeMap::new(),
+            },
+            lifecycle: self.lifecycle(m, "`defaults`")?,
+        })
+    }
+
+    /// `gateway.*`: `port`/`space` are upstream documentation only; the rest is mew's.
+    fn gateway_settings(&self, n: &Node) -> Result<GatewaySettings, ConfigError> {
+        let m = self.map(n, "`gateway`")?;
+        self.check_keys(m, schema::GATEWAY, "in `gateway`")?;
+        let l = self.lifecycle(m, "`gateway`")?;
+        Ok(GatewaySettings {
+            image: l.image,
+            memory_bytes: l.memory_bytes,
+            nano_cpus: l.nano_cpus,
+            pids_limit: l.pids_limit,
+            logging: l.logging,
+        })
+    }
+
+    fn gateway_logging(&self, n: &Node) -> Result<GatewayLogging, ConfigError> {
+        let m = self.map(n, "`gateway_logging`")?;
+        self.check_keys(m, schema::GATEWAY_LOGGING, "in `gateway_logging`")?;
+        let switch = |key: &str| -> Result<bool, ConfigError> {
+            let Some(s) = get(m, key) else {
+                return Ok(true);
+            };
+            let sm = self.map(s, &format!("`gateway_logging.{key}`"))?;
+            self.check_keys(sm, schema::ENABLED, &format!("in `gateway_logging.{key}`"))?;
+            get(sm, "enabled")
+                .map(|e| self.bool(e, &format!("`gateway_logging.{key}.enabled`")))
+                .transpose()
+                .map(|b| b.unwrap_or(true))
+        };
+        Ok(GatewayLogging {
+            enabled: get(m, "enabled")
+                .map(|e| self.bool(e, "`gateway_logging.enabled`"))
+                .transpose()?
+                .unwrap_or(true),
+            envelope_history: switch("envelope_history")?,
+            capability_decisions: switch("capability_decisions")?,
+        })
+    }
+
+    fn participants(&self, n: &Node, defaults: &Defaults) -> Result<Vec<Participant>, ConfigError> {
+        let m = self.map(n, "`participants`")?;
+        let mut participants: Vec<Participant> = Vec::with_capacity(m.len());
+        for e in m {
+            let p = self.participant(e, defaults)?;
+            // Network aliases are case-insensitive and MEW_TOKEN_<ID> folds `-` into `_`, so
+            // such ids would collide in the engine.
+            if let Some(other) = participants.iter().find(|o| same_identity(&o.id, &p.id)) {
+                return Err(self.err(
+                    e.key_pos,
+                    format!("participant id `{}` clashes with `{}` (ids must differ in more than case, `-` and `_`)", p.id, other.id),
+                ));
+            }
+            participants.push(p);
+        }
+        Ok(participants)
+    }
+
+    fn warn(&self, pos: Pos, message: impl std::fmt::Display) -> String {
+        format!(
+            "{}:{}:{}: {message}",
+            self.file.display(),
+            pos.line,
+            pos.column
+        )
+    }
+
+    fn warnings(&self, top: &[Entry], participants: &[Participant]) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(g) = get(top, "gateway").and_then(Node::as_map) {
+            for e in g {
+                match e.key.as_str() {
+                    "port" => out.push(self.warn(
+                        e.key_pos,
+                        "`gateway.port` is ignored: the port comes from --port",
+                    )),
+                    "space" => out.push(self.warn(
+                        e.key_pos,
+                        "`gateway.space` is ignored: the space is `space.id`",
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        for p in participants {
+            if p.auto_start && !p.kind.has_container() {
+                out.push(self.warn(
+                    p.pos,
+                    format!("participant `{}` has `auto_start` but nothing to start (no `command`, or `type: mcp-bridge` without `mcp_server`)", p.id),
+                ));
+            }
+            if matches!(p.kind, Kind::Agent | Kind::Bridge) && p.fifo && p.auto_connect {
+                out.push(self.warn(
+                    p.pos,
+                    format!("participant `{}` runs its own program; its FIFO client (`fifo` + `auto_connect`) is not started", p.id),
+                ));
+            }
+        }
+        out
     }
 
     fn check_keys(

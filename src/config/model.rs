@@ -24,6 +24,9 @@ pub struct Space {
     pub defaults: Defaults,
     pub gateway: GatewaySettings,
     pub gateway_logging: GatewayLogging,
+    /// Things that load but probably do not do what the author meant, one line each
+    /// (`file:line:column: message`), for the CLI to print.
+    pub warnings: Vec<String>,
 }
 
 impl Space {

@@ -185,6 +185,19 @@ pub fn container_name(space_id: &str, participant: &str) -> String {
     format!("{space_id}-{participant}")
 }
 
+/// What runs in a participant's container, before supervision and common settings.
+struct Program {
+    role: Role,
+    image: String,
+    cmd: Vec<String>,
+    env: BTreeMap<String, String>,
+}
+
+/// A broken invariant between config and plan (a caller bug, not a user error).
+fn internal(participant: &str, what: &str) -> ConfigError {
+    ConfigError::Invalid(format!("internal: participant `{participant}` {what}"))
+}
+
 struct Resolver<'a> {
     space: &'a Space,
     opts: &'a ResolveOptions,
@@ -405,14 +418,152 @@ impl Resolver<'_> {
         })
     }
 
+    /// A path from space.yaml as an absolute path (relative ones are under the space dir).
+    fn abs_path(&self, path: &str) -> String {
+        if Path::new(path).is_absolute() {
+            path.to_string()
+        } else {
+            format!("{}/{}", self.dir(), path.trim_start_matches("./"))
+        }
+    }
+
+    /// Point loopback gateway URLs at the gateway's in-network address.
+    fn rewrite(&self, s: String) -> String {
+        match self.space.network_mode {
+            NetworkMode::Bridge => substitute::rewrite_loopback(&s, self.opts.port),
+            // In a shared namespace, localhost already is the gateway.
+            NetworkMode::Shared => s,
+        }
+    }
+
+    /// `mew bridge start …` wrapping the participant's MCP server (spec/cli.md §3.12).
+    fn bridge_program(&self, p: &Participant, token: &str) -> Result<Program, ConfigError> {
+        let Some(mcp) = &p.mcp_server else {
+            return Err(internal(&p.id, "is a bridge without mcp_server"));
+        };
+        let gateway_url = self.gateway_url();
+        let mut cmd = self.mew(&[
+            "bridge",
+            "start",
+            "--gateway",
+            &gateway_url,
+            "--space",
+            &self.space.id,
+            "--participant-id",
+            &p.id,
+            "--token",
+            token,
+            "--mcp-command",
+            &mcp.command,
+        ]);
+        let mut flag = |name: &str, value: String| {
+            cmd.push(name.to_string());
+            cmd.push(value);
+        };
+        if !mcp.args.is_empty() {
+            flag("--mcp-args", mcp.args.join(","));
+        }
+        if !mcp.env.is_empty() {
+            let pairs: Vec<String> = mcp.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            flag("--mcp-env", pairs.join(","));
+        }
+        if let Some(cwd) = &mcp.cwd {
+            flag("--mcp-cwd", self.abs_path(cwd));
+        }
+        let bc = &p.bridge_config;
+        if let Some(t) = bc.init_timeout.filter(|t| *t > 0) {
+            flag("--init-timeout", t.to_string());
+        }
+        if let Some(r) = bc.reconnect {
+            flag("--reconnect", r.to_string());
+        }
+        if let Some(m) = bc.max_reconnects {
+            flag("--max-reconnects", m.to_string());
+        }
+        if let Some(caps) = &p.capabilities {
+            flag("--capabilities", caps.to_string());
+        }
+        let node_env = self.opts.host_env.get("NODE_ENV").cloned();
+        Ok(Program {
+            role: Role::Bridge,
+            // The MCP server runs in the bridge's container: its command picks the image.
+            image: self.image_for(p, &mcp.command)?,
+            cmd,
+            env: BTreeMap::from([(
+                "NODE_ENV".to_string(),
+                node_env.unwrap_or_else(|| "production".into()),
+            )]),
+        })
+    }
+
+    /// The participant's own `command` and `args`, placeholders substituted.
+    fn agent_program(&self, p: &Participant, ph: &Placeholders) -> Result<Program, ConfigError> {
+        let Some(command) = &p.command else {
+            return Err(internal(&p.id, "is an agent without command"));
+        };
+        let mut cmd = if command_name(command) == "mew" {
+            self.opts.mew_argv.clone()
+        } else {
+            vec![command.clone()]
+        };
+        cmd.extend(p.args.iter().map(|a| self.rewrite(substitute::arg(a, ph))));
+        Ok(Program {
+            role: Role::Agent,
+            image: self.image_for(p, command)?,
+            cmd,
+            env: BTreeMap::new(),
+        })
+    }
+
+    /// `mew client connect …` between the participant's FIFOs and the gateway.
+    fn client_program(&self, p: &Participant, token: &str) -> Program {
+        let dir = self.dir();
+        let mut cmd = self.mew(&[
+            "client",
+            "connect",
+            "--gateway",
+            &self.gateway_url(),
+            "--space",
+            &self.space.id,
+            "--participant-id",
+            &p.id,
+            "--token",
+            token,
+            "--fifo-in",
+        ]);
+        cmd.push(format!("{dir}/fifos/{}-in", p.id));
+        match &p.output_log {
+            Some(out) => {
+                cmd.push("--output-file".into());
+                cmd.push(self.abs_path(out));
+            }
+            None => {
+                cmd.push("--fifo-out".into());
+                cmd.push(format!("{dir}/fifos/{}-out", p.id));
+            }
+        }
+        Program {
+            role: Role::Client,
+            image: p
+                .lifecycle
+                .image
+                .clone()
+                .unwrap_or_else(|| self.opts.runtime_image.clone()),
+            cmd,
+            env: BTreeMap::new(),
+        }
+    }
+
     fn participant(
         &self,
         p: &Participant,
         gateway_hash: &str,
     ) -> Result<ContainerSpec, ConfigError> {
-        let token = self.opts.tokens.get(&p.id).ok_or_else(|| {
-            ConfigError::Invalid(format!("internal: no token for participant `{}`", p.id))
-        })?;
+        let token = self
+            .opts
+            .tokens
+            .get(&p.id)
+            .ok_or_else(|| internal(&p.id, "has no token"))?;
         let gateway_url = self.gateway_url();
         let ph = Placeholders {
             port: self.opts.port,
@@ -420,145 +571,16 @@ impl Resolver<'_> {
             token,
             gateway_url: &gateway_url,
         };
-        let port = self.opts.port;
-        let rewrite = |s: String| match self.space.network_mode {
-            NetworkMode::Bridge => substitute::rewrite_loopback(&s, port),
-            // In a shared namespace, localhost already is the gateway.
-            NetworkMode::Shared => s,
-        };
-        let dir = self.dir();
-        let abs = |path: &str| -> String {
-            if Path::new(path).is_absolute() {
-                path.to_string()
-            } else {
-                format!("{dir}/{}", path.trim_start_matches("./"))
-            }
-        };
-
-        let (role, image, real, mut env) = match p.kind {
-            Kind::Bridge => {
-                let Some(mcp) = &p.mcp_server else {
-                    return Err(ConfigError::Invalid(format!(
-                        "internal: bridge `{}` without mcp_server",
-                        p.id
-                    )));
-                };
-                let image = self.image_for(p, &mcp.command)?;
-                let mut cmd = self.mew(&[
-                    "bridge",
-                    "start",
-                    "--gateway",
-                    &gateway_url,
-                    "--space",
-                    &self.space.id,
-                    "--participant-id",
-                    &p.id,
-                    "--token",
-                    token,
-                    "--mcp-command",
-                    &mcp.command,
-                ]);
-                if !mcp.args.is_empty() {
-                    cmd.push("--mcp-args".into());
-                    cmd.push(mcp.args.join(","));
-                }
-                if !mcp.env.is_empty() {
-                    cmd.push("--mcp-env".into());
-                    cmd.push(
-                        mcp.env
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    );
-                }
-                if let Some(cwd) = &mcp.cwd {
-                    cmd.push("--mcp-cwd".into());
-                    cmd.push(abs(cwd));
-                }
-                let bc = &p.bridge_config;
-                if let Some(t) = bc.init_timeout.filter(|t| *t > 0) {
-                    cmd.push("--init-timeout".into());
-                    cmd.push(t.to_string());
-                }
-                if let Some(r) = bc.reconnect {
-                    cmd.push("--reconnect".into());
-                    cmd.push(r.to_string());
-                }
-                if let Some(m) = bc.max_reconnects {
-                    cmd.push("--max-reconnects".into());
-                    cmd.push(m.to_string());
-                }
-                if let Some(caps) = &p.capabilities {
-                    cmd.push("--capabilities".into());
-                    cmd.push(caps.to_string());
-                }
-                let mut env = BTreeMap::new();
-                env.insert(
-                    "NODE_ENV".to_string(),
-                    self.opts
-                        .host_env
-                        .get("NODE_ENV")
-                        .cloned()
-                        .unwrap_or_else(|| "production".into()),
-                );
-                (Role::Bridge, image, cmd, env)
-            }
-            Kind::Agent => {
-                let Some(command) = &p.command else {
-                    return Err(ConfigError::Invalid(format!(
-                        "internal: agent `{}` without command",
-                        p.id
-                    )));
-                };
-                let image = self.image_for(p, command)?;
-                let args = p.args.iter().map(|a| rewrite(substitute::arg(a, &ph)));
-                let mut cmd = if command_name(command) == "mew" {
-                    self.opts.mew_argv.clone()
-                } else {
-                    vec![command.clone()]
-                };
-                cmd.extend(args);
-                (Role::Agent, image, cmd, BTreeMap::new())
-            }
-            Kind::FifoClient => {
-                let image = p
-                    .lifecycle
-                    .image
-                    .clone()
-                    .unwrap_or_else(|| self.opts.runtime_image.clone());
-                let mut cmd = self.mew(&[
-                    "client",
-                    "connect",
-                    "--gateway",
-                    &gateway_url,
-                    "--space",
-                    &self.space.id,
-                    "--participant-id",
-                    &p.id,
-                    "--token",
-                    token,
-                    "--fifo-in",
-                ]);
-                cmd.push(format!("{dir}/fifos/{}-in", p.id));
-                match &p.output_log {
-                    Some(out) => {
-                        cmd.push("--output-file".into());
-                        cmd.push(abs(out));
-                    }
-                    None => {
-                        cmd.push("--fifo-out".into());
-                        cmd.push(format!("{dir}/fifos/{}-out", p.id));
-                    }
-                }
-                (Role::Client, image, cmd, BTreeMap::new())
-            }
-            Kind::Virtual | Kind::Passive => {
-                return Err(ConfigError::Invalid(format!(
-                    "internal: participant `{}` has no container",
-                    p.id
-                )))
-            }
+        let Program {
+            role,
+            image,
+            cmd: real,
+            mut env,
+        } = match p.kind {
+            Kind::Bridge => self.bridge_program(p, token)?,
+            Kind::Agent => self.agent_program(p, &ph)?,
+            Kind::FifoClient => self.client_program(p, token),
+            Kind::Virtual | Kind::Passive => return Err(internal(&p.id, "has no container")),
         };
 
         // Host variables agents commonly need, passed only when set (spec/cli.md §6.3).
@@ -566,6 +588,11 @@ impl Resolver<'_> {
             if k.starts_with("OPENAI_") || k.starts_with("ANTHROPIC_") || k == "NODE_ENV" {
                 env.entry(k.clone()).or_insert_with(|| v.clone());
             }
+        }
+        // The caller's uid usually has no home in the image; tools such as npx need a writable
+        // one. (Containers on the runtime image have a read-only root and need none.)
+        if image != self.opts.runtime_image {
+            env.insert("HOME".into(), "/tmp".into());
         }
         env.insert("MEW_GATEWAY".into(), gateway_url.clone());
         env.insert("MEW_SPACE".into(), self.space.id.clone());
@@ -575,7 +602,7 @@ impl Resolver<'_> {
         for (k, v) in &p.env {
             env.insert(
                 k.clone(),
-                rewrite(substitute::env_value(v, &ph, &self.opts.host_env)),
+                self.rewrite(substitute::env_value(v, &ph, &self.opts.host_env)),
             );
         }
 
@@ -598,7 +625,7 @@ impl Resolver<'_> {
             image,
             cmd: self.supervised(&p.id, real),
             env,
-            working_dir: Some(dir.clone()),
+            working_dir: Some(self.dir()),
             user: self.opts.user.clone(),
             network,
             aliases,

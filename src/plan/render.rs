@@ -98,7 +98,8 @@ fn container_details(out: &mut String, spec: &ContainerSpec) {
     let secrets: Vec<&str> = spec
         .env
         .iter()
-        .filter(|(k, v)| masked.get(*k).is_some_and(|m| m != *v) && !v.is_empty())
+        // Very short values would mangle unrelated text and are no real secrets.
+        .filter(|(k, v)| masked.get(*k).is_some_and(|m| m != *v) && v.len() >= 4)
         .map(|(_, v)| v.as_str())
         .collect();
     let hide = |s: &str| {
