@@ -279,7 +279,10 @@ async fn status_json_of_a_running_space() {
     let cfg = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         cfg.path().join("space.yaml"),
-        format!("space: {{id: {}}}\nparticipants: {{}}\n", space.id),
+        format!(
+            "space: {{id: {}, name: Status test}}\nparticipants: {{}}\n",
+            space.id
+        ),
     )
     .expect("space.yaml");
     let via_cfg = mew_in(cfg.path(), &["space", "status", "--json"]);
