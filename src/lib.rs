@@ -19,6 +19,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod gateway;
+pub mod init;
 pub mod ops;
 pub mod plan;
 pub mod protocol;
