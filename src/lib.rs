@@ -18,6 +18,7 @@ pub mod client;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod gateway;
 pub mod init;
 pub mod ops;
