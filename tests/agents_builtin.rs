@@ -113,11 +113,18 @@ impl Tester {
         Tester { p }
     }
 
+    /// Wait until `id` is in the space: its join presence, or (when the tester itself rejoined
+    /// later) its listing in the tester's welcome.
     async fn wait_presence(&mut self, id: &str) {
         let got = next_matching(&mut self.p, |v| {
-            v["kind"] == "system/presence"
+            let joined = v["kind"] == "system/presence"
                 && v["payload"]["event"] == "join"
-                && v["payload"]["participant"]["id"] == id
+                && v["payload"]["participant"]["id"] == id;
+            let listed = v["kind"] == "system/welcome"
+                && v["payload"]["participants"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["id"] == id));
+            joined || listed
         })
         .await;
         assert!(got.is_some(), "{id} never joined");

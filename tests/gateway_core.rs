@@ -51,6 +51,19 @@ async fn health_and_any_path_upgrades() {
     }
     let (s, _) = gw.http("GET", "/nope", &[], "").await;
     assert_eq!(s, 404);
+    // the hidden healthcheck command used inside containers
+    let health = |port: u16| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mew"))
+            .args(["gateway", "health", "--port", &port.to_string()])
+            .output()
+            .unwrap()
+            .status
+    };
+    assert!(health(gw.port).success());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    assert_eq!(health(closed_port).code(), Some(1));
 }
 
 #[tokio::test]
@@ -174,22 +187,31 @@ async fn token_file_and_env_tokens_pick_capabilities() {
 
 #[tokio::test]
 async fn existing_token_file_is_reused() {
-    let dir_yaml = "participants:\n  keeper: {}\n";
     let gw = TestGateway::start_with(Opts {
-        yaml: dir_yaml,
+        yaml: "participants:\n  keeper:\n    capabilities: [{kind: mcp/proposal}]\n",
+        files: vec![(".mew/tokens/keeper.token", "kept-token\n")],
         ..Default::default()
     });
     let path = gw.mew_dir().join("tokens/keeper.token");
-    let first = std::fs::read_to_string(&path).unwrap();
-    drop(gw);
-    // a second gateway on a fresh dir with a pre-written file keeps it
-    let gw2 = TestGateway::start_with(Opts {
-        yaml: dir_yaml,
-        ..Default::default()
-    });
-    let p2 = gw2.mew_dir().join("tokens/keeper.token");
-    assert_eq!(std::fs::read_to_string(&p2).unwrap().len(), 43);
-    assert_ne!(first.len(), 0);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "kept-token\n",
+        "not rewritten"
+    );
+    // the trimmed file token selects keeper's capabilities and authenticates HTTP
+    let (_ws, w) = gw.join("k", "default", "kept-token").await;
+    assert_eq!(
+        w["payload"]["you"]["capabilities"][0],
+        json!({"kind":"mcp/proposal"})
+    );
+    let (s, _) = gw
+        .post(
+            "keeper",
+            "kept-token",
+            r#"{"kind":"mcp/proposal","payload":{}}"#,
+        )
+        .await;
+    assert_eq!(s, 200);
 }
 
 #[tokio::test]

@@ -169,7 +169,10 @@ fn writer_loop(
         for w in [e, d].into_iter().flatten() {
             if let Err(err) = w.flush() {
                 if !warned {
-                    eprintln!("warning: cannot write gateway log: {err}");
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "warning: cannot write gateway log: {err}"
+                    );
                     warned = true;
                 }
             }
@@ -267,6 +270,13 @@ pub fn envelope_record(
     s
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Info,
+    Warn,
+    Error,
+}
+
 /// Console output: stdout/stderr, plus `GATEWAY_LOG_FILE` when set.
 pub struct Console {
     level: u8,
@@ -298,32 +308,32 @@ impl Console {
 
     pub fn debug(&self, line: &str) {
         if self.level == 0 {
-            self.out(line, false);
+            self.out(line, Stream::Info);
         }
     }
     pub fn info(&self, line: &str) {
         if self.level <= 1 {
-            self.out(line, false);
+            self.out(line, Stream::Info);
         }
     }
     pub fn warn(&self, line: &str) {
         if self.level <= 2 {
-            self.out(line, true);
+            self.out(line, Stream::Warn);
         }
     }
     pub fn error(&self, line: &str) {
-        self.out(line, true);
+        self.out(line, Stream::Error);
     }
 
-    fn out(&self, line: &str, is_err: bool) {
-        if is_err {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
+    fn out(&self, line: &str, kind: Stream) {
+        // Write errors are ignored: a closed stdout must not bring the gateway down.
+        let _ = match kind {
+            Stream::Info => writeln!(std::io::stdout().lock(), "{line}"),
+            _ => writeln!(std::io::stderr().lock(), "{line}"),
+        };
         if let Some(f) = &self.file {
             if let Ok(mut f) = f.lock() {
-                let prefix = if is_err { "ERROR: " } else { "" };
+                let prefix = if kind == Stream::Error { "ERROR: " } else { "" };
                 let _ = writeln!(f, "[{}] {prefix}{line}", crate::protocol::iso_now());
             }
         }

@@ -41,6 +41,8 @@ pub enum GatewayError {
 
 /// Run the gateway until SIGINT/SIGTERM.
 pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
+    // Installed first, so a SIGTERM during start-up still means a clean exit 0.
+    let signals = Signals::install()?;
     let console = Console::new(
         &opts.log_level,
         std::env::var_os("GATEWAY_LOG_FILE").map(PathBuf::from),
@@ -109,14 +111,14 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
             let _ = axum::serve(l, app).await;
         });
     }
+    // Config participants with tokens: HTTP credentials, capabilities, virtual connections.
+    // Done before announcing the port so the first client already sees them.
+    register_config_participants(&gw);
     if let Some(name) = gw.config.as_ref().and_then(|c| c.space_name.clone()) {
         gw.console.info(&format!("Space: {name}"));
     }
     gw.console
         .info(&format!("Gateway listening on port {port}"));
-
-    // Config participants with tokens: HTTP credentials, capabilities, virtual connections.
-    register_config_participants(&gw);
 
     // 4. auto-start
     let children = Arc::new(autostart::Children::default());
@@ -124,7 +126,7 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
         autostart::start_all(&gw, &children);
     }
 
-    wait_for_signal().await?;
+    signals.wait().await;
     gw.console.info("Shutting down gateway");
     children.stop_all();
     route::close_all(&gw);
@@ -165,15 +167,26 @@ fn register_config_participants(gw: &Arc<Gateway>) {
     out.flush(gw);
 }
 
-async fn wait_for_signal() -> Result<(), GatewayError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(GatewayError::Signals)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(GatewayError::Signals)?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, GatewayError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(GatewayError::Signals)?,
+            int: signal(SignalKind::interrupt()).map_err(GatewayError::Signals)?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 /// `mew gateway health`: true iff `GET /health` answers with `"status":"ok"`.

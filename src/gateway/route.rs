@@ -8,7 +8,7 @@ use super::logs::{envelope_record, js};
 use super::state::{text, Caps, Endpoint, Gateway, State, Stream, VirtualSink};
 use super::virtual_participant;
 use crate::protocol::{
-    self, bare_error, baseline, fill_in, gen_id, iso_now, matches, truthy, wrap_correlation,
+    self, bare_error, baseline, fill_in_owned, gen_id, iso_now, matches, truthy, wrap_correlation,
 };
 use axum::extract::ws::{Message, Utf8Bytes};
 use serde_json::{json, Map, Value};
@@ -628,8 +628,10 @@ pub fn disconnect(gw: &Gateway, cx: &mut ConnCtx) {
 }
 
 fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
-    let kind = obj.get("kind").and_then(Value::as_str);
-    let msg_id = obj.get("id");
+    let kind_owned = obj.get("kind").and_then(Value::as_str).map(str::to_string);
+    let kind = kind_owned.as_deref();
+    let msg_id_owned = obj.get("id").cloned();
+    let msg_id = msg_id_owned.as_ref();
     let Some(j) = cx.joined.clone() else {
         if kind == Some("system/heartbeat") {
             return;
@@ -804,8 +806,7 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
         return;
     }
     // 9. build, log `received`, wrap correlation_id
-    let kind_owned = kind.map(str::to_string);
-    let mut env = fill_in(&obj, pid, "msg-");
+    let mut env = fill_in_owned(obj, pid, "msg-");
     let mut outgoing = Outgoing::from_map(&env);
     log_received(gw, &outgoing, pid, space_id, "websocket");
     if wrap_correlation(&mut env) {
@@ -1441,8 +1442,7 @@ fn http_route(
         return resp(400, json!({"error":"Message kind is required"}));
     };
     // 8. build and log `received`
-    let mut env = fill_in(&obj, pid, "http-");
-    drop(obj);
+    let mut env = fill_in_owned(obj, pid, "http-");
     let mut outgoing = Outgoing::from_map(&env);
     log_received(gw, &outgoing, pid, space_id, "http");
     if wrap_correlation(&mut env) {

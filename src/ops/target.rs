@@ -59,31 +59,47 @@ pub fn pick_by_dir(ids: BTreeSet<String>) -> ByDir {
     }
 }
 
-/// Connect to the engine.
-// TODO(switch): use `crate::engine::connect` once the runner branch lands it.
-pub async fn connect() -> anyhow::Result<bollard::Docker> {
-    let hint =
-        "is Docker or Podman running? Set DOCKER_HOST to its socket if it is not the default";
-    let docker = bollard::Docker::connect_with_local_defaults()
-        .map_err(|e| anyhow::anyhow!("cannot connect to the container engine ({e}); {hint}"))?;
-    docker
-        .negotiate_version()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the container engine ({e}); {hint}"))
+/// Connect to the engine (`--host`, else `DOCKER_HOST`, else the Docker socket, else Podman's).
+pub async fn connect(host: Option<&str>) -> anyhow::Result<bollard::Docker> {
+    Ok(crate::engine::connect(host).await?.docker)
 }
 
-/// Find the space: the explicit id, else the containers labelled with `dir`.
+/// The space.yaml's id and directory, when there is a readable one. A broken file does not stop
+/// read-only commands: they warn and fall back to the directory label.
+pub fn from_config(dir: &Path, space_config: Option<&Path>) -> Option<(String, PathBuf)> {
+    let file = crate::config::discover(Some(dir), space_config).ok()?;
+    let opts = crate::config::LoadOptions {
+        space_dir: None,
+        space_id: None,
+    };
+    match crate::config::load(&file, &opts) {
+        Ok(space) => Some((space.id, space.dir)),
+        Err(e) => {
+            eprintln!(
+                "warning: ignoring {} ({e}); finding the space by its directory instead",
+                file.display()
+            );
+            None
+        }
+    }
+}
+
+/// Find the space: the explicit id, else space.yaml's, else the containers labelled with `dir`.
 /// `Ok(None)`: nothing identifies a space here (so nothing runs).
 pub async fn resolve(
     docker: &bollard::Docker,
     dir: &Path,
     explicit_id: Option<&str>,
+    space_config: Option<&Path>,
 ) -> anyhow::Result<Option<String>> {
     if let Some(id) = explicit_id.filter(|s| !s.is_empty()) {
         return Ok(Some(id.to_string()));
     }
-    let ids = crate::engine::inspect::space_ids_for_dir(docker, dir).await?;
-    match pick_by_dir(ids) {
+    if let Some((id, _)) = from_config(dir, space_config) {
+        return Ok(Some(id));
+    }
+    let ids = crate::engine::observe::spaces_in_dir(docker, dir).await?;
+    match pick_by_dir(ids.into_iter().collect()) {
         ByDir::None => Ok(None),
         ByDir::One(id) => Ok(Some(id)),
         ByDir::Several(ids) => Err(crate::error::InvalidInput::new(format!(

@@ -19,9 +19,21 @@ pub fn now_ms() -> u128 {
 
 /// Now as `2025-12-01T10:00:00.123Z`.
 pub fn iso_now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    use std::cell::RefCell;
+    // Formatting costs more than a clock read, and busy routing asks many times per
+    // millisecond: reuse the last string while the millisecond is the same.
+    thread_local! {
+        static CACHE: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now();
+    let ms = now.timestamp_millis();
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != ms {
+            *c = (ms, now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+        }
+        c.1.clone()
+    })
 }
 
 /// `n` random base-36 characters.
@@ -110,6 +122,48 @@ pub fn fill_in(client: &Map<String, Value>, from: &str, id_prefix: &str) -> Map<
             _ => {
                 env.insert(k.clone(), v.clone());
             }
+        }
+    }
+    env
+}
+
+/// Same as [`fill_in`], taking the client's map by value (no copy of the payload).
+pub fn fill_in_owned(
+    client: Map<String, Value>,
+    from: &str,
+    id_prefix: &str,
+) -> Map<String, Value> {
+    let mut env = Map::with_capacity(client.len() + 4);
+    env.insert("protocol".into(), Value::Null);
+    env.insert("id".into(), Value::Null);
+    env.insert("ts".into(), Value::Null);
+    env.insert("from".into(), Value::String(from.to_string()));
+    for (k, v) in client {
+        match k.as_str() {
+            "from" => {}
+            "protocol" | "id" | "ts" => {
+                if truthy(&v) {
+                    env.insert(k, v);
+                }
+            }
+            _ => {
+                env.insert(k, v);
+            }
+        }
+    }
+    let defaults = [
+        ("protocol", Value::String(PROTOCOL.to_string())),
+        ("id", Value::Null),
+        ("ts", Value::Null),
+    ];
+    for (k, default) in defaults {
+        if env.get(k).is_some_and(Value::is_null) {
+            let v = match k {
+                "id" => Value::String(gen_id(id_prefix)),
+                "ts" => Value::String(iso_now()),
+                _ => default,
+            };
+            env.insert(k.to_string(), v);
         }
     }
     env
@@ -207,6 +261,20 @@ mod tests {
         assert_eq!(suffix.len(), 9);
         let ts = generated["ts"].as_str().unwrap();
         assert!(ts.ends_with('Z') && ts.len() == 24, "{ts}");
+    }
+
+    #[test]
+    fn owned_fill_in_matches_borrowed() {
+        let client =
+            obj(json!({"x":1,"kind":"chat","id":"","protocol":"mew/v0.3","from":"e","ts":"t"}));
+        let a = fill_in(&client, "me", "msg-");
+        let b = fill_in_owned(client, "me", "msg-");
+        let keys = |m: &Map<String, Value>| m.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&a), keys(&b));
+        assert_eq!(b["protocol"], "mew/v0.3");
+        assert_eq!(b["ts"], "t");
+        assert_eq!(b["from"], "me");
+        assert!(b["id"].as_str().unwrap().starts_with("msg-"));
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct Opts<'a> {
     /// Put space.yaml inside `<dir>/.mew/` (the runner's layout).
     pub dot_mew: bool,
     pub no_auto_start: bool,
+    /// Files to create (path relative to the root, content) before the gateway starts.
+    pub files: Vec<(&'a str, &'a str)>,
 }
 
 impl Default for Opts<'_> {
@@ -34,6 +36,7 @@ impl Default for Opts<'_> {
             extra_args: Vec::new(),
             dot_mew: true,
             no_auto_start: true,
+            files: Vec::new(),
         }
     }
 }
@@ -56,6 +59,11 @@ impl TestGateway {
         std::fs::create_dir_all(&cfg_dir).unwrap();
         let cfg = cfg_dir.join("space.yaml");
         std::fs::write(&cfg, opts.yaml).unwrap();
+        for (rel, content) in &opts.files {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mew"));
         cmd.args([
             "gateway",
@@ -309,10 +317,22 @@ impl Ws {
             .expect("expected a message");
         serde_json::from_str(&t).unwrap_or_else(|_| panic!("not JSON: {t}"))
     }
+    /// Next JSON message, skipping stream frames.
+    pub async fn recv_json(&mut self) -> Value {
+        loop {
+            let t = self
+                .recv_raw(Duration::from_secs(5))
+                .await
+                .expect("expected a message");
+            if let Ok(v) = serde_json::from_str(&t) {
+                return v;
+            }
+        }
+    }
     /// Skip messages until one of `kind` arrives.
     pub async fn recv_kind(&mut self, kind: &str) -> Value {
         for _ in 0..200 {
-            let v = self.recv().await;
+            let v = self.recv_json().await;
             if v["kind"] == kind {
                 return v;
             }
@@ -322,7 +342,7 @@ impl Ws {
     /// The next message of `kind` whose id (or raw text) contains `needle`, skipping others.
     pub async fn recv_matching(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..500 {
-            let v = self.recv().await;
+            let v = self.recv_json().await;
             if pred(&v) {
                 return v;
             }
