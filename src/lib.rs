@@ -16,6 +16,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod connect;
 pub mod engine;
 pub mod error;
 pub mod export;
