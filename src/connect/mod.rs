@@ -97,7 +97,9 @@ pub async fn run(
                     }
                 }
             },
-            line = lines.recv() => match line {
+            // Typed lines wait (queued) until the first join, so that piped input is not lost
+            // and an unreachable gateway is reported even when input ends at once.
+            line = lines.recv(), if ever_connected => match line {
                 None => break Ok(()),
                 Some(line) => match session.on_input(&line, &now()) {
                     Action::Send(env, out) => {
