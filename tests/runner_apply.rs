@@ -116,7 +116,7 @@ fn ctx(space: &str, port: u16) -> ApplyContext {
 
 #[tokio::test]
 async fn plan_runs_in_stages_and_reports_progress() {
-    let engine = mew::engine::connect(None).await.expect("engine");
+    let engine = engine().await;
     ensure_busybox(&engine.docker).await;
     let space = unique_space_id("apply");
     let _guard = SpaceGuard::new(&space);
@@ -162,7 +162,7 @@ async fn plan_runs_in_stages_and_reports_progress() {
 
 #[tokio::test]
 async fn a_taken_port_rolls_back_everything_this_run_created() {
-    let engine = mew::engine::connect(None).await.expect("engine");
+    let engine = engine().await;
     ensure_busybox(&engine.docker).await;
     let space = unique_space_id("taken");
     let _guard = SpaceGuard::new(&space);
@@ -187,7 +187,7 @@ async fn a_taken_port_rolls_back_everything_this_run_created() {
 
 #[tokio::test]
 async fn a_gateway_that_dies_fails_fast_and_is_rolled_back() {
-    let engine = mew::engine::connect(None).await.expect("engine");
+    let engine = engine().await;
     ensure_busybox(&engine.docker).await;
     let space = unique_space_id("dies");
     let _guard = SpaceGuard::new(&space);

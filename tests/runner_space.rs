@@ -16,6 +16,7 @@ fn mew(args: &[&str]) -> Output {
         .env_remove("MEW_SPACE_ID")
         .env_remove("MEW_SPACE_CONFIG")
         .env_remove("DOCKER_HOST")
+        .envs(engine_env())
         .output()
         .expect("run mew")
 }

@@ -12,11 +12,38 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Image with only `/bin/busybox` (no shell symlinks: call `/bin/busybox sh -c …`).
 pub const BUSYBOX: &str = "mew-test-busybox:latest";
 
-pub async fn docker() -> Docker {
-    mew::engine::connect(None)
+/// The engine the tests run against: `MEW_TEST_ENGINE=podman` (socket `MEW_TEST_PODMAN_SOCKET`,
+/// default /run/podman/podman.sock) or `docker` (/var/run/docker.sock); unset: mew's own discovery.
+pub fn engine_host() -> Option<String> {
+    match std::env::var("MEW_TEST_ENGINE")
+        .ok()?
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "podman" => Some(
+            std::env::var("MEW_TEST_PODMAN_SOCKET")
+                .unwrap_or_else(|_| "unix:///run/podman/podman.sock".to_string()),
+        ),
+        "docker" => Some("unix:///var/run/docker.sock".to_string()),
+        other => panic!("MEW_TEST_ENGINE must be docker or podman, not `{other}`"),
+    }
+}
+
+/// Environment for the `mew` processes a test spawns, so they use the same engine.
+pub fn engine_env() -> Vec<(&'static str, String)> {
+    engine_host()
+        .map(|h| vec![("DOCKER_HOST", h)])
+        .unwrap_or_default()
+}
+
+pub async fn engine() -> mew::engine::Engine {
+    mew::engine::connect(engine_host().as_deref())
         .await
         .expect("these tests need a running container engine")
-        .docker
+}
+
+pub async fn docker() -> Docker {
+    engine().await.docker
 }
 
 /// A space id unique to this process and call: `t-<pid>-<n>`.
@@ -120,7 +147,7 @@ impl Drop for SpaceGuard {
                 .build()
             {
                 rt.block_on(async {
-                    if let Ok(engine) = mew::engine::connect(None).await {
+                    if let Ok(engine) = mew::engine::connect(engine_host().as_deref()).await {
                         remove_space_objects(&engine.docker, &id).await;
                     }
                 });
