@@ -60,12 +60,13 @@ fn spec(space: &str, participant: &str, role: Role, script: &str) -> ContainerSp
 }
 
 /// A stand-in gateway: busybox httpd answering `/health` with `{"status":"ok"}`.
+/// (In /dev/shm: Podman makes `/` of a container read-only to a root without capabilities.)
 fn fake_gateway(space: &str, port: u16) -> ContainerSpec {
     let mut g = spec(
         space,
         "gateway",
         Role::Gateway,
-        "/bin/busybox mkdir -p /w && echo '{\"status\":\"ok\"}' > /w/health && exec /bin/busybox httpd -f -p 7000 -h /w",
+        "/bin/busybox mkdir -p /dev/shm/w && echo '{\"status\":\"ok\"}' > /dev/shm/w/health && exec /bin/busybox httpd -f -p 7000 -h /dev/shm/w",
     );
     g.ports = vec![PortPublish {
         host_ip: "127.0.0.1".into(),
