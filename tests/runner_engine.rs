@@ -196,20 +196,7 @@ async fn containers_get_limits_labels_and_hardening_and_ports_conflict_cleanly()
     let hc = info.host_config.expect("host config");
     assert_eq!(hc.memory, Some(64 << 20));
     assert_eq!(hc.pids_limit, Some(64));
-    // Podman reports `ALL` expanded into the capabilities it dropped.
-    let dropped = hc.cap_drop.unwrap_or_default();
-    let podman_all = engine.info.kind == mew::engine::EngineKind::Podman
-        && [
-            "CHOWN",
-            "DAC_OVERRIDE",
-            "KILL",
-            "NET_RAW",
-            "SETGID",
-            "SETUID",
-        ]
-        .iter()
-        .all(|c| dropped.iter().any(|d| d == c));
-    assert!(dropped == ["ALL"] || podman_all, "{dropped:?}");
+    assert_drops_all_caps(hc.cap_drop);
     assert_eq!(hc.readonly_rootfs, Some(true));
     let rp = hc.restart_policy.expect("restart policy");
     assert_eq!(

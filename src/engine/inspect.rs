@@ -52,8 +52,7 @@ pub async fn containers_with_label(
         .all(true)
         .filters(&label_filter(key, value))
         .build();
-    docker
-        .list_containers(Some(opts))
+    super::podman::list_containers(docker, Some(opts))
         .await
         .map_err(|e| OpError::new("list containers", e))
 }

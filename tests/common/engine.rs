@@ -156,3 +156,52 @@ impl Drop for SpaceGuard {
         .join();
     }
 }
+
+/// Assert an inspected `HostConfig.CapDrop` drops every capability: Docker reports `["ALL"]`,
+/// Podman the list of capabilities it dropped (its whole default set).
+pub fn assert_drops_all_caps(cap_drop: Option<Vec<String>>) {
+    let dropped = cap_drop.unwrap_or_default();
+    let podman_default_set = [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    ];
+    let expanded = podman_default_set
+        .iter()
+        .all(|c| dropped.iter().any(|d| d == c));
+    assert!(
+        dropped == ["ALL"] || expanded,
+        "capabilities kept: {dropped:?}"
+    );
+}
+
+/// Whether the tests run against Podman (`MEW_TEST_ENGINE=podman`).
+pub fn on_podman() -> bool {
+    engine_host().is_some_and(|h| h.contains("podman"))
+}
+
+/// Podman's own inspect of a container (`/libpod/containers/<name>/json`), which reports what the
+/// Docker-compatible one leaves out (e.g. the log size limit).
+pub fn podman_inspect(name: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let host = engine_host().expect("MEW_TEST_ENGINE=podman");
+    let path = host.trim_start_matches("unix://");
+    let mut s = std::os::unix::net::UnixStream::connect(path).expect("connect to podman");
+    write!(
+        s,
+        "GET /v4.0.0/libpod/containers/{name}/json HTTP/1.0\r\nHost: d\r\n\r\n"
+    )
+    .expect("request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("response");
+    let body = resp.split_once("\r\n\r\n").expect("http response").1;
+    serde_json::from_str(body).expect("json")
+}
