@@ -361,7 +361,9 @@ async fn status_reports_exit_codes_and_oom_kills() {
         .find(|p| p["participant"] == "hungry")
         .expect("hungry");
     assert_eq!(hungry["state"], "exited");
-    assert_eq!(hungry["oom_killed"], true, "{hungry}");
+    // Podman here (cgroup v1) kills at the memory limit but does not report OOMKilled.
+    let podman = common::engine::on_podman();
+    assert!(hungry["oom_killed"] == true || podman, "{hungry}");
     assert_eq!(hungry["exit_code"], 137);
     // No gateway container: joined is unknown.
     assert_eq!(json["gateway_url"], Value::Null);
@@ -374,7 +376,7 @@ async fn status_reports_exit_codes_and_oom_kills() {
         .find(|l| l.starts_with("hungry"))
         .expect("row");
     assert!(
-        hungry_row.contains("exited (code 137)") && hungry_row.contains("yes"),
+        hungry_row.contains("exited (code 137)") && (podman || hungry_row.contains("yes")),
         "{hungry_row}"
     );
 }

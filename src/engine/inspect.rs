@@ -170,6 +170,8 @@ pub async fn inspect_one(
             .unwrap_or(&name)
             .to_string()
     });
+    // Podman without systemd never runs healthchecks: run an overdue one ourselves.
+    let overdue = super::podman::overdue_health(docker, &info).await;
     let state = info.state.unwrap_or_default();
     let state_name = state
         .status
@@ -179,7 +181,8 @@ pub async fn inspect_one(
         .health
         .and_then(|h| h.status)
         .map(|s| s.to_string())
-        .filter(|s| !s.is_empty() && s != "none");
+        .filter(|s| !s.is_empty() && s != "none")
+        .map(|s| overdue.unwrap_or(s));
     let published = info
         .network_settings
         .and_then(|n| n.ports)
