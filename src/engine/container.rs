@@ -134,7 +134,7 @@ pub async fn create_and_start(
             create_body(spec),
         )
         .await
-        .map_err(|e| EngineError::api(format!("cannot create container {}", spec.name), e))?;
+        .map_err(|e| super::podman::create_error(spec, e))?;
     if let Err(e) = docker
         .start_container(&created.id, None::<StartContainerOptions>)
         .await

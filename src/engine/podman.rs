@@ -5,9 +5,14 @@
 //! the typed list fails to parse. We then read the same answer (bollard keeps the payload in the
 //! error) with the states mapped onto Docker's names.
 //!
+//! Log drivers: the two engines know different ones (Podman: json-file, k8s-file, journald, none,
+//! passthrough; Docker: json-file, local, journald, syslog, none, …); a refused one is named.
+//!
 //! Healthchecks: Podman runs them from systemd timers; without systemd (inside containers, most
 //! CI runners) they never run and the health stays `starting`. mew never waits on engine health
 //! (it polls the gateway's /health itself); for `status` it runs an overdue check itself.
+use super::EngineError;
+use crate::plan::ContainerSpec;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerInspectResponse, ContainerSummary};
 use bollard::query_parameters::ListContainersOptions;
@@ -133,6 +138,24 @@ async fn run_check(docker: &Docker, id: &str, argv: Vec<String>) -> Option<i64> 
         while output.next().await.is_some() {}
     }
     docker.inspect_exec(&exec.id).await.ok()?.exit_code
+}
+
+/// The error for a container the engine refused to create, naming an unknown log driver clearly.
+pub fn create_error(spec: &ContainerSpec, e: bollard::errors::Error) -> EngineError {
+    let msg = e.to_string();
+    // Podman: "invalid log driver"; Docker: "no log driver named … is registered".
+    if msg.contains("invalid log driver") || msg.contains("no log driver named") {
+        return EngineError::api(
+            format!(
+                "the engine does not know log driver `{}` (participant {}); choose another \
+                 `logging.driver` in space.yaml: json-file works on Docker and Podman, Podman \
+                 also has k8s-file, journald and none, Docker also local, syslog, journald and none",
+                spec.log.driver, spec.participant
+            ),
+            e,
+        );
+    }
+    EngineError::api(format!("cannot create container {}", spec.name), e)
 }
 
 #[cfg(test)]
