@@ -62,8 +62,10 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let spaces = observe::networks_with(&engine.docker, crate::plan::labels::SPACE)
         .await?
         .len();
-    println!(
-        "Networks:        {bridges} bridge networks ({spaces} of mew spaces); Docker's default address pools hold about 31, after which mew allocates /24s from MEW_SUBNET_POOL (default 10.213.0.0/16)"
-    );
+    let pools = match engine.info.kind {
+        crate::engine::EngineKind::Podman => "Podman's default subnet pools (10.89.0.0/16 and up) hold thousands of /24s",
+        crate::engine::EngineKind::Docker => "Docker's default address pools hold about 31, after which mew allocates /24s from MEW_SUBNET_POOL (default 10.213.0.0/16)",
+    };
+    println!("Networks:        {bridges} bridge networks ({spaces} of mew spaces); {pools}");
     Ok(())
 }
