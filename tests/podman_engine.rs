@@ -1,5 +1,6 @@
-//! Docker and Podman on one machine: a space on each at the same time, neither sees nor disturbs
-//! the other. Runs in the Podman pass (`MEW_TEST_ENGINE=podman`, Docker at /var/run/docker.sock).
+//! Podman through its Docker-compatible API: `mew doctor` names it, and a space on Docker and one
+//! on Podman run side by side, neither seeing nor disturbing the other. Runs in the Podman pass
+//! (`MEW_TEST_ENGINE=podman`, with Docker at /var/run/docker.sock too); skipped otherwise.
 mod common;
 
 use common::engine::*;
@@ -165,4 +166,26 @@ async fn a_space_on_docker_and_one_on_podman_run_side_by_side() {
     let down = mew(DOCKER, &["space", "down", "-d", &dir(d)]);
     assert!(down.status.success(), "{}", text(&down));
     assert!(space_containers(DOCKER, &d.1).await.is_empty());
+}
+
+#[test]
+fn doctor_names_podman_and_the_negotiated_api() {
+    let Some(podman) = engine_host().filter(|_| on_podman()) else {
+        eprintln!("skipped: set MEW_TEST_ENGINE=podman to run this test");
+        return;
+    };
+    let out = mew(&podman, &["doctor"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = |key: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} line in {stdout}"))
+            .to_string()
+    };
+    assert!(line("Engine:").contains("Podman"), "{stdout}");
+    // Podman 4.x offers API 1.41; we never talk a newer one than offered.
+    assert!(line("API version:").ends_with("1.41 in use"), "{stdout}");
+    assert!(line("Socket:").contains(&podman), "{stdout}");
 }
