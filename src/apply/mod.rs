@@ -147,10 +147,10 @@ async fn run_action(
     match action {
         Action::BuildRuntimeImage { tag } => {
             report(Progress::Begin(format!("building the runtime image {tag}")));
-            let built = image::build_runtime_image(docker, &|_| {})
+            let built = image::ensure_runtime_image(docker, &|_| {})
                 .await
                 .map_err(fail("cannot build the runtime image".into()))?;
-            report(Progress::Done(format!("runtime image {built} built")));
+            report(Progress::Done(format!("runtime image {built} ready")));
             record(outcome, |o| o.image_built = Some(built));
         }
         Action::EnsureRuntimeVolume { name, image } => {
