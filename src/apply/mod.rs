@@ -185,7 +185,7 @@ async fn run_action(
             record(outcome, |o| o.removed.push(name.clone()));
         }
         Action::CreateAndStart(spec) => {
-            container::create_and_start(docker, spec)
+            container::create_and_start_on(docker, engine.info.kind, spec)
                 .await
                 .map_err(fail(format!("cannot start {}", spec.participant)))?;
             report(Progress::Done(format!("{} started", spec.participant)));
