@@ -532,3 +532,45 @@ async fn a_space_id_used_by_another_directory_is_refused() {
         .expect("by dir");
     assert!(from_other.is_empty(), "{from_other:?}");
 }
+
+/// Killing `up` at any moment leaves nothing that the next `up` and `down` cannot finish.
+#[tokio::test]
+async fn a_killed_up_converges_on_the_next_up_and_down() {
+    let docker = docker().await;
+    ensure_busybox(&docker).await;
+    let s = TestSpace::new("kill", &busybox("p", "exec /bin/busybox sleep 300", ""));
+    let port = s.port.to_string();
+    let dir = s.dir_str();
+    for delay_ms in [300u64, 900] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mew"))
+            .args([
+                "space",
+                "up",
+                "-d",
+                &dir,
+                "--port",
+                &port,
+                "--join-timeout",
+                "0",
+            ])
+            .env_remove("MEW_SPACE_ID")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn mew");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = s.up_nowait();
+        assert!(
+            out.status.success(),
+            "after a kill at {delay_ms} ms: {}",
+            text(&out)
+        );
+        let ids = container_ids(&docker, &s.id).await;
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        let down = s.down();
+        assert!(down.status.success(), "{}", text(&down));
+        assert_eq!(count_space_objects(&docker, &s.id).await, 0);
+    }
+}
