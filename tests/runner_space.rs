@@ -402,7 +402,8 @@ async fn two_spaces_are_isolated_and_down_of_one_keeps_the_other() {
     // By address, with mew's own health probe from the runtime volume (busybox-static's wget
     // crashes in its libc resolver), under `timeout` because dropped packets never answer.
     let wget = |ip: &str, port: u16| {
-        let mut cmd: Vec<String> = vec!["/bin/busybox".into(), "timeout".into(), "3".into()];
+        // Generous: a debug mew starting on a loaded machine must not be mistaken for a drop.
+        let mut cmd: Vec<String> = vec!["/bin/busybox".into(), "timeout".into(), "10".into()];
         cmd.extend(mew::engine::image::mew_argv());
         cmd.extend(["gateway", "health", "--host", ip, "--port"].map(String::from));
         cmd.push(port.to_string());
@@ -414,7 +415,11 @@ async fn two_spaces_are_isolated_and_down_of_one_keeps_the_other() {
         }
     };
     // Positive control: A's probe reaches A's gateway.
-    assert_eq!(wget(&a_ip, a.port).await, 0);
+    assert_eq!(
+        wget(&a_ip, a.port).await,
+        0,
+        "A's probe cannot reach A's gateway"
+    );
     assert_ne!(
         wget(&b_ip, b.port).await,
         0,
