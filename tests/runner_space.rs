@@ -420,10 +420,22 @@ async fn two_spaces_are_isolated_and_down_of_one_keeps_the_other() {
         0,
         "A's probe cannot reach A's gateway"
     );
-    assert_ne!(
-        wget(&b_ip, b.port).await,
-        0,
-        "B's gateway reachable by IP from A"
+    // Docker 20.10 deletes and re-inserts its FORWARD jump to the isolation chain whenever any
+    // network is created (other tests do so all the time), so a single SYN can slip through
+    // that window. Real isolation fails every time: require that B is not reachable twice in
+    // a row.
+    let mut reached = 0;
+    for _ in 0..2 {
+        if wget(&b_ip, b.port).await == 0 {
+            reached += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        } else {
+            break;
+        }
+    }
+    assert!(
+        reached < 2,
+        "B's gateway ({b_ip}) reachable by IP from A, twice"
     );
     // By name: names resolve only on a network the container is attached to, and each
     // space's containers are attached to their own network only.
