@@ -158,6 +158,10 @@ pub async fn up(
     })?;
     let port = choose_port(&engine, &space.id, opts).await?;
     let tokens = load_tokens(&space)?;
+    report(Progress::Done(format!(
+        "tokens loaded/generated for all {} participants",
+        tokens.len()
+    )));
     let desired = plan::desired(&space, &base(port, tokens))?;
     let observed =
         observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
