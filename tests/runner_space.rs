@@ -515,6 +515,11 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&s.container("gateway")), "{stdout}");
     assert_eq!(count_space_objects(&docker, &s.id).await, 0);
+    // Regression: with a root-level space.yaml, tokens went to `<dir>/tokens/` and the gateway's
+    // JSONL history into `logs/` among the participants' logs; `up` now makes `.mew/` first.
+    let tokens = s.path().join(".mew/tokens");
+    assert!(tokens.join("echo.token").is_file(), "no token in {tokens:?}");
+    assert!(!s.path().join("tokens").exists());
 }
 
 #[tokio::test]
