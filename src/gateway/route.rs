@@ -3,7 +3,7 @@
 //!
 //! Every handler takes the state lock once, does its bookkeeping, queues outbound messages
 //! (non-blocking) and log records, then releases the lock; appends to virtual participants'
-//! files are collected in an [`Outbox`] and done after the lock is released.
+//! files are collected in an `Outbox` and done after the lock is released.
 use super::emit::*;
 use super::grants::*;
 use super::logs::{envelope_record, js};
@@ -23,7 +23,7 @@ const REGISTER_TEXT: &str =
 pub struct ConnCtx {
     pub conn: Arc<super::state::Conn>,
     pub joined: Option<Joined>,
-    /// [R] fall-backs from the upgrade request (`?space=`, Bearer header).
+    /// (R) fall-backs from the upgrade request (`?space=`, Bearer header).
     pub fallback_space: Option<String>,
     pub fallback_token: Option<String>,
 }

@@ -94,7 +94,7 @@ pub fn truthy(v: &Value) -> bool {
 }
 
 /// Build the relayed envelope (§2.2): `protocol, id, ts, from` first, then the client's other
-/// keys in their original order. `from` is always the authenticated id ([R]).
+/// keys in their original order. `from` is always the authenticated id (spec: R).
 pub fn fill_in(client: &Map<String, Value>, from: &str, id_prefix: &str) -> Map<String, Value> {
     let mut env = Map::with_capacity(client.len() + 4);
     let protocol = client
