@@ -95,13 +95,16 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);
     let space = query_param(query.as_deref(), "space");
-    if parts.method == Method::GET && path == "/health" {
+    let get = parts.method == Method::GET;
+    if get && (path == "/health" || path == "/health/") {
         return json(200, super::views::health(&gw));
     }
-    if parts.method == Method::GET && path == "/participants" {
+    if get && (path == "/participants" || path == "/participants/") {
         return json(200, super::views::participants(&gw, space.as_deref()));
     }
-    let pid = path
+    // Like Express's default (non-strict) routing, one trailing slash is tolerated.
+    let route_path = path.strip_suffix('/').unwrap_or(&path);
+    let pid = route_path
         .strip_prefix("/participants/")
         .and_then(|rest| rest.strip_suffix("/messages"))
         .filter(|id| !id.is_empty() && !id.contains('/'));
