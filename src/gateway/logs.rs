@@ -278,10 +278,17 @@ enum Stream {
     Error,
 }
 
-/// Console output: stdout/stderr, plus `GATEWAY_LOG_FILE` when set.
+/// Console output: stdout/stderr, plus `GATEWAY_LOG_FILE` when set. Lines are written by a
+/// dedicated thread, so a stalled stdout pipe (a slow log driver) never blocks routing.
 pub struct Console {
     level: u8,
-    file: Option<Mutex<File>>,
+    tx: Option<mpsc::Sender<ConsoleLine>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+enum ConsoleLine {
+    Line(Stream, String),
+    Stop,
 }
 
 impl Console {
@@ -297,14 +304,19 @@ impl Console {
             if let Some(parent) = p.parent() {
                 let _ = std::fs::create_dir_all(parent);
             }
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-                .map(Mutex::new)
+            OpenOptions::new().create(true).append(true).open(p).ok()
         });
-        Console { level, file }
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("mew-gateway-console".into())
+            .stack_size(64 * 1024)
+            .spawn(move || console_loop(rx, file))
+            .ok();
+        Console {
+            level,
+            tx: thread.as_ref().map(|_| tx),
+            thread: Mutex::new(thread),
+        }
     }
 
     pub fn debug(&self, line: &str) {
@@ -327,17 +339,46 @@ impl Console {
     }
 
     fn out(&self, line: &str, kind: Stream) {
-        // Write errors are ignored: a closed stdout must not bring the gateway down.
-        let _ = match kind {
-            Stream::Info => writeln!(std::io::stdout().lock(), "{line}"),
-            _ => writeln!(std::io::stderr().lock(), "{line}"),
-        };
-        if let Some(f) = &self.file {
-            if let Ok(mut f) = f.lock() {
-                let prefix = if kind == Stream::Error { "ERROR: " } else { "" };
-                let _ = writeln!(f, "[{}] {prefix}{line}", crate::protocol::iso_now());
+        match &self.tx {
+            Some(tx) => {
+                let _ = tx.send(ConsoleLine::Line(kind, line.to_string()));
             }
+            None => write_console(kind, line, &mut None),
         }
+    }
+
+    /// Write out pending lines (bounded wait) and stop the thread.
+    pub fn shutdown(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(ConsoleLine::Stop);
+        }
+        if let Some(handle) = self.thread.lock().ok().and_then(|mut g| g.take()) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn console_loop(rx: mpsc::Receiver<ConsoleLine>, mut file: Option<File>) {
+    while let Ok(ConsoleLine::Line(kind, line)) = rx.recv() {
+        write_console(kind, &line, &mut file);
+    }
+}
+
+fn write_console(kind: Stream, line: &str, file: &mut Option<File>) {
+    // Write errors are ignored: a closed stdout must not bring the gateway down.
+    let _ = match kind {
+        Stream::Info => writeln!(std::io::stdout().lock(), "{line}"),
+        _ => writeln!(std::io::stderr().lock(), "{line}"),
+    };
+    if let Some(f) = file {
+        let prefix = if kind == Stream::Error { "ERROR: " } else { "" };
+        let _ = writeln!(f, "[{}] {prefix}{line}", crate::protocol::iso_now());
     }
 }
 

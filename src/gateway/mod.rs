@@ -142,6 +142,7 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
     children.stop_all();
     views::close_all(&gw);
     gw.logs.shutdown();
+    gw.console.shutdown();
     // Let the close frames go out.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     Ok(())
