@@ -2,6 +2,7 @@
 //! no decisions (the planner did); it reports progress, and when an action fails it undoes what
 //! this run created (containers, and the network if it was created now) before returning.
 pub mod http;
+pub mod space;
 
 use crate::engine::{container, image, network, volume, Engine, EngineError};
 use crate::plan::{Action, Plan, RemoveReason};
@@ -20,6 +21,8 @@ pub struct ApplyContext {
     pub gateway_http: String,
     pub health_timeout: Duration,
     pub join_timeout: Duration,
+    /// Stop grace for every removed container (`down --timeout`); `None`: each container's own.
+    pub stop_timeout: Option<i32>,
 }
 
 impl ApplyContext {
@@ -30,6 +33,7 @@ impl ApplyContext {
             gateway_http: host_url(bind, port),
             health_timeout: Duration::from_secs(30),
             join_timeout: Duration::from_secs(20),
+            stop_timeout: None,
         }
     }
 }
@@ -169,7 +173,7 @@ async fn run_action(
             report(Progress::Done(format!("network {name} removed")));
         }
         Action::RemoveContainer { name, reason } => {
-            container::stop_and_remove(docker, name, None)
+            container::stop_and_remove(docker, name, ctx.stop_timeout)
                 .await
                 .map_err(fail(format!("cannot remove container {name}")))?;
             let why = match reason {
@@ -203,6 +207,8 @@ async fn run_action(
             }
             report(Progress::Done("gateway healthy".into()));
         }
+        // A zero timeout means "do not wait" (participants that never join, like plain tools).
+        Action::WaitJoined { .. } if ctx.join_timeout.is_zero() => {}
         Action::WaitJoined { participants } => {
             let missing = wait_joined(participants, ctx).await;
             if missing.is_empty() {

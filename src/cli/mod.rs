@@ -9,6 +9,7 @@ pub mod client;
 pub mod doctor;
 pub mod gateway;
 pub mod image;
+pub mod init;
 pub mod space;
 pub mod supervise;
 pub mod token;
@@ -29,6 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a space in this directory from a template.
+    Init(init::InitArgs),
     /// Manage a space: up, down, status, logs, restart, exec, clean.
     #[command(subcommand)]
     Space(space::SpaceCommand),
@@ -99,6 +102,7 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Init(a) => init::run(a).await,
         Command::Space(c) => space::run(c).await,
         Command::Up(a) => space::up::run(a).await,
         Command::Down(a) => space::down::run(a).await,
@@ -127,9 +131,4 @@ fn init_tracing(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
-}
-
-/// Placeholder for a command whose implementation has not landed yet.
-pub(crate) fn not_yet(what: &str) -> anyhow::Result<()> {
-    Err(anyhow::anyhow!("`{what}` is not implemented yet"))
 }

@@ -19,14 +19,39 @@ pub enum ExecError {
     NoExitCode(String),
 }
 
+/// Reads the caller's terminal size as (columns, rows).
+pub type TerminalSize = fn() -> Option<(u16, u16)>;
+
+/// Keep the exec's terminal the size of ours: now, and whenever the window changes.
+async fn follow_terminal_size(docker: Docker, exec_id: String, size: TerminalSize) {
+    let mut winch =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
+    loop {
+        if let Some((width, height)) = size() {
+            // Best effort: a wrong size only affects line wrapping.
+            let _ = docker
+                .resize_exec(&exec_id, ResizeExecOptions { height, width })
+                .await;
+        }
+        match winch.as_mut() {
+            Some(w) => {
+                if w.recv().await.is_none() {
+                    return;
+                }
+            }
+            None => return,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ExecRequest {
     pub container: String,
     pub cmd: Vec<String>,
     /// Allocate a terminal (the caller's stdin is one).
     pub tty: bool,
-    /// Terminal size (columns, rows) when `tty`.
-    pub size: Option<(u16, u16)>,
+    /// Reads the caller's terminal size (columns, rows) when `tty`: at start and on SIGWINCH.
+    pub terminal_size: Option<TerminalSize>,
 }
 
 /// Run `req`, copying stdin in and stdout/stderr out; the command's exit code.
@@ -64,12 +89,14 @@ pub async fn exec(docker: &Docker, req: &ExecRequest) -> Result<i64, ExecError> 
     else {
         return Err(ExecError::NotAttached(req.container.clone()));
     };
-    if let (true, Some((width, height))) = (req.tty, req.size) {
-        // Best effort: a wrong size only affects line wrapping.
-        let _ = docker
-            .resize_exec(&created.id, ResizeExecOptions { height, width })
-            .await;
-    }
+    let resizer = match (req.tty, req.terminal_size) {
+        (true, Some(size)) => Some(tokio::spawn(follow_terminal_size(
+            docker.clone(),
+            created.id.clone(),
+            size,
+        ))),
+        _ => None,
+    };
     // stdin → exec; on EOF close our side so the command sees EOF too.
     let stdin_task = tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
@@ -91,6 +118,9 @@ pub async fn exec(docker: &Docker, req: &ExecRequest) -> Result<i64, ExecError> 
         let _ = stdout.flush().await;
     }
     stdin_task.abort();
+    if let Some(r) = resizer {
+        r.abort();
+    }
     // The stream can end a moment before the engine records the exit code.
     for _ in 0..50 {
         let info = docker

@@ -369,6 +369,10 @@ pub async fn build_runtime_image(
         )
         .await
         .map_err(|e| EngineError::api(format!("cannot tag {tag} as {alias}"), e))?;
+    let pruned = prune_stale_runtime(docker).await;
+    if pruned > 0 {
+        tracing::info!("removed {pruned} runtime images/volumes of older mew builds");
+    }
     Ok(tag)
 }
 
@@ -384,22 +388,68 @@ pub async fn ensure_runtime_image(
     build_runtime_image(docker, progress).await
 }
 
-/// Runtime images of other mew builds (by label), for cleanup tools.
-pub async fn other_runtime_images(docker: &Docker) -> Result<Vec<String>, EngineError> {
-    let rt = Runtime::current()?;
+/// Age after which runtime images and volumes of other mew builds are removed (when unused).
+/// Generous, so that another mew build that is between "image ready" and "container created"
+/// on the same engine (CI, worktrees) never loses its image.
+const STALE_AFTER_SECS: i64 = 3600;
+
+/// Best-effort cleanup after a build: runtime images and volumes of *other* mew executables,
+/// older than an hour and not in use (the engine refuses to remove what containers use).
+/// Returns how many objects were removed.
+pub async fn prune_stale_runtime(docker: &Docker) -> usize {
+    let Ok(rt) = Runtime::current() else {
+        return 0;
+    };
+    let now = chrono::Utc::now().timestamp();
     let filters = HashMap::from([("label".to_string(), vec![BINARY_LABEL.to_string()])]);
-    let images = docker
+    let mut removed = 0;
+    if let Ok(images) = docker
         .list_images(Some(ListImagesOptions {
-            filters: Some(filters),
+            filters: Some(filters.clone()),
             ..Default::default()
         }))
         .await
-        .map_err(|e| EngineError::api("cannot list images", e))?;
-    Ok(images
-        .into_iter()
-        .filter(|i| i.labels.get(BINARY_LABEL) != Some(&rt.sha256))
-        .map(|i| i.id)
-        .collect())
+    {
+        for img in images {
+            let other = img.labels.get(BINARY_LABEL) != Some(&rt.sha256);
+            if other && now - img.created > STALE_AFTER_SECS {
+                let options = bollard::query_parameters::RemoveImageOptions {
+                    force: false,
+                    noprune: false,
+                };
+                if docker
+                    .remove_image(&img.id, Some(options), None)
+                    .await
+                    .is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+    }
+    if let Ok(list) = docker
+        .list_volumes(Some(bollard::query_parameters::ListVolumesOptions {
+            filters: Some(filters),
+        }))
+        .await
+    {
+        for v in list.volumes.unwrap_or_default() {
+            let created = v
+                .created_at
+                .as_deref()
+                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                .map(|d| d.timestamp())
+                .unwrap_or(now);
+            let other = v.labels.get(BINARY_LABEL) != Some(&rt.sha256);
+            if other
+                && now - created > STALE_AFTER_SECS
+                && super::volume::remove_volume(docker, &v.name).await.is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// "Step 2/3 : COPY …" → (2, 3).

@@ -5,8 +5,7 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, StatsOptionsBuilde
 use bollard::Docker;
 use futures_util::future::join_all;
 use futures_util::StreamExt;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 
 /// An engine call that failed, with what mew was doing.
@@ -57,15 +56,6 @@ pub async fn containers_with_label(
         .list_containers(Some(opts))
         .await
         .map_err(|e| OpError::new("list containers", e))
-}
-
-/// Space ids of the containers started from `dir` (label `io.mew.space.dir`).
-pub async fn space_ids_for_dir(docker: &Docker, dir: &Path) -> Result<BTreeSet<String>, OpError> {
-    let found = containers_with_label(docker, labels::SPACE_DIR, &dir.to_string_lossy()).await?;
-    Ok(found
-        .iter()
-        .filter_map(|c| c.labels.as_ref()?.get(labels::SPACE).cloned())
-        .collect())
 }
 
 /// A host address a container port is published on.
@@ -152,22 +142,13 @@ pub async fn inspect_one(
     space_id: &str,
     with_stats: bool,
 ) -> Result<Option<ContainerFacts>, OpError> {
-    let stats = async {
-        if !with_stats {
-            return None;
-        }
-        sample_stats(docker, id).await
-    };
-    // Stats and inspect are independent: ask for both at once. Stats of a stopped container
-    // come back empty and are dropped below.
-    let (inspect, stats) = tokio::join!(
-        docker.inspect_container(
+    let info = match docker
+        .inspect_container(
             id,
-            None::<bollard::query_parameters::InspectContainerOptions>
-        ),
-        stats
-    );
-    let info = match inspect {
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+    {
         Ok(i) => i,
         Err(e) if is_not_found(&e) => return Ok(None),
         Err(e) => return Err(OpError::new(format!("inspect container {id}"), e)),
@@ -206,8 +187,17 @@ pub async fn inspect_one(
         .map(|ports| parse_ports(&ports))
         .unwrap_or_default();
     let running = matches!(state_name.as_str(), "running" | "restarting");
+    let full_id = info.id.clone().unwrap_or_else(|| id.to_string());
+    let stats = match (with_stats && running, state.pid) {
+        (false, _) => None,
+        // The cgroup is instant; the stats endpoint can take up to a second (see engine::stats).
+        (true, pid) => match pid.and_then(|p| crate::engine::stats::from_cgroup(p, &full_id)) {
+            Some(s) => Some(s),
+            None => sample_stats(docker, id).await,
+        },
+    };
     Ok(Some(ContainerFacts {
-        id: info.id.unwrap_or_else(|| id.to_string()),
+        id: full_id,
         name,
         participant,
         role: labels.get(labels::ROLE).cloned(),
@@ -220,7 +210,7 @@ pub async fn inspect_one(
         finished_at: state.finished_at.filter(|s| !s.starts_with("0001-")),
         memory_limit: info.host_config.and_then(|h| h.memory).filter(|m| *m > 0),
         published,
-        stats: if running { stats } else { None },
+        stats,
         state: state_name,
     }))
 }

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod network;
 pub mod observe;
 pub mod restart;
+pub mod stats;
 pub mod volume;
 
 pub use connect::{connect, Engine, EngineInfo, EngineKind};

@@ -13,22 +13,35 @@ pub async fn observe_space(
     space_id: &str,
     runtime_volume: Option<&str>,
 ) -> Result<ObservedSpace, EngineError> {
+    let objects = observe_objects(docker, space_id).await?;
+    let runtime_image_present =
+        super::image::runtime_image_state(docker).await? == super::image::ImageState::Current;
+    let runtime_volume_present = match runtime_volume {
+        Some(v) => super::volume::runtime_volume_ready(docker, v).await?,
+        None => false,
+    };
+    Ok(ObservedSpace {
+        runtime_image_present,
+        runtime_volume_present,
+        ..objects
+    })
+}
+
+/// Only the space's containers and networks (enough for `down`; leaves image and volume flags
+/// false).
+pub async fn observe_objects(
+    docker: &Docker,
+    space_id: &str,
+) -> Result<ObservedSpace, EngineError> {
     let filter = format!("{}={space_id}", labels::SPACE);
     let (containers, networks) = tokio::try_join!(
         containers_with(docker, &filter),
         networks_with(docker, &filter)
     )?;
-    let runtime_image_present =
-        super::image::runtime_image_state(docker).await? == super::image::ImageState::Current;
-    let runtime_volume_present = match runtime_volume {
-        Some(v) => super::volume::volume_exists(docker, v).await?,
-        None => false,
-    };
     Ok(ObservedSpace {
         networks,
         containers,
-        runtime_image_present,
-        runtime_volume_present,
+        ..Default::default()
     })
 }
 

@@ -59,33 +59,77 @@ pub fn pick_by_dir(ids: BTreeSet<String>) -> ByDir {
     }
 }
 
-/// Connect to the engine.
-// TODO(switch): use `crate::engine::connect` once the runner branch lands it.
-pub async fn connect() -> anyhow::Result<bollard::Docker> {
-    let hint =
-        "is Docker or Podman running? Set DOCKER_HOST to its socket if it is not the default";
-    let docker = bollard::Docker::connect_with_local_defaults()
-        .map_err(|e| anyhow::anyhow!("cannot connect to the container engine ({e}); {hint}"))?;
-    docker
-        .negotiate_version()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the container engine ({e}); {hint}"))
+/// Connect to the engine (`--host`, else `DOCKER_HOST`, else the Docker socket, else Podman's).
+pub async fn connect(host: Option<&str>) -> anyhow::Result<bollard::Docker> {
+    Ok(crate::engine::connect(host).await?.docker)
 }
 
-/// Find the space: the explicit id, else the containers labelled with `dir`.
+/// What space.yaml says about the space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FromConfig {
+    pub id: String,
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// The space.yaml's id, name and directory, when there is a readable one. A broken file does not
+/// stop read-only commands: they warn and fall back to the directory label.
+pub fn from_config(dir: &Path, space_config: Option<&Path>) -> Option<FromConfig> {
+    let file = crate::config::discover(Some(dir), space_config).ok()?;
+    let opts = crate::config::LoadOptions {
+        space_dir: None,
+        space_id: None,
+    };
+    match crate::config::load(&file, &opts) {
+        Ok(space) => Some(FromConfig {
+            id: space.id,
+            name: space.name,
+            dir: space.dir,
+        }),
+        Err(e) => {
+            eprintln!(
+                "warning: ignoring {} ({e}); finding the space by its directory instead",
+                file.display()
+            );
+            None
+        }
+    }
+}
+
+/// A space found for a command: its id, and its name when space.yaml gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+/// Find the space: the explicit id, else space.yaml's, else the containers labelled with `dir`.
 /// `Ok(None)`: nothing identifies a space here (so nothing runs).
 pub async fn resolve(
     docker: &bollard::Docker,
     dir: &Path,
     explicit_id: Option<&str>,
-) -> anyhow::Result<Option<String>> {
+    space_config: Option<&Path>,
+) -> anyhow::Result<Option<Found>> {
+    let config = from_config(dir, space_config);
     if let Some(id) = explicit_id.filter(|s| !s.is_empty()) {
-        return Ok(Some(id.to_string()));
+        // The file's name still describes this space when it is the same one.
+        let name = config.filter(|c| c.id == id).map(|c| c.name);
+        return Ok(Some(Found {
+            id: id.to_string(),
+            name,
+        }));
     }
-    let ids = crate::engine::inspect::space_ids_for_dir(docker, dir).await?;
-    match pick_by_dir(ids) {
+    if let Some(c) = config {
+        return Ok(Some(Found {
+            id: c.id,
+            name: Some(c.name),
+        }));
+    }
+    let ids = crate::engine::observe::spaces_in_dir(docker, dir).await?;
+    match pick_by_dir(ids.into_iter().collect()) {
         ByDir::None => Ok(None),
-        ByDir::One(id) => Ok(Some(id)),
+        ByDir::One(id) => Ok(Some(Found { id, name: None })),
         ByDir::Several(ids) => Err(crate::error::InvalidInput::new(format!(
             "several spaces run from {}: {}; choose one with --space-id",
             dir.display(),

@@ -20,14 +20,21 @@ pub struct CleanArgs {
     /// Also stop and remove running containers (and so their networks).
     #[arg(long)]
     pub force: bool,
+    /// Engine address (unix:///path or tcp://host:port); default: DOCKER_HOST, then the usual sockets.
+    #[arg(long)]
+    pub host: Option<String>,
 }
 
 pub async fn run(args: CleanArgs) -> anyhow::Result<()> {
     let dir = target::absolute_dir(args.space_dir.as_deref())?;
-    let docker = target::connect().await?;
+    let docker = target::connect(args.host.as_deref()).await?;
     let objs = crate::engine::clean::labelled_objects(&docker).await?;
     let scope = Scope {
-        space_id: args.space_id.clone().filter(|s| !s.is_empty()),
+        space_id: args
+            .space_id
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| target::from_config(&dir, None).map(|c| c.id)),
         dir: Some(dir.to_string_lossy().into_owned()),
         all: args.all,
         force: args.force,

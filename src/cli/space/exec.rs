@@ -44,7 +44,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<()> {
         container: member.name.clone(),
         cmd: args.cmd,
         tty,
-        size: if tty { terminal_size() } else { None },
+        terminal_size: Some(terminal_size),
     };
     let raw = if tty { RawMode::enable() } else { None };
     let code = exec(&docker, &req).await;

@@ -15,15 +15,38 @@ pub struct SpaceSelect {
     /// Space id (default: space.yaml's, else the containers started from the space directory).
     #[arg(long, env = "MEW_SPACE_ID")]
     pub space_id: Option<String>,
+    /// Space configuration file (default: <space-dir>/.mew/space.yaml, then <space-dir>/space.yaml).
+    #[arg(
+        short = 'c',
+        long = "space-config",
+        visible_alias = "config",
+        env = "MEW_SPACE_CONFIG"
+    )]
+    pub space_config: Option<PathBuf>,
+    /// Engine address (unix:///path or tcp://host:port); default: DOCKER_HOST, then the usual sockets.
+    #[arg(long)]
+    pub host: Option<String>,
 }
 
 impl SpaceSelect {
     /// Connect, and find the space id (`None`: nothing here). Also returns the absolute dir.
     pub async fn resolve(&self) -> anyhow::Result<(bollard::Docker, PathBuf, Option<String>)> {
+        let (docker, dir, found) = self.find().await?;
+        Ok((docker, dir, found.map(|f| f.id)))
+    }
+
+    /// `resolve`, keeping space.yaml's name when there is one.
+    pub async fn find(&self) -> anyhow::Result<(bollard::Docker, PathBuf, Option<target::Found>)> {
         let dir = target::absolute_dir(self.space_dir.as_deref())?;
-        let docker = target::connect().await?;
-        let id = target::resolve(&docker, &dir, self.space_id.as_deref()).await?;
-        Ok((docker, dir, id))
+        let docker = target::connect(self.host.as_deref()).await?;
+        let found = target::resolve(
+            &docker,
+            &dir,
+            self.space_id.as_deref(),
+            self.space_config.as_deref(),
+        )
+        .await?;
+        Ok((docker, dir, found))
     }
 }
 
@@ -34,20 +57,31 @@ pub struct StatusArgs {
     /// Print JSON (schema: see `mew space status --help` / src/ops/status.rs).
     #[arg(long)]
     pub json: bool,
-    /// Redraw whenever the space's containers change (and every 2 s), until Ctrl-C.
+    /// Redraw whenever the space's containers change (and every 2 s), until Ctrl-C. With --json:
+    /// one compact JSON document per line and frame.
     #[arg(long)]
     pub watch: bool,
 }
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let (docker, dir, id) = args.select.resolve().await?;
-    let Some(id) = id else {
+    let (docker, dir, found) = args.select.find().await?;
+    let Some(found) = found else {
         return print_not_running(&dir, None, args.json);
     };
     if args.watch {
-        return watch(&docker, &dir, &id, args.json).await;
+        let format = if args.json {
+            Format::JsonLine
+        } else {
+            Format::Table
+        };
+        return watch(&docker, &dir, &found, format).await;
     }
-    let (text, _) = snapshot(&docker, &dir, &id, args.json, &HashMap::new()).await?;
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::Table
+    };
+    let (text, _) = snapshot(&docker, &dir, &found, format, &HashMap::new()).await?;
     print!("{text}");
     Ok(())
 }
@@ -68,17 +102,35 @@ fn print_not_running(dir: &std::path::Path, id: Option<&str>, json: bool) -> any
     Ok(())
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Table,
+    /// Pretty-printed.
+    Json,
+    /// One line per document (`--watch --json`).
+    JsonLine,
+}
+
+fn to_json(status: &crate::ops::status::SpaceStatus, format: Format) -> anyhow::Result<String> {
+    Ok(if format == Format::JsonLine {
+        format!("{}\n", serde_json::to_string(status)?)
+    } else {
+        format!("{}\n", serde_json::to_string_pretty(status)?)
+    })
+}
+
 /// One rendering of the space, and the stats it used (for the next frame's CPU figures).
 async fn snapshot(
     docker: &bollard::Docker,
     dir: &std::path::Path,
-    id: &str,
-    json: bool,
+    found: &target::Found,
+    format: Format,
     previous: &HashMap<String, StatsSample>,
 ) -> anyhow::Result<(String, HashMap<String, StatsSample>)> {
+    let id = found.id.as_str();
     let facts = inspect_space(docker, id).await?;
     if facts.is_empty() {
-        let text = if json {
+        let text = if format != Format::Table {
             let empty = build(
                 &[],
                 &StatusContext {
@@ -86,7 +138,7 @@ async fn snapshot(
                     ..Default::default()
                 },
             );
-            format!("{}\n", serde_json::to_string_pretty(&empty)?)
+            to_json(&empty, format)?
         } else {
             format!("{}\n", target::not_running(dir))
         };
@@ -111,13 +163,14 @@ async fn snapshot(
     };
     let ctx = StatusContext {
         space_id: id.to_string(),
+        space_name: found.name.clone(),
         now_rfc3339: chrono::Utc::now().to_rfc3339(),
         connected,
         previous: previous.clone(),
     };
     let status = build(&facts, &ctx);
-    let text = if json {
-        format!("{}\n", serde_json::to_string_pretty(&status)?)
+    let text = if format != Format::Table {
+        to_json(&status, format)?
     } else {
         render_table(&status)
     };
@@ -131,16 +184,16 @@ async fn snapshot(
 async fn watch(
     docker: &bollard::Docker,
     dir: &std::path::Path,
-    id: &str,
-    json: bool,
+    found: &target::Found,
+    format: Format,
 ) -> anyhow::Result<()> {
     use futures_util::StreamExt;
     use std::io::IsTerminal;
-    let clear = std::io::stdout().is_terminal() && !json;
-    let mut events = Box::pin(crate::engine::events::follow(docker, id));
+    let clear = std::io::stdout().is_terminal() && format == Format::Table;
+    let mut events = Box::pin(crate::engine::events::follow(docker, &found.id));
     let mut previous = HashMap::new();
     loop {
-        let (text, samples) = snapshot(docker, dir, id, json, &previous).await?;
+        let (text, samples) = snapshot(docker, dir, found, format, &previous).await?;
         previous = samples;
         let mut out = std::io::stdout().lock();
         if clear {

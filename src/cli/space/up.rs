@@ -1,8 +1,109 @@
+//! `mew space up` (and `mew up`).
+use crate::apply::space::{self, UpOptions, UpReport};
+use crate::apply::Progress;
 use clap::Args;
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
-pub struct UpArgs {}
+pub struct UpArgs {
+    /// Return after the space is up (the default; kept for compatibility).
+    #[arg(long)]
+    pub detach: bool,
+    /// Gateway port (default: the running gateway's, else the first free of 8080-8089).
+    #[arg(short, long)]
+    pub port: Option<u16>,
+    /// Host address the gateway port is published on.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub bind: String,
+    /// Space directory (default: the current directory).
+    #[arg(short = 'd', long, value_name = "DIR")]
+    pub space_dir: Option<PathBuf>,
+    /// Space configuration file (default: <dir>/.mew/space.yaml, else <dir>/space.yaml).
+    #[arg(short = 'c', long, value_name = "FILE", env = "MEW_SPACE_CONFIG")]
+    pub space_config: Option<PathBuf>,
+    /// Override space.id (to run one space.yaml several times).
+    #[arg(long, value_name = "ID", env = "MEW_SPACE_ID")]
+    pub space_id: Option<String>,
+    /// Image for a command, e.g. --image node=my/node:22 (repeatable; also MEW_IMAGE_<CMD>).
+    #[arg(long = "image", value_name = "CMD=IMAGE")]
+    pub images: Vec<String>,
+    /// Gateway log level.
+    #[arg(short = 'l', long)]
+    pub log_level: Option<String>,
+    /// Seconds to wait for auto-start participants to join the gateway (0: do not wait).
+    #[arg(long, value_name = "S", default_value_t = 20)]
+    pub join_timeout: u64,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Engine address (unix:///path or tcp://host:port); default: DOCKER_HOST, then the usual sockets.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Accepted for compatibility with upstream `mew up`; no effect.
+    #[arg(long, hide = true)]
+    pub debug: bool,
+    /// Accepted for compatibility with upstream `mew up`; no effect.
+    #[arg(long, hide = true)]
+    pub simple: bool,
+    /// Accepted for compatibility with upstream `mew up`; no effect.
+    #[arg(long, hide = true)]
+    pub no_ui: bool,
+}
 
-pub async fn run(_args: UpArgs) -> anyhow::Result<()> {
-    crate::cli::not_yet("mew space up")
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let opts = UpOptions {
+        host: args.host,
+        space_dir: args.space_dir,
+        space_config: args.space_config,
+        space_id: args.space_id,
+        port: args.port,
+        bind: args.bind,
+        images: args.images,
+        log_level: args.log_level,
+        join_timeout: Some(std::time::Duration::from_secs(args.join_timeout)),
+        dry_run: args.dry_run,
+    };
+    let report = space::up(&opts, &print_progress).await?;
+    if opts.dry_run {
+        print!("{}", crate::plan::render(&report.plan));
+        return Ok(());
+    }
+    print_summary(&report);
+    Ok(())
+}
+
+/// Progress lines on stderr.
+pub fn print_progress(p: Progress) {
+    match p {
+        Progress::Begin(s) => eprintln!("… {s}"),
+        Progress::Done(s) => eprintln!("✓ {s}"),
+        Progress::Warning(s) => eprintln!("! {s}"),
+        Progress::RolledBack(s) => eprintln!("↺ {s} (rolled back)"),
+        Progress::GatewayLog(tail) => {
+            eprintln!("=== logs/gateway.log (last lines) ===");
+            eprintln!("{tail}");
+            eprintln!("=== end of logs/gateway.log ===");
+        }
+    }
+}
+
+fn print_summary(r: &UpReport) {
+    if r.unchanged() {
+        println!("Space {} is up to date; nothing changed.", r.space_id);
+    } else {
+        println!("✓ Space is up!");
+    }
+    println!("Gateway:  {}", r.gateway_ws());
+    println!("Space ID: {}", r.space_id);
+    println!("Participants:");
+    let width = r.participants.iter().map(|p| p.id.len()).max().unwrap_or(0);
+    for p in &r.participants {
+        let joined = match &r.outcome {
+            Some(o) if o.not_joined.contains(&p.id) => " (not joined)",
+            _ => "",
+        };
+        println!("  {:width$}  {:8} {}{joined}", p.id, p.role, p.state);
+    }
+    println!("Logs:     {}/logs", r.space_dir.display());
+    println!("To stop:  mew space down -d {}", r.space_dir.display());
 }

@@ -1,0 +1,475 @@
+//! `mew space up` and `mew space down` as library operations: load, lock, observe, plan, apply.
+//! The CLI handlers only turn flags into `UpOptions` / `DownOptions` and print the outcome.
+use super::{apply, ApplyContext, ApplyError, Outcome, Progress};
+use crate::config::{ConfigError, Space};
+use crate::engine::image::{self, Runtime};
+use crate::engine::{observe, Engine, EngineError};
+use crate::plan::{self, labels, DesiredSpace, ObservedSpace, Plan, ResolveOptions};
+use std::collections::BTreeMap;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Gateway ports tried when `--port` is not given and the space is not running.
+const DEFAULT_PORTS: std::ops::RangeInclusive<u16> = 8080..=8089;
+
+#[derive(Debug, Error)]
+pub enum SpaceError {
+    /// Bad space.yaml or flags (exit code 2: the `ConfigError` stays in the error chain).
+    #[error("{0}")]
+    Config(#[source] ConfigError),
+    #[error("{0}")]
+    Engine(#[source] EngineError),
+    #[error("{0}")]
+    Apply(#[source] ApplyError),
+    #[error("{0}")]
+    Tokens(#[source] crate::tokens::TokenError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("space id `{id}` is already used by the space in {other}; take that one down (`mew space down -d {other}`) or give this one another id with --space-id")]
+    IdInUse { id: String, other: String },
+    #[error("no free port in {from}-{to} on {bind}; choose one with --port")]
+    NoFreePort { bind: String, from: u16, to: u16 },
+    #[error("No running space found in {0}")]
+    NotFound(String),
+}
+
+impl From<ConfigError> for SpaceError {
+    fn from(e: ConfigError) -> Self {
+        SpaceError::Config(e)
+    }
+}
+impl From<EngineError> for SpaceError {
+    fn from(e: EngineError) -> Self {
+        SpaceError::Engine(e)
+    }
+}
+impl From<ApplyError> for SpaceError {
+    fn from(e: ApplyError) -> Self {
+        SpaceError::Apply(e)
+    }
+}
+impl From<crate::tokens::TokenError> for SpaceError {
+    fn from(e: crate::tokens::TokenError) -> Self {
+        SpaceError::Tokens(e)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    /// Engine address (`--host`); `None`: DOCKER_HOST, then the usual sockets.
+    pub host: Option<String>,
+    pub space_dir: Option<PathBuf>,
+    pub space_config: Option<PathBuf>,
+    pub space_id: Option<String>,
+    pub port: Option<u16>,
+    /// Host address the gateway is published on.
+    pub bind: String,
+    /// `--image CMD=IMAGE` flags.
+    pub images: Vec<String>,
+    /// `--log-level` for the gateway.
+    pub log_level: Option<String>,
+    /// How long to wait for auto-start participants to join (`None`: 20 s).
+    pub join_timeout: Option<std::time::Duration>,
+    pub dry_run: bool,
+}
+
+/// One participant's state after `up`.
+#[derive(Debug, Clone)]
+pub struct ParticipantState {
+    pub id: String,
+    pub role: String,
+    pub state: String,
+}
+
+/// What `up` did and what is running now.
+#[derive(Debug, Clone)]
+pub struct UpReport {
+    pub space_id: String,
+    pub space_dir: PathBuf,
+    pub bind: String,
+    pub port: u16,
+    /// The plan (what `--dry-run` prints).
+    pub plan: Plan,
+    /// `None` for a dry run.
+    pub outcome: Option<Outcome>,
+    pub participants: Vec<ParticipantState>,
+}
+
+impl UpReport {
+    /// Nothing needed doing.
+    pub fn unchanged(&self) -> bool {
+        self.plan.is_empty()
+    }
+    pub fn gateway_ws(&self) -> String {
+        super::host_url(&self.bind, self.port).replacen("http://", "ws://", 1)
+    }
+}
+
+/// Bring a space up (or to its desired state, if it is running).
+pub async fn up(
+    opts: &UpOptions,
+    report: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<UpReport, SpaceError> {
+    // Input first: a bad space.yaml or flag fails with exit code 2 before the engine is touched.
+    let space = crate::config::find_and_load(
+        opts.space_dir.as_deref(),
+        opts.space_config.as_deref(),
+        opts.space_id.as_deref(),
+    )?;
+    let host_env: BTreeMap<String, String> = std::env::vars().collect();
+    let image_overrides = plan::image_overrides(&opts.images, &host_env)?;
+    let rt = Runtime::current()?;
+    let base = |port: u16, tokens: BTreeMap<String, String>| {
+        let mut r = ResolveOptions::new(
+            port,
+            rt.image_tag(),
+            rt.volume_name(),
+            rt.argv(),
+            image::crate_version(),
+        );
+        r.bind = opts.bind.clone();
+        r.user = Some(caller_user());
+        r.image_overrides = image_overrides.clone();
+        r.host_env = host_env.clone();
+        r.tokens = tokens;
+        r.log_level = opts.log_level.clone();
+        r
+    };
+    // Validate everything that depends only on the file (images per command, …).
+    let placeholder_tokens = space
+        .participants
+        .iter()
+        .map(|p| (p.id.clone(), String::new()))
+        .collect();
+    plan::desired(&space, &base(*DEFAULT_PORTS.start(), placeholder_tokens))?;
+
+    let _lock = lock_space(&space, report).await?;
+    let engine = crate::engine::connect(opts.host.as_deref()).await?;
+    check_id_free(&engine, &space).await?;
+
+    std::fs::create_dir_all(space.dir.join("logs")).map_err(|source| SpaceError::Io {
+        what: format!("cannot create {}", space.dir.join("logs").display()),
+        source,
+    })?;
+    let port = choose_port(&engine, &space.id, opts).await?;
+    let tokens = load_tokens(&space)?;
+    let desired = plan::desired(&space, &base(port, tokens))?;
+    let observed =
+        observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
+            .await?;
+    let the_plan = plan::plan(&desired, &observed);
+    if opts.dry_run {
+        return Ok(UpReport {
+            participants: states(&desired, &observed),
+            space_id: space.id,
+            space_dir: space.dir,
+            bind: opts.bind.clone(),
+            port,
+            plan: the_plan,
+            outcome: None,
+        });
+    }
+    let mut ctx = ApplyContext::new(&space.id, space.dir.clone(), &opts.bind, port);
+    if let Some(t) = opts.join_timeout {
+        ctx.join_timeout = t;
+    }
+    let outcome = apply(&engine, &the_plan, &ctx, report).await?;
+    let after =
+        observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
+            .await?;
+    Ok(UpReport {
+        participants: states(&desired, &after),
+        space_id: space.id,
+        space_dir: space.dir,
+        bind: opts.bind.clone(),
+        port,
+        plan: the_plan,
+        outcome: Some(outcome),
+    })
+}
+
+/// Desired participants (gateway first) with the engine state of their containers.
+fn states(desired: &DesiredSpace, observed: &ObservedSpace) -> Vec<ParticipantState> {
+    std::iter::once(&desired.gateway)
+        .chain(&desired.participants)
+        .map(|spec| ParticipantState {
+            id: spec.participant.clone(),
+            role: spec.role.as_str().to_string(),
+            state: observed
+                .containers
+                .iter()
+                .find(|c| c.name == spec.name)
+                .map(|c| c.state.clone())
+                .unwrap_or_else(|| "not created".into()),
+        })
+        .collect()
+}
+
+/// `uid:gid` of the calling user: files written in the space stay theirs.
+fn caller_user() -> String {
+    format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid())
+}
+
+/// Tokens of every participant (created 0600 when missing), before the gateway starts.
+fn load_tokens(space: &Space) -> Result<BTreeMap<String, String>, SpaceError> {
+    let mew_dir = crate::tokens::mew_dir_for(&space.file);
+    let ids: Vec<String> = space.participants.iter().map(|p| p.id.clone()).collect();
+    Ok(crate::tokens::resolve_all(&mew_dir, &ids)?
+        .into_iter()
+        .collect())
+}
+
+/// An exclusive lock on the space held for the whole `up`: a second `up` waits, then finds
+/// everything in place.
+pub struct SpaceLock {
+    _file: std::fs::File,
+}
+
+async fn lock_space(
+    space: &Space,
+    report: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<SpaceLock, SpaceError> {
+    let path = lock_path(&space.dir);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| SpaceError::Io {
+            what: format!("cannot create {}", parent.display()),
+            source,
+        })?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| SpaceError::Io {
+            what: format!("cannot open the lock file {}", path.display()),
+            source,
+        })?;
+    let fd = file.as_raw_fd();
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(SpaceLock { _file: file });
+    }
+    report(Progress::Begin(format!(
+        "waiting for another `mew space up` in {}",
+        space.dir.display()
+    )));
+    let file = tokio::task::spawn_blocking(move || {
+        // SAFETY: as above; the blocking call runs on a blocking thread.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc == 0 {
+            Ok(file)
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    })
+    .await
+    .map_err(|e| SpaceError::Io {
+        what: "cannot lock the space".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?
+    .map_err(|source| SpaceError::Io {
+        what: format!("cannot lock {}", path.display()),
+        source,
+    })?;
+    Ok(SpaceLock { _file: file })
+}
+
+/// `<dir>/.mew/up.lock` when the space has a `.mew/` directory, else `<dir>/logs/.up.lock`
+/// (creating `.mew/` would change where upstream tools look for tokens).
+fn lock_path(dir: &Path) -> PathBuf {
+    let dot_mew = dir.join(".mew");
+    if dot_mew.is_dir() {
+        dot_mew.join("up.lock")
+    } else {
+        dir.join("logs").join(".up.lock")
+    }
+}
+
+/// Refuse a space id that objects of another directory already carry.
+async fn check_id_free(engine: &Engine, space: &Space) -> Result<(), SpaceError> {
+    let dirs = observe::dirs_of_space(&engine.docker, &space.id).await?;
+    match dirs.into_iter().find(|d| d != &space.dir) {
+        Some(other) => Err(SpaceError::IdInUse {
+            id: space.id.clone(),
+            other: other.display().to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `--port` (must be free unless this space's gateway holds it), else the port of this space's
+/// gateway container, else the first free port of 8080-8089.
+async fn choose_port(engine: &Engine, space_id: &str, opts: &UpOptions) -> Result<u16, SpaceError> {
+    let current = gateway_port(engine, space_id).await;
+    if let Some(port) = opts.port {
+        if current == Some(port) || port_free(&opts.bind, port) {
+            return Ok(port);
+        }
+        return Err(EngineError::PortTaken {
+            host_ip: opts.bind.clone(),
+            port,
+        }
+        .into());
+    }
+    if let Some(port) = current {
+        return Ok(port);
+    }
+    DEFAULT_PORTS
+        .clone()
+        .find(|p| port_free(&opts.bind, *p))
+        .ok_or_else(|| SpaceError::NoFreePort {
+            bind: opts.bind.clone(),
+            from: *DEFAULT_PORTS.start(),
+            to: *DEFAULT_PORTS.end(),
+        })
+}
+
+/// The host port this space's gateway container publishes, if it exists.
+async fn gateway_port(engine: &Engine, space_id: &str) -> Option<u16> {
+    let filter = format!("{}={space_id}", labels::SPACE);
+    let containers = observe::containers_with(&engine.docker, &filter)
+        .await
+        .ok()?;
+    let gateway = containers
+        .iter()
+        .find(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("gateway"))?;
+    let info = engine
+        .docker
+        .inspect_container(
+            &gateway.id,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .ok()?;
+    info.host_config?
+        .port_bindings?
+        .into_values()
+        .flatten()
+        .flatten()
+        .find_map(|b| b.host_port?.parse().ok())
+}
+
+fn port_free(bind: &str, port: u16) -> bool {
+    let host = match bind {
+        "" => "127.0.0.1",
+        b => b.trim_start_matches('[').trim_end_matches(']'),
+    };
+    let addr: Result<std::net::IpAddr, _> = host.parse();
+    match addr {
+        Ok(ip) => std::net::TcpListener::bind((ip, port)).is_ok(),
+        Err(_) => std::net::TcpListener::bind((host, port)).is_ok(),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    pub host: Option<String>,
+    pub space_dir: Option<PathBuf>,
+    pub space_id: Option<String>,
+    /// Also remove volumes labelled with the space.
+    pub volumes: bool,
+    /// Stop grace in seconds for every container (default: each container's own).
+    pub timeout: Option<u32>,
+}
+
+/// What `down` removed, per space.
+#[derive(Debug, Clone)]
+pub struct DownReport {
+    pub space_id: String,
+    pub containers: usize,
+    pub networks: usize,
+    pub volumes: usize,
+}
+
+/// Take down the space(s) of a directory (found by label, no space.yaml needed) or one id.
+pub async fn down(
+    opts: &DownOptions,
+    report: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<Vec<DownReport>, SpaceError> {
+    let dir = match &opts.space_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().map_err(|source| SpaceError::Io {
+            what: "cannot determine the current directory".into(),
+            source,
+        })?,
+    };
+    // Labels hold the canonical path; a deleted directory cannot be canonicalised, so fall back.
+    let dir = std::fs::canonicalize(&dir).unwrap_or_else(|_| absolute(&dir));
+    let space_id = opts
+        .space_id
+        .clone()
+        .or_else(|| std::env::var(crate::config::ENV_SPACE_ID).ok())
+        .filter(|s| !s.is_empty());
+    let engine = crate::engine::connect(opts.host.as_deref()).await?;
+    let ids = match &space_id {
+        Some(id) => vec![id.clone()],
+        None => observe::spaces_in_dir(&engine.docker, &dir).await?,
+    };
+    let mut reports = Vec::new();
+    for id in ids {
+        let observed = observe::observe_objects(&engine.docker, &id).await?;
+        if observed.containers.is_empty() && observed.networks.is_empty() {
+            continue;
+        }
+        let the_plan = plan::plan_down(&observed);
+        let mut ctx = ApplyContext::new(&id, dir.clone(), "127.0.0.1", 0);
+        ctx.stop_timeout = opts.timeout.map(|t| i32::try_from(t).unwrap_or(i32::MAX));
+        apply(&engine, &the_plan, &ctx, report).await?;
+        let volumes = if opts.volumes {
+            remove_space_volumes(&engine, &id).await?
+        } else {
+            0
+        };
+        reports.push(DownReport {
+            space_id: id,
+            containers: observed.containers.len(),
+            networks: observed.networks.len(),
+            volumes,
+        });
+    }
+    if reports.is_empty() {
+        let place = match space_id {
+            Some(id) => format!("{} (space id {id})", dir.display()),
+            None => dir.display().to_string(),
+        };
+        return Err(SpaceError::NotFound(place));
+    }
+    Ok(reports)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|c| c.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+/// Volumes labelled with the space (the shared runtime volume carries no space label and stays).
+async fn remove_space_volumes(engine: &Engine, id: &str) -> Result<usize, SpaceError> {
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("{}={id}", labels::SPACE)],
+    )]);
+    let list = engine
+        .docker
+        .list_volumes(Some(bollard::query_parameters::ListVolumesOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .map_err(|e| EngineError::api("cannot list volumes", e))?;
+    let mut n = 0;
+    for v in list.volumes.unwrap_or_default() {
+        crate::engine::volume::remove_volume(&engine.docker, &v.name).await?;
+        n += 1;
+    }
+    Ok(n)
+}

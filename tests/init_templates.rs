@@ -1,0 +1,265 @@
+//! `mew init`: every built-in template initialises without a terminal and yields a valid space;
+//! bad input exits 2 (an existing space 1) and leaves nothing half-written.
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const BUILTINS: &[&str] = &[
+    "calculator",
+    "cat-maze",
+    "coder-agent",
+    "echo",
+    "note-taker",
+];
+
+fn mew(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mew"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        // A private HOME, so ~/.mew/templates of the machine never leak in.
+        .env("HOME", cwd)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("MEW_SPACE_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run mew")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn load(dir: &Path) -> mew::config::Space {
+    let file = dir.join(".mew/space.yaml");
+    mew::config::load(&file, &mew::config::LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{} does not load: {e}", file.display()))
+}
+
+#[test]
+fn every_builtin_template_initialises_and_validates() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in BUILTINS {
+        let out = mew(tmp.path(), &["init", name, "-d", name], &[]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let dir = tmp.path().join(name);
+        let space = load(&dir);
+        assert_eq!(space.id, *name, "space.id derives from the directory name");
+        assert!(!space.participants.is_empty());
+        let mew_dir = dir.join(".mew");
+        for sub in ["agents", "logs", "tokens"] {
+            assert!(mew_dir.join(sub).is_dir(), "{name}: .mew/{sub}");
+        }
+        let mode = std::fs::metadata(mew_dir.join("tokens"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let ignore = std::fs::read_to_string(mew_dir.join("tokens/.gitignore")).unwrap();
+        assert_eq!(ignore, "*\n!.gitignore\n");
+        let root_ignore = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
+        assert!(root_ignore.lines().any(|l| l == ".mew/tokens/"));
+        let yaml = std::fs::read_to_string(mew_dir.join("space.yaml")).unwrap();
+        assert!(
+            !yaml.contains("{{"),
+            "{name}: unsubstituted placeholder in\n{yaml}"
+        );
+        // Nothing left over from staging.
+        assert_eq!(entries(&dir), [".gitignore", ".mew"]);
+    }
+    let agent = tmp.path().join("note-taker/.mew/agents/assistant.cjs");
+    let mode = std::fs::metadata(&agent).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "agent scripts are executable");
+}
+
+#[test]
+fn default_template_without_terminal_is_echo_and_name_sets_the_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = mew(tmp.path(), &["init", "--name", "my-space.1"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("'echo'"));
+    let space = load(tmp.path());
+    assert_eq!(space.id, "my-space.1");
+    assert!(space.participant("echo").is_some());
+}
+
+#[test]
+fn list_and_info() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = mew(tmp.path(), &["init", "--list-templates"], &[]);
+    assert!(out.status.success());
+    let listing = text(&out.stdout);
+    let mut lines = listing.lines();
+    assert_eq!(lines.next(), Some("Available templates:"));
+    assert_eq!(lines.next(), Some("  coder-agent (built-in)"));
+    let rest: Vec<&str> = lines.collect();
+    let mut sorted = rest.clone();
+    sorted.sort();
+    assert_eq!(rest, sorted, "alphabetical after coder-agent");
+    assert_eq!(rest.len(), BUILTINS.len() - 1);
+    for name in BUILTINS {
+        let out = mew(tmp.path(), &["init", "--template-info", name], &[]);
+        assert!(out.status.success());
+        let info = text(&out.stdout);
+        assert!(info.starts_with(&format!("Template: {name}\n")), "{info}");
+        assert!(info.contains("\nNeeds: "), "{name} says what it needs");
+        assert!(info.contains("--- README ---"));
+    }
+    let out = mew(tmp.path(), &["init", "--template-info", "nope"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(entries(tmp.path()).is_empty());
+}
+
+#[test]
+fn bad_input_exits_2_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: &[&[&str]] = &[
+        &["init", "nope"],
+        &["init", "echo", "--name", "bad name"],
+        &["init", "echo", "--name=-x"],
+        &["init", "echo", "--name", "a/../b"],
+    ];
+    for args in cases {
+        let out = mew(tmp.path(), args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(entries(tmp.path()).is_empty(), "{args:?} wrote something");
+    }
+    let err = text(&mew(tmp.path(), &["init", "nope"], &[]).stderr);
+    assert!(
+        err.contains("echo") && err.contains("calculator"),
+        "lists templates: {err}"
+    );
+
+    // A directory that cannot be created (below a regular file).
+    std::fs::write(tmp.path().join("file"), "x").unwrap();
+    let out = mew(tmp.path(), &["init", "echo", "-d", "file/sub"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(entries(tmp.path()), ["file"]);
+}
+
+#[test]
+fn existing_space_needs_force_which_keeps_tokens() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(mew(tmp.path(), &["init", "echo"], &[]).status.success());
+    let token = tmp.path().join(".mew/tokens/human.token");
+    std::fs::write(&token, "secret-token").unwrap();
+    let before = std::fs::read_to_string(tmp.path().join(".mew/space.yaml")).unwrap();
+
+    let out = mew(tmp.path(), &["init", "calculator"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--force"));
+    let after = std::fs::read_to_string(tmp.path().join(".mew/space.yaml")).unwrap();
+    assert_eq!(before, after);
+
+    for _ in 0..2 {
+        let out = mew(tmp.path(), &["init", "calculator", "--force"], &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    assert!(load(tmp.path()).participant("calculator").is_some());
+    assert_eq!(std::fs::read_to_string(&token).unwrap(), "secret-token");
+    let ignore = std::fs::read_to_string(tmp.path().join(".gitignore")).unwrap();
+    assert_eq!(ignore.lines().filter(|l| *l == ".mew/tokens/").count(), 1);
+    assert_eq!(entries(tmp.path()), [".gitignore", ".mew"]);
+
+    // A legacy ./space.yaml counts as a space too.
+    let other = tmp.path().join("legacy");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(
+        other.join("space.yaml"),
+        "space: {id: x}\nparticipants: {}\n",
+    )
+    .unwrap();
+    let out = mew(&other, &["init", "echo"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn local_templates_variables_and_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path().join("templates/mine");
+    std::fs::create_dir_all(t.join("agents/lib")).unwrap();
+    std::fs::write(
+        t.join("template.json"),
+        r#"{"name": "mine", "description": "d", "variables": [
+            {"name": "SPACE_NAME", "default": "${dirname}"},
+            {"name": "GREETING", "env_sources": ["MY_GREETING"], "default": "hello"},
+            {"name": "WHO", "default": "${username}"},
+            {"name": "DB_PASSWORD", "env_sources": ["DB_PW"], "sensitive": true}
+        ]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        t.join("space.yaml"),
+        "space:\n  id: \"{{SPACE_ID}}\"\n  name: \"{{SPACE_NAME}} $& {{GREETING}} {{WHO}}\"\n\
+         participants:\n  human:\n    env:\n      PW: \"{{DB_PASSWORD}}\"\n      K: \"{{OPENAI_API_KEY}}\"\n",
+    )
+    .unwrap();
+    std::fs::write(t.join("agents/lib/a.txt"), "agent file").unwrap();
+    // The local template is listed after the built-ins.
+    let listing = text(&mew(tmp.path(), &["init", "--list-templates"], &[]).stdout);
+    assert!(listing.contains("  mine (local)\n"), "{listing}");
+
+    let out = mew(
+        tmp.path(),
+        &["init", "mine", "-d", "sp"],
+        &[
+            ("MY_GREETING", "hi there"),
+            ("DB_PW", "hunter2"),
+            ("USER", "ann"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let yaml = std::fs::read_to_string(tmp.path().join("sp/.mew/space.yaml")).unwrap();
+    assert!(yaml.contains("name: \"sp $& hi there ann\""), "{yaml}");
+    assert!(!yaml.contains("hunter2") && !yaml.contains("{{"), "{yaml}");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("sp/.mew/agents/lib/a.txt")).unwrap(),
+        "agent file"
+    );
+
+    // A template.json with a missing or mistyped field is refused before anything is written.
+    let bad = tmp.path().join("templates/broken");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::copy(t.join("space.yaml"), bad.join("space.yaml")).unwrap();
+    for json in [
+        r#"{"description": "no name"}"#,
+        r#"{"name": "b", "variables": [{"default": "x"}]}"#,
+        r#"{"name": "b", "tags": "not-a-list"}"#,
+        "not json",
+    ] {
+        std::fs::write(bad.join("template.json"), json).unwrap();
+        let out = mew(tmp.path(), &["init", "broken", "-d", "b"], &[]);
+        assert_eq!(out.status.code(), Some(2), "{json}");
+        assert!(
+            text(&out.stderr).contains("template.json"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(!tmp.path().join("b").exists());
+    }
+    // A template whose space.yaml does not validate.
+    std::fs::write(bad.join("template.json"), r#"{"name": "broken"}"#).unwrap();
+    std::fs::write(
+        bad.join("space.yaml"),
+        "space: {id: x}\nparticipants:\n  a: {bogus_key: 1}\n",
+    )
+    .unwrap();
+    let out = mew(tmp.path(), &["init", "broken", "-d", "b"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!tmp.path().join("b").exists());
+}

@@ -1,0 +1,534 @@
+//! `mew space up` / `down` end to end, through the `mew` binary, on the real engine.
+mod common;
+
+use bollard::query_parameters::InspectContainerOptions;
+use bollard::Docker;
+use common::engine::*;
+use mew::plan::labels;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn mew(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mew"))
+        .args(args)
+        .env_remove("MEW_SPACE_ID")
+        .env_remove("MEW_SPACE_CONFIG")
+        .env_remove("DOCKER_HOST")
+        .output()
+        .expect("run mew")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A space directory with a space.yaml, its engine objects removed when dropped.
+struct TestSpace {
+    id: String,
+    dir: tempfile::TempDir,
+    port: u16,
+    _guard: SpaceGuard,
+}
+
+impl TestSpace {
+    fn new(tag: &str, participants: &str) -> TestSpace {
+        let id = unique_space_id(tag);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = TestSpace {
+            _guard: SpaceGuard::new(&id),
+            port: free_port(),
+            id,
+            dir,
+        };
+        t.write(participants);
+        t
+    }
+    fn path(&self) -> PathBuf {
+        std::fs::canonicalize(self.dir.path()).expect("canonical dir")
+    }
+    fn dir_str(&self) -> String {
+        self.path().display().to_string()
+    }
+    fn write(&self, participants: &str) {
+        let yaml = format!(
+            "space:\n  id: {id}\n  name: {id}\nparticipants:\n{participants}",
+            id = self.id
+        );
+        std::fs::write(self.dir.path().join("space.yaml"), yaml).expect("write space.yaml");
+    }
+    fn up(&self) -> Output {
+        let port = self.port.to_string();
+        mew(&["space", "up", "-d", &self.dir_str(), "--port", &port])
+    }
+    /// `up` for spaces whose participants never join (busybox): do not wait for them.
+    fn up_nowait(&self) -> Output {
+        let port = self.port.to_string();
+        let dir = self.dir_str();
+        mew(&[
+            "space",
+            "up",
+            "-d",
+            &dir,
+            "--port",
+            &port,
+            "--join-timeout",
+            "0",
+        ])
+    }
+    fn down(&self) -> Output {
+        mew(&["space", "down", "-d", &self.dir_str(), "--timeout", "1"])
+    }
+    fn container(&self, participant: &str) -> String {
+        format!("{}-{participant}", self.id)
+    }
+}
+
+async fn inspect(docker: &Docker, name: &str) -> bollard::models::ContainerInspectResponse {
+    docker
+        .inspect_container(name, None::<InspectContainerOptions>)
+        .await
+        .unwrap_or_else(|e| panic!("inspect {name}: {e}"))
+}
+
+async fn container_ids(docker: &Docker, space: &str) -> BTreeMap<String, String> {
+    mew::engine::observe::containers_with(docker, &format!("{}={space}", labels::SPACE))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| (c.participant().unwrap_or_default().to_string(), c.id))
+        .collect()
+}
+
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+fn file_len(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// POST a chat to the gateway's HTTP API as `from`.
+fn post_chat(port: u16, space: &str, from: &str, token: &str, text: &str) -> String {
+    use std::io::{Read, Write};
+    let body = format!(r#"{{"kind":"chat","payload":{{"text":"{text}"}}}}"#);
+    let req = format!(
+        "POST /participants/{from}/messages?space={space} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to gateway");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+const ECHO_AND_CLIENT: &str = r#"  echo:
+    command: mew
+    args: [agent, echo, --gateway, "ws://localhost:${PORT}", --space, "${SPACE}", --token, "${TOKEN}", --id, echo]
+    auto_start: true
+    capabilities:
+      - kind: chat
+  test-client:
+    tokens: [test-token]
+    output_log: ./logs/test-client-output.log
+    auto_connect: true
+    capabilities:
+      - kind: "*"
+"#;
+
+#[tokio::test]
+async fn up_runs_gateway_and_echo_agent_idempotently_and_down_removes_everything() {
+    let docker = docker().await;
+    let s = TestSpace::new("echo", ECHO_AND_CLIENT);
+    let out = s.up();
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("ws://127.0.0.1:{}", s.port)),
+        "{}",
+        text(&out)
+    );
+
+    // A chat over HTTP reaches the echo agent; its answer lands in the output_log file.
+    let output_log = s.path().join("logs/test-client-output.log");
+    let gateway_log = s.path().join("logs/gateway.log");
+    let echo_log = s.path().join("logs/echo.log");
+    assert!(wait_for(Duration::from_secs(10), || gateway_log.exists()
+        && echo_log.exists()));
+    let reply = post_chat(s.port, &s.id, "test-client", "test-token", "hello runner");
+    assert!(reply.starts_with("HTTP/1.1 2"), "{reply}");
+    assert!(
+        wait_for(Duration::from_secs(10), || std::fs::read_to_string(
+            &output_log
+        )
+        .unwrap_or_default()
+        .contains("Echo: hello runner")),
+        "no echo in {}: {:?}",
+        output_log.display(),
+        std::fs::read_to_string(&output_log)
+    );
+    // The participants' output is teed into logs/<id>.log (echo says it joined, the gateway
+    // that echo joined).
+    assert!(wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&gateway_log)
+            .unwrap_or_default()
+            .contains("echo")
+            && file_len(&echo_log) > 0
+    }));
+
+    // Containers carry labels, limits, restart policy, log config, the caller's uid:gid, hardening.
+    let uid_gid = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
+    for (participant, memory) in [("gateway", 256i64 << 20), ("echo", 512i64 << 20)] {
+        let info = inspect(&docker, &s.container(participant)).await;
+        let cfg = info.config.expect("config");
+        let l = cfg.labels.expect("labels");
+        assert_eq!(l.get(labels::SPACE), Some(&s.id));
+        assert_eq!(
+            l.get(labels::PARTICIPANT).map(String::as_str),
+            Some(participant)
+        );
+        assert_eq!(l.get(labels::SPACE_DIR), Some(&s.dir_str()));
+        assert!(l.contains_key(labels::CONFIG_HASH));
+        assert_eq!(cfg.user.as_deref(), Some(uid_gid.as_str()));
+        let hc = info.host_config.expect("host config");
+        assert_eq!(hc.memory, Some(memory), "{participant}");
+        assert_eq!(hc.cap_drop, Some(vec!["ALL".to_string()]));
+        let rp = hc
+            .restart_policy
+            .expect("restart")
+            .name
+            .map(|n| n.to_string());
+        assert_eq!(rp.as_deref(), Some("no"));
+        let log = hc.log_config.expect("log config");
+        assert_eq!(log.typ.as_deref(), Some("json-file"));
+        assert_eq!(
+            log.config
+                .unwrap_or_default()
+                .get("max-size")
+                .map(String::as_str),
+            Some("10m")
+        );
+    }
+
+    // A second `up` changes nothing.
+    let before = container_ids(&docker, &s.id).await;
+    let again = s.up();
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing changed"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(container_ids(&docker, &s.id).await, before);
+
+    let down = s.down();
+    assert!(down.status.success(), "{}", text(&down));
+    assert_eq!(count_space_objects(&docker, &s.id).await, 0);
+    assert!(gateway_log.exists() && output_log.exists(), "logs are kept");
+    // Logs are appended to, never truncated: they grow over a second life of the space.
+    let (gw_before, echo_before) = (file_len(&gateway_log), file_len(&echo_log));
+    let out = s.up();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(wait_for(Duration::from_secs(5), || file_len(&gateway_log)
+        > gw_before
+        && file_len(&echo_log) > echo_before));
+    let down = s.down();
+    assert!(down.status.success(), "{}", text(&down));
+    // Nothing left: a second down says so.
+    let none = s.down();
+    assert_eq!(none.status.code(), Some(1), "{}", text(&none));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("No running space found"));
+}
+
+fn busybox(id: &str, script: &str, extra: &str) -> String {
+    format!(
+        "  {id}:\n    image: {BUSYBOX}\n    command: /bin/busybox\n    args: [sh, -c, \"{script}\"]\n    auto_start: true\n{extra}"
+    )
+}
+
+#[tokio::test]
+async fn only_changed_participants_are_recreated_and_orphans_removed() {
+    let docker = docker().await;
+    ensure_busybox(&docker).await;
+    let sleep = "exec /bin/busybox sleep 300";
+    let s = TestSpace::new(
+        "chg",
+        &(busybox("a1", sleep, "    env:\n      MODE: one\n") + &busybox("a2", sleep, "")),
+    );
+    let out = s.up_nowait();
+    assert!(out.status.success(), "{}", text(&out));
+    let first = container_ids(&docker, &s.id).await;
+    assert_eq!(first.len(), 3, "{first:?}");
+
+    s.write(&(busybox("a1", sleep, "    env:\n      MODE: two\n") + &busybox("a2", sleep, "")));
+    let out = s.up_nowait();
+    assert!(out.status.success(), "{}", text(&out));
+    let second = container_ids(&docker, &s.id).await;
+    assert_ne!(second["a1"], first["a1"], "a1 changed: recreated");
+    assert_eq!(second["a2"], first["a2"], "a2 unchanged: kept");
+    assert_eq!(
+        second["gateway"], first["gateway"],
+        "gateway unchanged: kept"
+    );
+    let env = inspect(&docker, &s.container("a1"))
+        .await
+        .config
+        .and_then(|c| c.env);
+    assert!(env.unwrap_or_default().contains(&"MODE=two".to_string()));
+
+    s.write(&busybox("a1", sleep, "    env:\n      MODE: two\n"));
+    let out = s.up_nowait();
+    assert!(out.status.success(), "{}", text(&out));
+    let third = container_ids(&docker, &s.id).await;
+    assert!(!third.contains_key("a2"), "orphan removed: {third:?}");
+    assert!(third.contains_key("a1") && third.contains_key("gateway"));
+}
+
+#[tokio::test]
+async fn memory_limits_oom_kill_and_on_failure_restarts_are_counted() {
+    let docker = docker().await;
+    ensure_busybox(&docker).await;
+    let s = TestSpace::new(
+        "oom",
+        &(busybox(
+            "hog",
+            "/bin/busybox dd if=/dev/zero of=/dev/null bs=100M count=1",
+            "    resources:\n      memory: 32m\n",
+        ) + &busybox("crash", "exit 3", "    restart_policy: on-failure:2\n")),
+    );
+    let out = s.up_nowait();
+    assert!(out.status.success(), "{}", text(&out));
+
+    let mut oom = false;
+    for _ in 0..50 {
+        let state = inspect(&docker, &s.container("hog"))
+            .await
+            .state
+            .expect("state");
+        if state.running != Some(true) {
+            oom = state.oom_killed == Some(true);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(oom, "the hog was not OOM-killed");
+
+    let mut restarts = -1;
+    for _ in 0..50 {
+        let info = inspect(&docker, &s.container("crash")).await;
+        let state = info.state.expect("state");
+        restarts = info.restart_count.unwrap_or(-1);
+        if state.running != Some(true) && state.restarting != Some(true) && restarts >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let info = inspect(&docker, &s.container("crash")).await;
+    assert_eq!(restarts, 2);
+    assert_eq!(info.restart_count, Some(2), "exactly two restarts");
+    assert_eq!(info.state.and_then(|s| s.exit_code), Some(3));
+}
+
+/// Run a command in a container and return its exit code.
+async fn exec(docker: &Docker, container: &str, cmd: &[&str]) -> i64 {
+    use bollard::exec::{CreateExecOptions, StartExecResults};
+    use futures_util::StreamExt;
+    let exec = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create exec");
+    if let Ok(StartExecResults::Attached { mut output, .. }) =
+        docker.start_exec(&exec.id, None).await
+    {
+        while output.next().await.is_some() {}
+    }
+    docker
+        .inspect_exec(&exec.id)
+        .await
+        .expect("inspect exec")
+        .exit_code
+        .unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn two_spaces_are_isolated_and_down_of_one_keeps_the_other() {
+    let docker = docker().await;
+    ensure_busybox(&docker).await;
+    let sleep = "exec /bin/busybox sleep 300";
+    let a = TestSpace::new("isoa", &busybox("probe", sleep, ""));
+    let b = TestSpace::new("isob", &busybox("probe", sleep, ""));
+    let (ua, ub) = (a.up_nowait(), b.up_nowait());
+    assert!(ua.status.success(), "{}", text(&ua));
+    assert!(ub.status.success(), "{}", text(&ub));
+
+    let ip_of = |name: String| {
+        let docker = docker.clone();
+        async move {
+            inspect(&docker, &name)
+                .await
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|n| n.values().next().and_then(|e| e.ip_address.clone()))
+                .expect("an address on the space network")
+        }
+    };
+    let (a_ip, b_ip) = (
+        ip_of(a.container("gateway")).await,
+        ip_of(b.container("gateway")).await,
+    );
+    // By address, with mew's own health probe from the runtime volume (busybox-static's wget
+    // crashes in its libc resolver), under `timeout` because dropped packets never answer.
+    let wget = |ip: &str, port: u16| {
+        let mut cmd: Vec<String> = vec!["/bin/busybox".into(), "timeout".into(), "3".into()];
+        cmd.extend(mew::engine::image::mew_argv());
+        cmd.extend(["gateway", "health", "--host", ip, "--port"].map(String::from));
+        cmd.push(port.to_string());
+        let docker = docker.clone();
+        let probe = a.container("probe");
+        async move {
+            let refs: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            exec(&docker, &probe, &refs).await
+        }
+    };
+    // Positive control: A's probe reaches A's gateway.
+    assert_eq!(wget(&a_ip, a.port).await, 0);
+    assert_ne!(
+        wget(&b_ip, b.port).await,
+        0,
+        "B's gateway reachable by IP from A"
+    );
+    // By name: names resolve only on a network the container is attached to, and each
+    // space's containers are attached to their own network only.
+    for (space, container) in [(&a, a.container("probe")), (&b, b.container("gateway"))] {
+        let nets = inspect(&docker, &container)
+            .await
+            .network_settings
+            .and_then(|n| n.networks)
+            .expect("networks");
+        let names: Vec<&String> = nets.keys().collect();
+        assert_eq!(names, vec![&format!("mew-{}", space.id)], "{container}");
+    }
+
+    let down = a.down();
+    assert!(down.status.success(), "{}", text(&down));
+    assert_eq!(count_space_objects(&docker, &a.id).await, 0);
+    let b_state = inspect(&docker, &b.container("gateway"))
+        .await
+        .state
+        .expect("state");
+    assert_eq!(b_state.running, Some(true), "space B still runs");
+}
+
+#[tokio::test]
+async fn a_taken_port_fails_with_exit_1_and_leaves_nothing() {
+    let docker = docker().await;
+    let s = TestSpace::new("port", ECHO_AND_CLIENT);
+    let holder = std::net::TcpListener::bind(("127.0.0.1", s.port)).expect("hold the port");
+    let out = s.up();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&s.port.to_string()), "{err}");
+    assert!(err.contains("--port"), "{err}");
+    assert_eq!(count_space_objects(&docker, &s.id).await, 0);
+    drop(holder);
+}
+
+#[tokio::test]
+async fn down_works_after_space_yaml_is_deleted() {
+    let docker = docker().await;
+    ensure_busybox(&docker).await;
+    let s = TestSpace::new("nofile", &busybox("p", "exec /bin/busybox sleep 300", ""));
+    let out = s.up_nowait();
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::remove_file(s.path().join("space.yaml")).expect("delete space.yaml");
+    let down = s.down();
+    assert!(down.status.success(), "{}", text(&down));
+    assert_eq!(count_space_objects(&docker, &s.id).await, 0);
+}
+
+#[tokio::test]
+async fn a_bad_space_yaml_exits_2_and_creates_nothing() {
+    let docker = docker().await;
+    let s = TestSpace::new("bad", "  echo:\n    comand: mew\n");
+    let out = s.up();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("space.yaml:"), "{err}");
+    assert_eq!(count_space_objects(&docker, &s.id).await, 0);
+}
+
+#[tokio::test]
+async fn dry_run_prints_the_plan_and_changes_nothing() {
+    let docker = docker().await;
+    let s = TestSpace::new("dry", ECHO_AND_CLIENT);
+    let port = s.port.to_string();
+    let out = mew(&[
+        "space",
+        "up",
+        "-d",
+        &s.dir_str(),
+        "--port",
+        &port,
+        "--dry-run",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&s.container("gateway")), "{stdout}");
+    assert_eq!(count_space_objects(&docker, &s.id).await, 0);
+}
+
+#[tokio::test]
+async fn a_space_id_used_by_another_directory_is_refused() {
+    let docker = docker().await;
+    ensure_busybox(&docker).await;
+    let participants = busybox("p", "exec /bin/busybox sleep 300", "");
+    let a = TestSpace::new("dup", &participants);
+    let out = a.up_nowait();
+    assert!(out.status.success(), "{}", text(&out));
+    // Same space id, another directory.
+    let other = tempfile::tempdir().expect("tempdir");
+    let yaml = std::fs::read_to_string(a.path().join("space.yaml")).expect("read");
+    std::fs::write(other.path().join("space.yaml"), yaml).expect("write");
+    let dir = std::fs::canonicalize(other.path()).expect("canonical");
+    let out = mew(&[
+        "space",
+        "up",
+        "-d",
+        &dir.display().to_string(),
+        "--join-timeout",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&a.dir_str()) && err.contains("--space-id"),
+        "{err}"
+    );
+    let from_other = mew::engine::observe::spaces_in_dir(&docker, &dir)
+        .await
+        .expect("by dir");
+    assert!(from_other.is_empty(), "{from_other:?}");
+}
