@@ -17,7 +17,6 @@ const FLUSH_EVERY: Duration = Duration::from_millis(15);
 enum Line {
     Envelope(String),
     Decision(String),
-    Flush(mpsc::Sender<()>),
     /// Write out what is queued and end the thread.
     Stop,
 }
@@ -133,13 +132,6 @@ impl LogSink {
         }
     }
 
-    /// Write out everything queued so far (waits for the writer thread).
-    pub fn flush(&self) {
-        let (done_tx, done_rx) = mpsc::channel();
-        self.send(Line::Flush(done_tx));
-        let _ = done_rx.recv_timeout(Duration::from_secs(2));
-    }
-
     /// Flush and stop the writer thread.
     pub fn shutdown(&self) {
         self.send(Line::Stop);
@@ -182,7 +174,6 @@ fn writer_loop(
     // instead of once per record, which keeps it off the routing threads' CPUs.
     while let Ok(first) = rx.recv() {
         let mut pending = Some(first);
-        let mut waiters = Vec::new();
         let mut open = true;
         if matches!(pending, Some(Line::Envelope(_) | Line::Decision(_))) {
             std::thread::sleep(FLUSH_EVERY);
@@ -202,14 +193,10 @@ fn writer_loop(
             match line {
                 Line::Envelope(s) => write_line(&mut envelope, &s),
                 Line::Decision(s) => write_line(&mut decisions, &s),
-                Line::Flush(done) => waiters.push(done),
                 Line::Stop => open = false,
             }
         }
         flush_all(&mut envelope, &mut decisions);
-        for done in waiters {
-            let _ = done.send(());
-        }
         if !open {
             return;
         }
@@ -319,6 +306,10 @@ impl Console {
         }
     }
 
+    /// Whether `-l debug` is on (check before formatting per-message lines).
+    pub fn debug_enabled(&self) -> bool {
+        self.level == 0
+    }
     pub fn debug(&self, line: &str) {
         if self.level == 0 {
             self.out(line, Stream::Info);
@@ -328,6 +319,10 @@ impl Console {
         if self.level <= 1 {
             self.out(line, Stream::Info);
         }
+    }
+    /// Printed whatever the level (the listening line, which tools parse for the port).
+    pub fn always(&self, line: &str) {
+        self.out(line, Stream::Info);
     }
     pub fn warn(&self, line: &str) {
         if self.level <= 2 {

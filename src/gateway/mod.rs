@@ -129,7 +129,7 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
         gw.console.info(&format!("Space: {name}"));
     }
     gw.console
-        .info(&format!("Gateway listening on port {port}"));
+        .always(&format!("Gateway listening on port {port}"));
 
     // 4. auto-start
     let children = Arc::new(autostart::Children::default());

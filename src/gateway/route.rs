@@ -500,6 +500,17 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
     );
     drop(st);
     out.flush(gw);
+    debug_relayed(gw, kind_owned.as_deref(), &outgoing, pid, space_id);
+}
+
+fn debug_relayed(gw: &Gateway, kind: Option<&str>, msg: &Outgoing, pid: &str, space_id: &str) {
+    if gw.console.debug_enabled() {
+        gw.console.debug(&format!(
+            "Relayed {} {} from {pid} in space {space_id}",
+            kind.unwrap_or("(no kind)"),
+            msg.id_json
+        ));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -769,6 +780,7 @@ fn http_route(
     }
     // 16. relay
     send_all(gw, st, out, space_id, &outgoing, &meta_source(pid), None);
+    debug_relayed(gw, Some(&kind), &outgoing, pid, space_id);
     let mut m = Map::new();
     m.insert("id".into(), env.get("id").cloned().unwrap_or(Value::Null));
     m.insert("status".into(), json!("accepted"));
