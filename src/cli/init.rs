@@ -51,6 +51,9 @@ pub async fn run(args: InitArgs) -> anyhow::Result<()> {
         report.template,
         report.config.display()
     );
+    if let Some(needs) = &report.needs {
+        println!("Needs: {needs}");
+    }
     println!("Try: mew");
     Ok(())
 }
