@@ -279,7 +279,10 @@ async fn status_json_of_a_running_space() {
     let cfg = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         cfg.path().join("space.yaml"),
-        format!("space: {{id: {}}}\nparticipants: {{}}\n", space.id),
+        format!(
+            "space: {{id: {}, name: Status test}}\nparticipants: {{}}\n",
+            space.id
+        ),
     )
     .expect("space.yaml");
     let via_cfg = mew_in(cfg.path(), &["space", "status", "--json"]);
@@ -850,4 +853,68 @@ async fn follow_logs_watch_status_and_events() {
     assert!(die.contains("(exit code 137)"), "{die}");
     // Events of other containers are filtered by the space label: only ours show.
     let _ = ticker;
+}
+
+#[tokio::test]
+async fn status_logs_restart_of_a_space_started_by_up() {
+    let id = unique_space_id("opsup");
+    let _guard = SpaceGuard::new(&id);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = std::fs::canonicalize(dir.path()).expect("dir");
+    std::fs::write(
+        dir.join("space.yaml"),
+        format!(
+            "space:\n  id: {id}\n  name: Up test\nparticipants:\n  echo:\n    command: mew\n    args: [agent, echo]\n    auto_start: true\n    capabilities:\n      - kind: chat\n"
+        ),
+    )
+    .expect("space.yaml");
+    let port = common::engine::free_port().to_string();
+    let up = mew_in(&dir, &["space", "up", "--port", &port]);
+    assert!(up.status.success(), "{up:?}");
+
+    let out = mew_in(&dir, &["space", "status", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(v["space_id"], id.as_str());
+    assert_eq!(v["space_name"], "Up test");
+    assert_eq!(v["gateway_url"], format!("ws://localhost:{port}").as_str());
+    assert_eq!(v["gateway_reachable"], true, "{v}");
+    let ps = v["participants"].as_array().expect("participants");
+    assert_eq!(ps.len(), 2, "{v}");
+    let echo = ps
+        .iter()
+        .find(|p| p["participant"] == "echo")
+        .expect("echo");
+    assert_eq!(echo["state"], "running");
+    assert_eq!(echo["joined"], true, "up waits for the join: {echo}");
+    assert_eq!(echo["restart_count"], 0);
+    assert!(
+        echo["memory_limit_bytes"].as_i64().is_some_and(|m| m > 0),
+        "{echo}"
+    );
+
+    let logs = stdout(&mew_in(&dir, &["space", "logs", "echo"]));
+    assert!(logs.lines().any(|l| l.starts_with("echo | ")), "{logs}");
+
+    let restarted = mew_in(&dir, &["space", "restart", "echo"]);
+    assert!(restarted.status.success(), "{restarted:?}");
+    wait_until("echo to join again", 20, || {
+        let out = mew_in(&dir, &["space", "status", "--json"]);
+        let v: Value = serde_json::from_str(&stdout(&out)).unwrap_or(Value::Null);
+        let joined = v["participants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["participant"] == "echo" && p["joined"] == true);
+        async move { joined }
+    })
+    .await;
+
+    let down = mew_in(&dir, &["space", "down"]);
+    assert!(down.status.success(), "{down:?}");
+    let after = mew_in(&dir, &["space", "status"]);
+    assert_eq!(
+        stdout(&after),
+        format!("No running space found in {}.\n", dir.display())
+    );
 }

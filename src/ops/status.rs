@@ -6,6 +6,7 @@
 //! ```text
 //! {
 //!   "space_id": "demo",
+//!   "space_name": "Demo",                  // space.yaml's space.name, null without space.yaml
 //!   "space_dir": "/abs/dir",               // from the io.mew.space.dir label, or null
 //!   "gateway_url": "ws://localhost:8080",  // null when the gateway publishes no port
 //!   "gateway_reachable": true,             // GET /participants answered
@@ -55,6 +56,7 @@ pub struct ParticipantStatus {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpaceStatus {
     pub space_id: String,
+    pub space_name: Option<String>,
     pub space_dir: Option<String>,
     pub gateway_url: Option<String>,
     pub gateway_reachable: bool,
@@ -140,6 +142,8 @@ fn round1(x: f64) -> f64 {
 #[derive(Debug, Clone, Default)]
 pub struct StatusContext {
     pub space_id: String,
+    /// space.yaml's name, when the space was found through it.
+    pub space_name: Option<String>,
     pub now_rfc3339: String,
     /// Connected participant ids from the gateway, `None` when it could not be asked.
     pub connected: Option<BTreeSet<String>>,
@@ -185,6 +189,7 @@ pub fn build(facts: &[ContainerFacts], ctx: &StatusContext) -> SpaceStatus {
     let gw = gateway_address(facts);
     SpaceStatus {
         space_id: ctx.space_id.clone(),
+        space_name: ctx.space_name.clone(),
         space_dir: facts
             .iter()
             .find_map(|f| f.labels.get(crate::plan::model::labels::SPACE_DIR).cloned()),
@@ -225,7 +230,10 @@ pub fn human_duration(secs: i64) -> String {
 /// The human table, header included.
 pub fn render_table(status: &SpaceStatus) -> String {
     let mut out = String::new();
-    out.push_str(&format!("Space: {}\n", status.space_id));
+    match &status.space_name {
+        Some(name) => out.push_str(&format!("Space: {name} ({})\n", status.space_id)),
+        None => out.push_str(&format!("Space: {}\n", status.space_id)),
+    }
     if let Some(dir) = &status.space_dir {
         out.push_str(&format!("Directory: {dir}\n"));
     }
@@ -352,6 +360,7 @@ mod tests {
         dead.oom_killed = true;
         let ctx = StatusContext {
             space_id: "s".into(),
+            space_name: Some("Demo".into()),
             now_rfc3339: "2024-01-01T00:01:00Z".into(),
             connected: Some(["echo".to_string()].into()),
             previous: HashMap::new(),
@@ -369,6 +378,7 @@ mod tests {
         assert_eq!(st.participants[2].joined, Some(false));
         assert_eq!(st.participants[2].uptime_secs, None);
         let table = render_table(&st);
+        assert!(table.starts_with("Space: Demo (s)\n"), "{table}");
         assert!(table.contains("exited (code 137)"), "{table}");
         assert!(table.contains("2.0 KiB / 512.0 MiB"), "{table}");
         let json = serde_json::to_value(&st).unwrap();

@@ -64,16 +64,28 @@ pub async fn connect(host: Option<&str>) -> anyhow::Result<bollard::Docker> {
     Ok(crate::engine::connect(host).await?.docker)
 }
 
-/// The space.yaml's id and directory, when there is a readable one. A broken file does not stop
-/// read-only commands: they warn and fall back to the directory label.
-pub fn from_config(dir: &Path, space_config: Option<&Path>) -> Option<(String, PathBuf)> {
+/// What space.yaml says about the space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FromConfig {
+    pub id: String,
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// The space.yaml's id, name and directory, when there is a readable one. A broken file does not
+/// stop read-only commands: they warn and fall back to the directory label.
+pub fn from_config(dir: &Path, space_config: Option<&Path>) -> Option<FromConfig> {
     let file = crate::config::discover(Some(dir), space_config).ok()?;
     let opts = crate::config::LoadOptions {
         space_dir: None,
         space_id: None,
     };
     match crate::config::load(&file, &opts) {
-        Ok(space) => Some((space.id, space.dir)),
+        Ok(space) => Some(FromConfig {
+            id: space.id,
+            name: space.name,
+            dir: space.dir,
+        }),
         Err(e) => {
             eprintln!(
                 "warning: ignoring {} ({e}); finding the space by its directory instead",
@@ -84,6 +96,13 @@ pub fn from_config(dir: &Path, space_config: Option<&Path>) -> Option<(String, P
     }
 }
 
+/// A space found for a command: its id, and its name when space.yaml gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub id: String,
+    pub name: Option<String>,
+}
+
 /// Find the space: the explicit id, else space.yaml's, else the containers labelled with `dir`.
 /// `Ok(None)`: nothing identifies a space here (so nothing runs).
 pub async fn resolve(
@@ -91,17 +110,26 @@ pub async fn resolve(
     dir: &Path,
     explicit_id: Option<&str>,
     space_config: Option<&Path>,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Option<Found>> {
+    let config = from_config(dir, space_config);
     if let Some(id) = explicit_id.filter(|s| !s.is_empty()) {
-        return Ok(Some(id.to_string()));
+        // The file's name still describes this space when it is the same one.
+        let name = config.filter(|c| c.id == id).map(|c| c.name);
+        return Ok(Some(Found {
+            id: id.to_string(),
+            name,
+        }));
     }
-    if let Some((id, _)) = from_config(dir, space_config) {
-        return Ok(Some(id));
+    if let Some(c) = config {
+        return Ok(Some(Found {
+            id: c.id,
+            name: Some(c.name),
+        }));
     }
     let ids = crate::engine::observe::spaces_in_dir(docker, dir).await?;
     match pick_by_dir(ids.into_iter().collect()) {
         ByDir::None => Ok(None),
-        ByDir::One(id) => Ok(Some(id)),
+        ByDir::One(id) => Ok(Some(Found { id, name: None })),
         ByDir::Several(ids) => Err(crate::error::InvalidInput::new(format!(
             "several spaces run from {}: {}; choose one with --space-id",
             dir.display(),

@@ -34,7 +34,7 @@ pub async fn run(args: CleanArgs) -> anyhow::Result<()> {
             .space_id
             .clone()
             .filter(|s| !s.is_empty())
-            .or_else(|| target::from_config(&dir, None).map(|(id, _)| id)),
+            .or_else(|| target::from_config(&dir, None).map(|c| c.id)),
         dir: Some(dir.to_string_lossy().into_owned()),
         all: args.all,
         force: args.force,

@@ -31,16 +31,22 @@ pub struct SpaceSelect {
 impl SpaceSelect {
     /// Connect, and find the space id (`None`: nothing here). Also returns the absolute dir.
     pub async fn resolve(&self) -> anyhow::Result<(bollard::Docker, PathBuf, Option<String>)> {
+        let (docker, dir, found) = self.find().await?;
+        Ok((docker, dir, found.map(|f| f.id)))
+    }
+
+    /// `resolve`, keeping space.yaml's name when there is one.
+    pub async fn find(&self) -> anyhow::Result<(bollard::Docker, PathBuf, Option<target::Found>)> {
         let dir = target::absolute_dir(self.space_dir.as_deref())?;
         let docker = target::connect(self.host.as_deref()).await?;
-        let id = target::resolve(
+        let found = target::resolve(
             &docker,
             &dir,
             self.space_id.as_deref(),
             self.space_config.as_deref(),
         )
         .await?;
-        Ok((docker, dir, id))
+        Ok((docker, dir, found))
     }
 }
 
@@ -58,8 +64,8 @@ pub struct StatusArgs {
 }
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let (docker, dir, id) = args.select.resolve().await?;
-    let Some(id) = id else {
+    let (docker, dir, found) = args.select.find().await?;
+    let Some(found) = found else {
         return print_not_running(&dir, None, args.json);
     };
     if args.watch {
@@ -68,14 +74,14 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         } else {
             Format::Table
         };
-        return watch(&docker, &dir, &id, format).await;
+        return watch(&docker, &dir, &found, format).await;
     }
     let format = if args.json {
         Format::Json
     } else {
         Format::Table
     };
-    let (text, _) = snapshot(&docker, &dir, &id, format, &HashMap::new()).await?;
+    let (text, _) = snapshot(&docker, &dir, &found, format, &HashMap::new()).await?;
     print!("{text}");
     Ok(())
 }
@@ -117,10 +123,11 @@ fn to_json(status: &crate::ops::status::SpaceStatus, format: Format) -> anyhow::
 async fn snapshot(
     docker: &bollard::Docker,
     dir: &std::path::Path,
-    id: &str,
+    found: &target::Found,
     format: Format,
     previous: &HashMap<String, StatsSample>,
 ) -> anyhow::Result<(String, HashMap<String, StatsSample>)> {
+    let id = found.id.as_str();
     let facts = inspect_space(docker, id).await?;
     if facts.is_empty() {
         let text = if format != Format::Table {
@@ -156,6 +163,7 @@ async fn snapshot(
     };
     let ctx = StatusContext {
         space_id: id.to_string(),
+        space_name: found.name.clone(),
         now_rfc3339: chrono::Utc::now().to_rfc3339(),
         connected,
         previous: previous.clone(),
@@ -176,16 +184,16 @@ async fn snapshot(
 async fn watch(
     docker: &bollard::Docker,
     dir: &std::path::Path,
-    id: &str,
+    found: &target::Found,
     format: Format,
 ) -> anyhow::Result<()> {
     use futures_util::StreamExt;
     use std::io::IsTerminal;
     let clear = std::io::stdout().is_terminal() && format == Format::Table;
-    let mut events = Box::pin(crate::engine::events::follow(docker, id));
+    let mut events = Box::pin(crate::engine::events::follow(docker, &found.id));
     let mut previous = HashMap::new();
     loop {
-        let (text, samples) = snapshot(docker, dir, id, format, &previous).await?;
+        let (text, samples) = snapshot(docker, dir, found, format, &previous).await?;
         previous = samples;
         let mut out = std::io::stdout().lock();
         if clear {
