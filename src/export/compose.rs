@@ -510,7 +510,9 @@ fn service(c: &ContainerSpec, d: &DesiredSpace) -> Service {
         .collect();
     let memory = c.resources.memory_bytes.map(bytes);
     let cpus = c.resources.nano_cpus.map(cpus);
-    let mut cmd = c.cmd.iter().cloned();
+    let refs = token_refs(d);
+    let literal = |v: &String| escape_dollars(v, &refs, false);
+    let mut cmd = c.cmd.iter().map(literal);
     let entrypoint: Vec<String> = cmd.next().into_iter().collect();
     Service {
         image: c.image.clone(),
@@ -519,7 +521,12 @@ fn service(c: &ContainerSpec, d: &DesiredSpace) -> Service {
         command: cmd.collect(),
         working_dir: c.working_dir.clone(),
         user: c.user.clone(),
-        environment: c.env.clone(),
+        // `${VAR}` in env means the host's variable, as under `up`: compose fills it in.
+        environment: c
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), escape_dollars(v, &refs, true)))
+            .collect(),
         volumes,
         labels: c.labels.clone(),
         network_mode,
@@ -550,7 +557,10 @@ fn service(c: &ContainerSpec, d: &DesiredSpace) -> Service {
             Vec::new()
         },
         read_only: c.read_only_rootfs,
-        healthcheck: c.healthcheck.as_ref().map(healthcheck),
+        healthcheck: c.healthcheck.as_ref().map(|h| Healthcheck {
+            test: h.test.iter().map(literal).collect(),
+            ..healthcheck(h)
+        }),
         depends_on: BTreeMap::new(),
         deploy: Deploy {
             resources: DeployResources {
@@ -559,6 +569,37 @@ fn service(c: &ContainerSpec, d: &DesiredSpace) -> Service {
             restart_policy: deploy_restart(&c.restart, c.role),
         },
     }
+}
+
+/// The token references the file may contain (one per participant with a container).
+fn token_refs(d: &DesiredSpace) -> Vec<String> {
+    d.participants
+        .iter()
+        .map(|p| token_ref(&p.participant))
+        .collect()
+}
+
+/// Protect `$` from compose's interpolation (`$$`), except in mew's own token references and,
+/// with `keep_braced`, in `${VAR}` (host variables, which compose then fills in).
+fn escape_dollars(s: &str, refs: &[String], keep_braced: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if let Some(r) = refs.iter().find(|r| tail.starts_with(r.as_str())) {
+            out.push_str(r);
+            rest = &tail[r.len()..];
+        } else if keep_braced && tail.starts_with("${") {
+            out.push_str("${");
+            rest = &tail[2..];
+        } else {
+            out.push_str("$$");
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Bind sources under the container-side space directory become paths relative to the
@@ -646,6 +687,13 @@ mod tests {
         assert_eq!(cpus(500_000_000), "0.5");
         assert_eq!(cpus(2_000_000_000), "2");
         assert_eq!(duration(2500), "2500ms");
+        let refs = vec![token_ref("a")];
+        let with_ref = format!("--token={} $HOME ${{X}} $$", refs[0]);
+        assert_eq!(
+            escape_dollars(&with_ref, &refs, false),
+            format!("--token={} $$HOME $${{X}} $$$$", refs[0])
+        );
+        assert_eq!(escape_dollars("${KEY} $x", &refs, true), "${KEY} $$x");
         assert_eq!(
             yaml11_safe("restart: no\nx:\n- on\n  k: 'no'\n  t: no way\n"),
             "restart: 'no'\nx:\n- 'on'\n  k: 'no'\n  t: no way\n"
