@@ -7,9 +7,7 @@
 //!   env file (`mew space export --env-file`), never their values;
 //! - the user is `${MEW_UID:-1000}:${MEW_GID:-1000}`.
 use crate::config::{ConfigError, LoadOptions, Space};
-use crate::plan::model::{
-    ContainerSpec, DesiredSpace, HealthCheck, MountKind, RestartPolicy, Role,
-};
+use crate::plan::model::{ContainerSpec, DesiredSpace, HealthCheck, MountKind, RestartPolicy};
 use crate::plan::{desired, ResolveOptions};
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -566,7 +564,7 @@ fn service(c: &ContainerSpec, d: &DesiredSpace) -> Service {
             resources: DeployResources {
                 limits: DeployLimits { memory, cpus },
             },
-            restart_policy: deploy_restart(&c.restart, c.role),
+            restart_policy: deploy_restart(&c.restart),
         },
     }
 }
@@ -661,9 +659,8 @@ fn restart(r: &RestartPolicy) -> String {
     }
 }
 
-/// Swarm's equivalent. The gateway never restarts by itself under `up`; Swarm would otherwise
-/// reschedule it, so it keeps `none` too.
-fn deploy_restart(r: &RestartPolicy, _role: Role) -> DeployRestart {
+/// Swarm's equivalent (`none` keeps Swarm from rescheduling what `up` would not restart).
+fn deploy_restart(r: &RestartPolicy) -> DeployRestart {
     let (condition, max_attempts) = match r {
         RestartPolicy::No => ("none", None),
         RestartPolicy::OnFailure(n) => ("on-failure", *n),

@@ -131,7 +131,8 @@ pub fn render(
     })?;
     let resolved = vars::resolve(&meta, ctx, prompt);
     let space_yaml = vars::substitute(&text, &resolved);
-    for rel in t.agent_files()?.iter().map(|(rel, _)| rel) {
+    let agents = t.agent_files()?;
+    for rel in agents.iter().map(|(rel, _)| rel) {
         if rel.split(['/', '\\']).any(|part| part == "..") {
             return Err(InitError::BadTemplate(format!(
                 "template '{}': agent file `{rel}` leaves agents/",
@@ -154,7 +155,7 @@ pub fn render(
     Ok(Rendered {
         needs: meta.needs.clone(),
         space_yaml,
-        agents: t.agent_files()?,
+        agents,
         space_id: space.id,
     })
 }
