@@ -154,11 +154,7 @@ fn choose_on_terminal(templates: &[Template]) -> Option<usize> {
 
 fn ask_on_terminal(v: &Variable, default: &str) -> Option<String> {
     let mut err = std::io::stderr();
-    let shown = if v.sensitive && !default.is_empty() {
-        "********"
-    } else {
-        default
-    };
+    let shown = default;
     let label = if v.description.is_empty() {
         &v.name
     } else {
