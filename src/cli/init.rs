@@ -154,13 +154,12 @@ fn choose_on_terminal(templates: &[Template]) -> Option<usize> {
 
 fn ask_on_terminal(v: &Variable, default: &str) -> Option<String> {
     let mut err = std::io::stderr();
-    let shown = default;
     let label = if v.description.is_empty() {
         &v.name
     } else {
         &v.description
     };
-    let _ = write!(err, "{label} [{shown}]: ");
+    let _ = write!(err, "{label} [{default}]: ");
     let _ = err.flush();
     read_answer()
 }
