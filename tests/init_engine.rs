@@ -19,7 +19,13 @@ fn mew(dir: &std::path::Path) -> Command {
 
 /// Run bare `mew` with piped input until `needle` shows, then `/exit`; returns the output.
 fn bare_mew_until(dir: &std::path::Path, needle: &str) -> Vec<String> {
+    mew_until(dir, &[], needle)
+}
+
+/// Run `mew <args>`, type a line, wait until `needle` shows, then `/exit`; returns the output.
+fn mew_until(dir: &std::path::Path, args: &[&str], needle: &str) -> Vec<String> {
     let mut child = mew(dir)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -117,4 +123,45 @@ fn echo_template_comes_up_and_bare_mew_connects() {
         "down: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn up_dash_i_brings_the_space_up_and_connects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let id = unique_space_id("upi");
+    let _guard = SpaceGuard::new(&id);
+    let out = mew(dir)
+        .args(["init", "echo", "--name", &id])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port().to_string();
+    let seen = mew_until(
+        dir,
+        &["space", "up", "-i", "--port", &port],
+        "← echo chat Echo: hello engine",
+    );
+    assert!(seen.iter().any(|l| l.contains("Space is up")), "{seen:?}");
+    let out = mew(dir).args(["space", "down"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "down: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn up_refuses_interactive_with_detach() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = mew(tmp.path())
+        .args(["space", "up", "-i", "--detach"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
