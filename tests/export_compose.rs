@@ -65,13 +65,9 @@ fn examples_validate_and_their_compose_files_are_in_sync() {
             "{} has a README",
             dir.display()
         );
-        // What `mew space export --format compose` prints, computed in-process: the CLI would
-        // hash the 100+ MB debug executable once per run to find how mew runs in a container.
+        // What `mew space export --format compose` prints, computed in-process (faster).
         let text = std::fs::read_to_string(&space.file).unwrap();
-        let opts = mew::export::ComposeOptions::new(
-            mew::engine::image::mew_argv(),
-            mew::engine::image::crate_version(),
-        );
+        let opts = mew::export::ComposeOptions::new(mew::engine::image::crate_version());
         for (name, flavour) in [
             ("compose.yaml", mew::export::Flavour::Compose),
             ("stack.yaml", mew::export::Flavour::Stack),
@@ -116,10 +112,7 @@ fn export_is_stable_portable_and_holds_no_token() {
     // The CLI prints what the library produces (the examples test relies on it).
     let space = mew::config::load(&dir.join("space.yaml"), &Default::default()).unwrap();
     let text = std::fs::read_to_string(&space.file).unwrap();
-    let opts = mew::export::ComposeOptions::new(
-        mew::engine::image::mew_argv(),
-        mew::engine::image::crate_version(),
-    );
+    let opts = mew::export::ComposeOptions::new(mew::engine::image::crate_version());
     assert_eq!(mew::export::compose(&space, &text, &opts).unwrap(), a);
     for secret in ["file-secret-AAAA", "env-secret-BBBB"] {
         assert!(!a.contains(secret), "a token leaked into the export");

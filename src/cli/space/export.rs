@@ -60,10 +60,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
     }
     let text = std::fs::read_to_string(&space.file)
         .with_context(|| format!("cannot read {}", space.file.display()))?;
-    let mut opts = ComposeOptions::new(
-        crate::engine::image::mew_argv(),
-        crate::engine::image::crate_version(),
-    );
+    let mut opts = ComposeOptions::new(crate::engine::image::crate_version());
     opts.port = args.port;
     let flavour = match args.format {
         Format::Compose => export::Flavour::Compose,
