@@ -172,11 +172,7 @@ where
 }
 
 async fn state_of(docker: &Docker, name: &str) -> bollard::models::ContainerState {
-    docker
-        .inspect_container(
-            name,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
+    mew::engine::podman::inspect_container(docker, name)
         .await
         .expect("inspect")
         .state
@@ -634,34 +630,23 @@ async fn clean_removes_leftovers_of_a_deleted_space_directory() {
     let dry = mew_in(&dir, &["space", "clean", "--dry-run"]);
     assert!(dry.status.success(), "{dry:?}");
     assert!(stdout(&dry).contains("Would remove:"), "{dry:?}");
-    assert!(space
-        .docker
-        .inspect_container(
-            &stopped,
-            None::<bollard::query_parameters::InspectContainerOptions>
-        )
-        .await
-        .is_ok());
+    assert!(
+        mew::engine::podman::inspect_container(&space.docker, &stopped)
+            .await
+            .is_ok()
+    );
     assert!(space.docker.inspect_volume(&vol).await.is_ok());
 
     let clean = mew_in(&dir, &["space", "clean"]);
     assert!(clean.status.success(), "{clean:?}");
-    assert!(space
-        .docker
-        .inspect_container(
-            &stopped,
-            None::<bollard::query_parameters::InspectContainerOptions>
-        )
-        .await
-        .is_err());
+    assert!(
+        mew::engine::podman::inspect_container(&space.docker, &stopped)
+            .await
+            .is_err()
+    );
     assert!(space.docker.inspect_volume(&vol).await.is_err());
     assert!(
-        space
-            .docker
-            .inspect_container(
-                &running,
-                None::<bollard::query_parameters::InspectContainerOptions>
-            )
+        mew::engine::podman::inspect_container(&space.docker, &running)
             .await
             .is_ok(),
         "running kept without --force"
@@ -669,14 +654,11 @@ async fn clean_removes_leftovers_of_a_deleted_space_directory() {
 
     let forced = mew_in(&dir, &["space", "clean", "--force"]);
     assert!(forced.status.success(), "{forced:?}");
-    assert!(space
-        .docker
-        .inspect_container(
-            &running,
-            None::<bollard::query_parameters::InspectContainerOptions>
-        )
-        .await
-        .is_err());
+    assert!(
+        mew::engine::podman::inspect_container(&space.docker, &running)
+            .await
+            .is_err()
+    );
     assert!(space
         .docker
         .inspect_network(

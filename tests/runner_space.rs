@@ -1,7 +1,6 @@
 //! `mew space up` / `down` end to end, through the `mew` binary, on the real engine.
 mod common;
 
-use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
 use common::engine::*;
 use mew::plan::labels;
@@ -92,8 +91,8 @@ impl TestSpace {
 }
 
 async fn inspect(docker: &Docker, name: &str) -> bollard::models::ContainerInspectResponse {
-    docker
-        .inspect_container(name, None::<InspectContainerOptions>)
+    // mew's inspect: Podman may name a just-exited container's state `stopped`.
+    mew::engine::podman::inspect_container(docker, name)
         .await
         .unwrap_or_else(|e| panic!("inspect {name}: {e}"))
 }
@@ -430,6 +429,7 @@ async fn two_spaces_are_isolated_and_down_of_one_keeps_the_other() {
     // network is created (other tests do so all the time), so a single SYN can slip through
     // that window. Real isolation fails every time: require that B is not reachable twice in
     // a row.
+    let jump_before = netavark_isolation_jump();
     let mut reached = 0;
     for _ in 0..2 {
         if wget(&b_ip, b.port).await == 0 {
@@ -439,8 +439,11 @@ async fn two_spaces_are_isolated_and_down_of_one_keeps_the_other() {
             break;
         }
     }
+    // Podman 4.3's netavark 1.4 drops its FORWARD jump to the isolation chain whenever any
+    // isolated network is torn down (other tests do so), until the next network comes up.
+    let netavark_bug = !(jump_before && netavark_isolation_jump());
     assert!(
-        reached < 2,
+        reached < 2 || netavark_bug,
         "B's gateway ({b_ip}) reachable by IP from A, twice"
     );
     // By name: names resolve only on a network the container is attached to, and each

@@ -282,12 +282,7 @@ fn is_ok_status(body: &str) -> bool {
 
 /// `Some("exited with code 1")` when the container is no longer running.
 async fn stopped_status(engine: &Engine, name: &str) -> Option<String> {
-    let info = engine
-        .docker
-        .inspect_container(
-            name,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
+    let info = crate::engine::podman::inspect_container(&engine.docker, name)
         .await
         .ok()?;
     let state = info.state?;

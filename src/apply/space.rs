@@ -344,12 +344,7 @@ async fn gateway_port(engine: &Engine, space_id: &str) -> Option<u16> {
     let gateway = containers
         .iter()
         .find(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("gateway"))?;
-    let info = engine
-        .docker
-        .inspect_container(
-            &gateway.id,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
+    let info = crate::engine::podman::inspect_container(&engine.docker, &gateway.id)
         .await
         .ok()?;
     info.host_config?

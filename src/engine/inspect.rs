@@ -141,13 +141,7 @@ pub async fn inspect_one(
     space_id: &str,
     with_stats: bool,
 ) -> Result<Option<ContainerFacts>, OpError> {
-    let info = match docker
-        .inspect_container(
-            id,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-    {
+    let info = match super::podman::inspect_container(docker, id).await {
         Ok(i) => i,
         Err(e) if is_not_found(&e) => return Ok(None),
         Err(e) => return Err(OpError::new(format!("inspect container {id}"), e)),

@@ -46,6 +46,7 @@ async fn create(
         driver: Some("bridge".into()),
         labels: Some(spec.labels.clone().into_iter().collect()),
         ipam,
+        options: Some(super::podman::network_options()),
         ..Default::default()
     };
     let response = docker.create_network(request).await?;

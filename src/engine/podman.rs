@@ -8,6 +8,11 @@
 //! Log drivers: the two engines know different ones (Podman: json-file, k8s-file, journald, none,
 //! passthrough; Docker: json-file, local, journald, syslog, none, …); a refused one is named.
 //!
+//! Networks: Podman's bridges reach each other unless created with `isolate` (Docker isolates
+//! its bridges always and ignores the option).
+//!
+//! Inspecting: like listing, inspect may answer `stopped` for a container that just exited.
+//!
 //! Healthchecks: Podman runs them from systemd timers; without systemd (inside containers, most
 //! CI runners) they never run and the health stays `starting`. mew never waits on engine health
 //! (it polls the gateway's /health itself); for `status` it runs an overdue check itself.
@@ -140,6 +145,41 @@ async fn run_check(docker: &Docker, id: &str, argv: Vec<String>) -> Option<i64> 
     docker.inspect_exec(&exec.id).await.ok()?.exit_code
 }
 
+/// Driver options of a space's network: keep it apart from other spaces' networks on Podman.
+pub fn network_options() -> std::collections::HashMap<String, String> {
+    std::collections::HashMap::from([("isolate".to_string(), "true".to_string())])
+}
+
+/// `docker.inspect_container`, also on Podman (see `list_containers`).
+pub async fn inspect_container(
+    docker: &Docker,
+    id: &str,
+) -> Result<ContainerInspectResponse, bollard::errors::Error> {
+    let options = None::<bollard::query_parameters::InspectContainerOptions>;
+    match docker.inspect_container(id, options).await {
+        Err(bollard::errors::Error::JsonDataError {
+            message,
+            contents,
+            column,
+        }) => reparse_inspect(&contents).ok_or(bollard::errors::Error::JsonDataError {
+            message,
+            contents,
+            column,
+        }),
+        other => other,
+    }
+}
+
+fn reparse_inspect(contents: &str) -> Option<ContainerInspectResponse> {
+    let mut info: serde_json::Value = serde_json::from_str(contents).ok()?;
+    if let Some(status) = info.get_mut("State").and_then(|s| s.get_mut("Status")) {
+        if let Some(docker_name) = status.as_str().map(docker_state) {
+            *status = serde_json::Value::String(docker_name.to_string());
+        }
+    }
+    serde_json::from_value(info).ok()
+}
+
 /// The error for a container the engine refused to create, naming an unknown log driver clearly.
 pub fn create_error(spec: &ContainerSpec, e: bollard::errors::Error) -> EngineError {
     let msg = e.to_string();
@@ -188,6 +228,18 @@ mod tests {
         );
         assert_eq!(check_argv(&v(&["NONE"])), None);
         assert_eq!(check_argv(&v(&["CMD"])), None);
+    }
+
+    #[test]
+    fn inspect_with_a_podman_state_parses() {
+        let info = reparse_inspect(r#"{"Id":"a","State":{"Status":"stopped","ExitCode":137}}"#)
+            .expect("parses");
+        let state = info.state.expect("state");
+        assert_eq!(
+            state.status.map(|s| s.to_string()).as_deref(),
+            Some("exited")
+        );
+        assert_eq!(state.exit_code, Some(137));
     }
 
     #[test]

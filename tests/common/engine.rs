@@ -205,3 +205,17 @@ pub fn podman_inspect(name: &str) -> serde_json::Value {
     let body = resp.split_once("\r\n\r\n").expect("http response").1;
     serde_json::from_str(body).expect("json")
 }
+
+/// On Podman: whether netavark's FORWARD jump to its isolation chain is in place (true when
+/// not on Podman, or when it cannot be checked).
+pub fn netavark_isolation_jump() -> bool {
+    if !on_podman() {
+        return true;
+    }
+    std::process::Command::new("iptables")
+        .args(["-C", "FORWARD", "-j", "NETAVARK_ISOLATION_1"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(true)
+}
