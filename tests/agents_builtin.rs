@@ -330,3 +330,44 @@ fn agents_exit_zero_on_sigterm_even_without_a_gateway() {
         );
     }
 }
+
+/// The way a container runs an agent: under `mew supervise`, which tees the join line to the
+/// participant's log file and passes `docker stop`'s SIGTERM on.
+#[test]
+fn supervised_agent_logs_its_join_and_stops_cleanly() {
+    let space = unique("ag-sup");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let log = gw.path("logs/calc.log");
+    let mut child = Command::new(mew_exe())
+        .arg("supervise")
+        .arg("--log")
+        .arg(&log)
+        .args([
+            "--",
+            mew_exe(),
+            "agent",
+            "calculator",
+            "--gateway",
+            &gw.url(),
+        ])
+        .args(["--space", &space, "--id", "calc", "--token", "calc-token"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn supervise");
+    let joined = gateway_proc::wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|s| s.contains("calculator agent calc joined space"))
+    });
+    let start = Instant::now();
+    terminate(&mut child);
+    let code = child.wait().ok().and_then(|s| s.code());
+    assert!(joined.is_some(), "no join line in {}", log.display());
+    assert_eq!(code, Some(0));
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        start.elapsed()
+    );
+}

@@ -181,3 +181,107 @@ fn bad_gateway_url_is_invalid_input() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn interactive_mode_on_a_terminal() {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+
+    let space = unique("cc-tty");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let watcher_log = gw.path("watcher.log");
+    let watcher_log_s = watcher_log.to_string_lossy().to_string();
+    let _watcher = connect(&gw, &space, "watcher", &["--output-log", &watcher_log_s]);
+    wait_line(&watcher_log, Duration::from_secs(10), is_welcome).expect("watcher welcome");
+
+    // A pseudo-terminal as stdin makes the client interactive.
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave: OwnedFd = pty.slave;
+    let mut master = std::fs::File::from(pty.master);
+    let mut child = Command::new(mew_exe())
+        .args([
+            "client",
+            "connect",
+            "--gateway",
+            &gw.url(),
+            "--space",
+            &space,
+        ])
+        .args(["--participant-id", "tty-user"])
+        .stdin(Stdio::from(slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn interactive client");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let guard = Proc(child);
+    wait_line(&watcher_log, Duration::from_secs(10), |v| {
+        v["kind"] == "system/presence" && v["payload"]["participant"]["id"] == "tty-user"
+    })
+    .expect("tty-user joined");
+
+    writeln!(master, "hello from a terminal").expect("type");
+    let chat = wait_line(&watcher_log, Duration::from_secs(10), |v| {
+        v["from"] == "tty-user" && v["kind"] == "chat"
+    })
+    .expect("plain text went out as chat");
+    assert_eq!(chat["payload"]["text"], "hello from a terminal");
+
+    writeln!(
+        master,
+        r#"{{"kind":"chat","id":"tty-json","payload":{{"text":"as json"}}}}"#
+    )
+    .expect("type");
+    wait_line(&watcher_log, Duration::from_secs(10), |v| {
+        v["id"] == "tty-json"
+    })
+    .expect("JSON line went out as an envelope");
+
+    writeln!(master, "/exit").expect("type");
+    let mut guard = guard;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = guard.0.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "/exit did not end the client");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut shown = String::new();
+    stdout.read_to_string(&mut shown).expect("read stdout");
+    // Received messages are shown readably, not as JSON.
+    assert!(shown.contains("tty-user: hello from a terminal"), "{shown}");
+    assert!(shown.contains("tty-user: as json"), "{shown}");
+}
+
+#[test]
+fn fifo_out_receives_lines_when_a_reader_is_attached() {
+    use std::io::BufRead;
+
+    let space = unique("cc-fifo-out");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let out = gw.path("client-out");
+    nix::unistd::mkfifo(&out, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let out_s = out.to_string_lossy().to_string();
+    let _client = connect(&gw, &space, "piped", &["--fifo-out", &out_s]);
+    // Opening the read end blocks until the client opens the write end for its first line.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok(f) = std::fs::File::open(&out) else {
+            return;
+        };
+        for line in std::io::BufReader::new(f).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a line on the FIFO");
+    let v: Value = serde_json::from_str(&first).expect("JSON line");
+    assert_eq!(v["kind"], "system/welcome");
+    assert_eq!(v["payload"]["you"]["id"], "piped");
+}

@@ -121,6 +121,17 @@ async fn join_forms_welcome_and_roster() {
                 .all(|c| c.is_ascii_digit()),
         "{id}"
     );
+    // two id-less joins in quick succession get distinct ids
+    let mut d = gw.ws().await;
+    let mut e = gw.ws().await;
+    d.send(json!({"type":"join","space":"s1"})).await;
+    e.send(json!({"type":"join","space":"s1"})).await;
+    let (d_id, e_id) = (
+        d.recv().await["payload"]["you"]["id"].clone(),
+        e.recv().await["payload"]["you"]["id"].clone(),
+    );
+    assert_ne!(d_id, e_id);
+    assert_ne!(d_id, json!(id));
     // leave presence when B closes
     drop(b);
     let leave = a.recv_matching(|v| v["payload"]["event"] == "leave").await;
@@ -381,5 +392,82 @@ async fn capability_violation_and_heartbeat() {
     assert_eq!(
         e["payload"],
         json!({"error":"invalid_request","message":"system/register is reserved for the gateway. Use capability/grant instead."})
+    );
+}
+
+#[tokio::test]
+async fn join_fallbacks_and_replaced_sockets() {
+    let gw = TestGateway::start(YAML);
+    // [R] `?space=` and a Bearer header stand in for missing join fields
+    let url = format!("ws://127.0.0.1:{}/ws?space=fromquery", gw.port);
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    req.headers_mut()
+        .insert("Authorization", "Bearer worker-token".parse().unwrap());
+    let (mut s, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    s.send(tokio_tungstenite::tungstenite::Message::text(
+        json!({"type":"join","participantId":"fb"}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let mut ws = Ws { s };
+    let w = ws.recv().await;
+    assert_eq!(
+        w["payload"]["you"]["capabilities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "worker's caps via Bearer"
+    );
+    let (_, b) = gw
+        .http("GET", "/participants?space=fromquery", &[], "")
+        .await;
+    assert!(b.contains(r#""id":"fb""#), "{b}");
+    // [R] `payload.participant` (upstream interactive CLI) names the participant
+    let mut p = gw.ws().await;
+    p.send(json!({"kind":"system/join","payload":{"participant":"human","space":"fromquery"}}))
+        .await;
+    assert_eq!(p.recv().await["payload"]["you"]["id"], "human");
+    // a second socket under the same id replaces the first; closing the old one changes nothing
+    let (old, _) = gw.join("dup", "fromquery", "").await;
+    let (mut new, _) = gw.join("dup", "fromquery", "").await;
+    drop(old);
+    new.expect_none(Duration::from_millis(200), |t| t.contains("\"leave\""))
+        .await;
+    let (_, b) = gw
+        .http("GET", "/participants?space=fromquery", &[], "")
+        .await;
+    assert!(b.contains(r#""id":"dup""#), "{b}");
+    new.send(json!({"id":"still","kind":"chat","payload":{"text":"x"}}))
+        .await;
+    assert_eq!(new.recv_kind("chat").await["id"], "still");
+}
+
+#[test]
+fn bad_bind_is_invalid_input_and_busy_port_a_runtime_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("space.yaml");
+    std::fs::write(&cfg, "space:\n  id: b\n").unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mew"))
+            .args(["gateway", "start", "--no-auto-start", "--space-config"])
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--bind", "not-an-ip"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bind"));
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = run(&["--bind", "127.0.0.1", "--port", &port]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot listen") && err.lines().count() == 1,
+        "{err}"
     );
 }

@@ -161,6 +161,18 @@ async fn grant_permission_and_http_grant() {
         .send(json!({"id":"p2","kind":"mcp/proposal","payload":{}}))
         .await;
     assert_eq!(agent.recv_kind("mcp/proposal").await["id"], "p2");
+    // [R] revokes apply over HTTP too (and are relayed)
+    let body = json!({"id":"hr","kind":"capability/revoke","payload":{"recipient":"test-agent","capabilities":[{"kind":"mcp/proposal"}]}});
+    let (s, _) = gw.post("admin", "admin-token", &body.to_string()).await;
+    assert_eq!(s, 200);
+    assert_eq!(agent.recv_kind("capability/revoke").await["id"], "hr");
+    agent
+        .send(json!({"id":"p3","kind":"mcp/proposal","payload":{}}))
+        .await;
+    assert_eq!(
+        agent.recv_kind("system/error").await["correlation_id"],
+        json!(["p3"])
+    );
 }
 
 #[tokio::test]

@@ -309,3 +309,66 @@ async fn console_log_file_and_no_config_dir() {
         json!({"kind":"chat"})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_record_is_lost_under_load() {
+    use futures_util::{SinkExt, StreamExt};
+    let gw = TestGateway::start(YAML);
+    const R: usize = 5;
+    const N: usize = 2000;
+    let mut readers = Vec::new();
+    for i in 0..R {
+        let (ws, _) = gw.join(&format!("load-{i}"), "logs", "").await;
+        let (_tx, mut rx) = ws.s.split();
+        readers.push(tokio::spawn(async move {
+            let _keep_open = _tx;
+            let mut n = 0;
+            while n < N {
+                match tokio::time::timeout(Duration::from_secs(20), rx.next()).await {
+                    Ok(Some(Ok(m))) if m.to_string().contains("\"kind\":\"chat\"") => n += 1,
+                    Ok(Some(Ok(_))) => {}
+                    _ => break,
+                }
+            }
+            n
+        }));
+    }
+    let (s, _) = gw.join("test-client", "logs", "test-token").await;
+    let (mut tx, mut rx) = s.s.split();
+    let echo = tokio::spawn(async move {
+        let mut n = 0;
+        while n < N {
+            match tokio::time::timeout(Duration::from_secs(20), rx.next()).await {
+                Ok(Some(Ok(m))) if m.to_string().contains("\"kind\":\"chat\"") => n += 1,
+                Ok(Some(Ok(_))) => {}
+                _ => break,
+            }
+        }
+    });
+    for i in 0..N {
+        let m = json!({"id":format!("load-{i}"),"kind":"chat","payload":{"text":"x"}});
+        tx.feed(tokio_tungstenite::tungstenite::Message::text(m.to_string()))
+            .await
+            .unwrap();
+    }
+    tx.flush().await.unwrap();
+    for r in readers {
+        assert_eq!(r.await.unwrap(), N);
+    }
+    echo.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let env = std::fs::read_to_string(gw.log_path("envelope-history.jsonl")).unwrap();
+    let count = |event: &str| {
+        let pat = format!(r#""event":"{event}","id":"load-"#);
+        env.lines().filter(|l| l.contains(&pat)).count()
+    };
+    assert_eq!(count("received"), N);
+    assert_eq!(count("delivered"), N * (R + 1));
+    let dec = std::fs::read_to_string(gw.log_path("capability-decisions.jsonl")).unwrap();
+    assert_eq!(
+        dec.lines()
+            .filter(|l| l.contains(r#""envelope_id":"load-"#))
+            .count(),
+        N
+    );
+}

@@ -254,3 +254,54 @@ async fn containers_get_limits_labels_and_hardening_and_ports_conflict_cleanly()
         .expect("remove network");
     assert_eq!(count_space_objects(docker, &space).await, 0);
 }
+
+/// The fallback for exhausted default pools: explicit /24s from mew's pool, skipping used ones,
+/// and a clear error when the pool is full too.
+#[tokio::test]
+async fn networks_get_explicit_subnets_from_mews_pool() {
+    let docker = docker().await;
+    let space = unique_space_id("pool");
+    let _guard = SpaceGuard::new(&space);
+    let spec = |n: &str| NetworkSpec {
+        name: format!("mew-{space}-{n}"),
+        labels: labels_for(&space, "net"),
+    };
+    // A /23 holds two /24s.
+    let pool = "10.214.254.0/23";
+    let subnet_of = |id: String| {
+        let docker = docker.clone();
+        async move {
+            docker
+                .inspect_network(
+                    &id,
+                    None::<bollard::query_parameters::InspectNetworkOptions>,
+                )
+                .await
+                .expect("inspect")
+                .ipam
+                .and_then(|i| i.config)
+                .and_then(|c| c.into_iter().next())
+                .and_then(|c| c.subnet)
+                .expect("subnet")
+        }
+    };
+    let one = network::create_in_pool(&docker, &spec("1"), pool)
+        .await
+        .expect("first");
+    let two = network::create_in_pool(&docker, &spec("2"), pool)
+        .await
+        .expect("second");
+    let (s1, s2) = (subnet_of(one).await, subnet_of(two).await);
+    assert_ne!(s1, s2);
+    for s in [&s1, &s2] {
+        assert!(s == "10.214.254.0/24" || s == "10.214.255.0/24", "{s}");
+    }
+    let err = network::create_in_pool(&docker, &spec("3"), pool)
+        .await
+        .expect_err("the pool is full");
+    assert!(
+        matches!(err, EngineError::AddressPoolsExhausted { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("default-address-pools"), "{err}");
+}

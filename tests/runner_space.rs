@@ -499,3 +499,36 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
     assert!(stdout.contains(&s.container("gateway")), "{stdout}");
     assert_eq!(count_space_objects(&docker, &s.id).await, 0);
 }
+
+#[tokio::test]
+async fn a_space_id_used_by_another_directory_is_refused() {
+    let docker = docker().await;
+    ensure_busybox(&docker).await;
+    let participants = busybox("p", "exec /bin/busybox sleep 300", "");
+    let a = TestSpace::new("dup", &participants);
+    let out = a.up_nowait();
+    assert!(out.status.success(), "{}", text(&out));
+    // Same space id, another directory.
+    let other = tempfile::tempdir().expect("tempdir");
+    let yaml = std::fs::read_to_string(a.path().join("space.yaml")).expect("read");
+    std::fs::write(other.path().join("space.yaml"), yaml).expect("write");
+    let dir = std::fs::canonicalize(other.path()).expect("canonical");
+    let out = mew(&[
+        "space",
+        "up",
+        "-d",
+        &dir.display().to_string(),
+        "--join-timeout",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&a.dir_str()) && err.contains("--space-id"),
+        "{err}"
+    );
+    let from_other = mew::engine::observe::spaces_in_dir(&docker, &dir)
+        .await
+        .expect("by dir");
+    assert!(from_other.is_empty(), "{from_other:?}");
+}

@@ -132,8 +132,3 @@ fn init_tracing(verbose: u8) {
         .with_target(false)
         .try_init();
 }
-
-/// Placeholder for a command whose implementation has not landed yet.
-pub(crate) fn not_yet(what: &str) -> anyhow::Result<()> {
-    Err(anyhow::anyhow!("`{what}` is not implemented yet"))
-}

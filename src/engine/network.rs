@@ -16,7 +16,11 @@ const DEFAULT_POOL: &str = "10.213.0.0/16";
 pub async fn create_network(docker: &Docker, spec: &NetworkSpec) -> Result<String, EngineError> {
     match create(docker, spec, None).await {
         Ok(id) => Ok(id),
-        Err(e) if is_pool_exhausted(&e) => create_in_own_pool(docker, spec).await,
+        Err(e) if is_pool_exhausted(&e) => {
+            let pool =
+                std::env::var("MEW_SUBNET_POOL").unwrap_or_else(|_| DEFAULT_POOL.to_string());
+            create_in_pool(docker, spec, &pool).await
+        }
         Err(e) => Err(EngineError::api(
             format!("cannot create network {}", spec.name),
             e,
@@ -53,12 +57,16 @@ fn is_pool_exhausted(e: &bollard::errors::Error) -> bool {
         .contains("could not find an available, non-overlapping IPv4 address pool")
 }
 
-async fn create_in_own_pool(docker: &Docker, spec: &NetworkSpec) -> Result<String, EngineError> {
+/// Create the network with the first /24 of `pool` (an IPv4 CIDR) that no engine network uses.
+pub async fn create_in_pool(
+    docker: &Docker,
+    spec: &NetworkSpec,
+    pool: &str,
+) -> Result<String, EngineError> {
     let exhausted = || EngineError::AddressPoolsExhausted {
         network: spec.name.clone(),
     };
-    let pool = std::env::var("MEW_SUBNET_POOL").unwrap_or_else(|_| DEFAULT_POOL.to_string());
-    let Some((base, prefix)) = parse_cidr(&pool).filter(|(_, p)| *p <= 24) else {
+    let Some((base, prefix)) = parse_cidr(pool).filter(|(_, p)| *p <= 24) else {
         return Err(exhausted());
     };
     let used = used_subnets(docker).await?;

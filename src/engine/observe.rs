@@ -17,7 +17,7 @@ pub async fn observe_space(
     let runtime_image_present =
         super::image::runtime_image_state(docker).await? == super::image::ImageState::Current;
     let runtime_volume_present = match runtime_volume {
-        Some(v) => super::volume::volume_exists(docker, v).await?,
+        Some(v) => super::volume::runtime_volume_ready(docker, v).await?,
         None => false,
     };
     Ok(ObservedSpace {

@@ -6,6 +6,9 @@
 //! engine creates it (with our labels) and copies the image's `/opt/mew` into it in the same call,
 //! so a volume that exists is a volume that is filled, even if mew is killed half-way. Docker
 //! copies at create; Podman copies when the container first starts, so there we also start it.
+//!
+//! While one mew fills the volume, another (a parallel `up` of another space) must not use it
+//! half-filled: filling and checking both hold a host-wide lock file named after the volume.
 use super::image::{Runtime, BINARY_LABEL, MEW_HOME};
 use super::{is_not_found, EngineError, EngineKind};
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountTypeEnum, MountVolumeOptions};
@@ -25,6 +28,40 @@ pub async fn volume_exists(docker: &Docker, name: &str) -> Result<bool, EngineEr
     }
 }
 
+/// Whether the runtime volume exists and is completely filled (waits for a mew that is filling
+/// it right now).
+pub async fn runtime_volume_ready(docker: &Docker, name: &str) -> Result<bool, EngineError> {
+    let _lock = fill_lock(name).await?;
+    volume_exists(docker, name).await
+}
+
+/// An exclusive lock on `<tmp>/<volume>.lock`, released when dropped.
+async fn fill_lock(name: &str) -> Result<std::fs::File, EngineError> {
+    let path = std::env::temp_dir().join(format!("{name}.lock"));
+    let io = |source| EngineError::Io {
+        what: format!("cannot lock {}", path.display()),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    tokio::task::spawn_blocking(move || {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            Ok(file)
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    })
+    .await
+    .map_err(|e| io(std::io::Error::other(e.to_string())))?
+    .map_err(io)
+}
+
 /// Create and fill the runtime volume `name` from `image` unless it exists.
 pub async fn ensure_runtime_volume(
     docker: &Docker,
@@ -32,6 +69,7 @@ pub async fn ensure_runtime_volume(
     name: &str,
     image: &str,
 ) -> Result<(), EngineError> {
+    let _lock = fill_lock(name).await?;
     if volume_exists(docker, name).await? {
         return Ok(());
     }

@@ -16,21 +16,35 @@ pub struct Children {
 impl Children {
     /// SIGTERM every running child.
     pub fn stop_all(&self) {
+        // Under the lock, so a child registered concurrently either is in the map now or
+        // sees `stopping` when it registers (see `register`).
+        let pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
         self.stopping
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        let pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
         for pid in pids.values() {
-            if let Ok(pid) = i32::try_from(*pid) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-            }
+            terminate(*pid);
+        }
+    }
+
+    fn register(&self, id: &str, pid: u32) {
+        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+        pids.insert(id.to_string(), pid);
+        if self.stopping() {
+            terminate(pid);
         }
     }
 
     fn stopping(&self) -> bool {
         self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn terminate(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
     }
 }
 
@@ -147,11 +161,7 @@ async fn supervise(
             }
         };
         if let Some(pid) = child.id() {
-            children
-                .pids
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(id.clone(), pid);
+            children.register(&id, pid);
         }
         gw.console.info(&format!("Started {id}: {command}"));
         let status = child.wait().await;

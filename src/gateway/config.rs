@@ -43,7 +43,9 @@ impl GatewayConfig {
     }
 
     pub fn parse(text: &str) -> Result<GatewayConfig, String> {
-        let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let mut yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        // `<<: *anchor` merge keys, which upstream files use for shared participant settings.
+        yaml.apply_merge().map_err(|e| e.to_string())?;
         let root: Value = serde_json::to_value(yaml).map_err(|e| e.to_string())?;
         Ok(Self::from_json(&root))
     }
@@ -165,6 +167,25 @@ gateway_logging:
         assert_eq!(cfg.logging.envelope_history, Some(false));
         assert_eq!(cfg.logging.capability_decisions, None);
         assert_eq!(cfg.logging.enabled, Some(true));
+    }
+
+    #[test]
+    fn merge_keys_and_anchors() {
+        let cfg = GatewayConfig::parse(
+            r#"
+x-agent: &agent
+  capabilities: [{kind: chat}]
+  tokens: [shared]
+participants:
+  a:
+    <<: *agent
+    tokens: [a-token]
+"#,
+        )
+        .unwrap();
+        let a = &cfg.participants["a"];
+        assert_eq!(a.tokens, ["a-token"]);
+        assert_eq!(a.capabilities.as_ref().unwrap().len(), 1);
     }
 
     #[test]

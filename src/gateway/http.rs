@@ -92,10 +92,10 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let query = parts.uri.query().map(str::to_string);
     let space = query_param(query.as_deref(), "space");
     if parts.method == Method::GET && path == "/health" {
-        return json(200, route::health(&gw));
+        return json(200, super::views::health(&gw));
     }
     if parts.method == Method::GET && path == "/participants" {
-        return json(200, route::participants(&gw, space.as_deref()));
+        return json(200, super::views::participants(&gw, space.as_deref()));
     }
     let pid = path
         .strip_prefix("/participants/")

@@ -3,10 +3,14 @@
 //! [`route`].
 pub mod autostart;
 pub mod config;
+pub(crate) mod emit;
+mod grants;
 pub mod http;
 pub mod logs;
 pub mod route;
 pub mod state;
+mod streams;
+pub mod views;
 pub mod virtual_participant;
 pub mod ws;
 
@@ -129,7 +133,7 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
     signals.wait().await;
     gw.console.info("Shutting down gateway");
     children.stop_all();
-    route::close_all(&gw);
+    views::close_all(&gw);
     gw.logs.shutdown();
     // Let the close frames go out.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -142,7 +146,7 @@ fn register_config_participants(gw: &Arc<Gateway>) {
     };
     let space_id = gw.default_space();
     let mut st = gw.lock();
-    let mut out = route::Outbox::default();
+    let mut out = emit::Outbox::default();
     for (id, pc) in &cfg.participants {
         let Some(first) = pc.tokens.first() else {
             continue;

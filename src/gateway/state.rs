@@ -9,13 +9,16 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{mpsc, Notify};
 
 /// Outbound messages a connection may have queued before it counts as not reading.
-pub const OUTBOUND_QUEUE: usize = 4096;
+pub const OUTBOUND_QUEUE: usize = 65_536;
+/// Outbound bytes a connection may have queued before it counts as not reading (a single
+/// larger message is still accepted into an empty queue).
+pub const OUTBOUND_BYTES: usize = 64 << 20;
 
 /// The shared gateway.
 pub struct Gateway {
@@ -71,22 +74,54 @@ impl Gateway {
             .and_then(|c| c.default_capabilities.as_ref())
     }
 
-    pub fn new_conn(&self) -> (Arc<Conn>, mpsc::Receiver<Message>) {
+    /// A new connection and the receiving end of its outbound queue.
+    pub fn new_conn(&self) -> (Arc<Conn>, Outbound) {
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
         let conn = Conn {
             serial: self.next_conn.fetch_add(1, Ordering::Relaxed),
             tx,
+            queued: queued.clone(),
             kill: Notify::new(),
             dropping: AtomicBool::new(false),
         };
-        (Arc::new(conn), rx)
+        (Arc::new(conn), Outbound { rx, queued })
     }
 }
 
-/// A WebSocket connection as routing sees it: a bounded outbound queue.
+/// The writer's end of a connection's outbound queue.
+pub struct Outbound {
+    rx: mpsc::Receiver<Message>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Outbound {
+    pub async fn recv(&mut self) -> Option<Message> {
+        let m = self.rx.recv().await?;
+        self.queued.fetch_sub(weight(&m), Ordering::Relaxed);
+        Some(m)
+    }
+
+    pub fn try_recv(&mut self) -> Option<Message> {
+        let m = self.rx.try_recv().ok()?;
+        self.queued.fetch_sub(weight(&m), Ordering::Relaxed);
+        Some(m)
+    }
+}
+
+fn weight(m: &Message) -> usize {
+    match m {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+        _ => 0,
+    }
+}
+
+/// A WebSocket connection as routing sees it: a queue bounded in messages and in bytes.
 pub struct Conn {
     pub serial: u64,
     tx: mpsc::Sender<Message>,
+    queued: Arc<AtomicUsize>,
     pub kill: Notify,
     dropping: AtomicBool,
 }
@@ -95,15 +130,32 @@ impl Conn {
     /// Queue a message without waiting. A full queue means the client stopped reading: it is
     /// dropped (its task is told to close) rather than allowed to stall everyone else.
     pub fn push(&self, msg: Message) -> bool {
+        if self.is_dropping() {
+            return false;
+        }
+        let w = weight(&msg);
+        let queued = self.queued.load(Ordering::Relaxed);
+        if queued > 0 && queued + w > OUTBOUND_BYTES {
+            self.drop_client();
+            return false;
+        }
+        // Counted before sending so the writer's decrement can never run first.
+        self.queued.fetch_add(w, Ordering::Relaxed);
         match self.tx.try_send(msg) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.dropping.swap(true, Ordering::Relaxed) {
-                    self.kill.notify_one();
+            Err(e) => {
+                self.queued.fetch_sub(w, Ordering::Relaxed);
+                if let mpsc::error::TrySendError::Full(_) = e {
+                    self.drop_client();
                 }
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    fn drop_client(&self) {
+        if !self.dropping.swap(true, Ordering::Relaxed) {
+            self.kill.notify_one();
         }
     }
 

@@ -1,6 +1,6 @@
 //! Virtual participants (spec/gateway.md §7.5): config participants with `output_log`, to which
 //! the gateway "delivers" by appending JSON lines to a file.
-use super::route::Outbox;
+use super::emit::Outbox;
 use super::state::{Endpoint, Gateway, State, VirtualSink};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ pub fn connect(gw: &Gateway, st: &mut State, out: &mut Outbox, space_id: &str, i
         .insert(id.to_string(), Endpoint::Virtual(sink.clone()));
     // [U] the virtual welcome shows the raw config list, without the baseline.
     let raw = Value::Array(pc.capabilities.clone().unwrap_or_default());
-    let welcome = super::route::welcome(st, space_id, id, raw);
+    let welcome = super::emit::welcome(st, space_id, id, raw);
     let id_json = welcome["id"].to_string();
     let text = welcome.to_string();
     out.virtual_write(sink, text.clone());

@@ -21,14 +21,10 @@ pub async fn serve_socket(
                 return;
             }
             while !closing {
-                match rx.try_recv() {
-                    Ok(m) => {
-                        closing = matches!(m, Message::Close(_));
-                        if sink.feed(m).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(_) => break,
+                let Some(m) = rx.try_recv() else { break };
+                closing = matches!(m, Message::Close(_));
+                if sink.feed(m).await.is_err() {
+                    return;
                 }
             }
             if sink.flush().await.is_err() || closing {

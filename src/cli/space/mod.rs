@@ -2,9 +2,11 @@
 use clap::Subcommand;
 
 pub mod clean;
+pub mod connect;
 pub mod down;
 pub mod events;
 pub mod exec;
+pub mod export;
 pub mod logs;
 pub mod restart;
 pub mod status;
@@ -27,6 +29,10 @@ pub enum SpaceCommand {
     Exec(exec::ExecArgs),
     /// Remove leftover labelled objects.
     Clean(clean::CleanArgs),
+    /// Join a running space from this terminal (chat, envelopes, proposal approval).
+    Connect(connect::ConnectArgs),
+    /// Write the space as a compose file (docker compose, docker stack deploy).
+    Export(export::ExportArgs),
     /// Follow the engine's events for the space's containers, until Ctrl-C.
     Events(events::EventsArgs),
 }
@@ -41,5 +47,7 @@ pub async fn run(cmd: SpaceCommand) -> anyhow::Result<()> {
         SpaceCommand::Exec(a) => exec::run(a).await,
         SpaceCommand::Clean(a) => clean::run(a).await,
         SpaceCommand::Events(a) => events::run(a).await,
+        SpaceCommand::Export(a) => export::run(a).await,
+        SpaceCommand::Connect(a) => connect::run(a).await,
     }
 }

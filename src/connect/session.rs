@@ -1,0 +1,511 @@
+//! The interactive session's state and text, without I/O: what to print for each envelope,
+//! what each typed line means, and the pending proposals.
+use crate::client::envelope;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+pub const HELP: &str = "\
+Type a line to send it as chat, or a JSON object to send it as an envelope
+(protocol, id, ts and from are filled in), e.g.
+  {\"kind\":\"mcp/request\",\"to\":[\"calculator\"],\"payload\":{\"method\":\"tools/list\"}}
+Commands:
+  /help              this text
+  /participants      who is in the space, with their capabilities
+  /proposals         pending proposals
+  /approve N         fulfil proposal N: send its mcp/request on the proposer's behalf
+  /reject N          reject proposal N (mcp/reject to the proposer)
+  /verbose           show every envelope in full (again: off)
+  /exit              leave (also Ctrl-D, Ctrl-C)";
+
+/// A proposal waiting for someone to approve or reject it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    pub number: u32,
+    pub envelope_id: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub payload: Value,
+}
+
+/// What to do after a typed line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this envelope, then print the lines.
+    Send(Value, Vec<String>),
+    Print(Vec<String>),
+    Exit,
+    Nothing,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub me: String,
+    pub verbose: bool,
+    proposals: BTreeMap<u32, Proposal>,
+    next_proposal: u32,
+    /// Other participants and their capability kinds, from the welcome and presence.
+    participants: BTreeMap<String, String>,
+    my_capabilities: String,
+    next_rpc_id: u64,
+}
+
+impl Session {
+    pub fn new(me: &str) -> Session {
+        Session {
+            me: me.to_string(),
+            verbose: false,
+            proposals: BTreeMap::new(),
+            next_proposal: 1,
+            participants: BTreeMap::new(),
+            my_capabilities: "none".into(),
+            next_rpc_id: 1,
+        }
+    }
+
+    pub fn pending(&self) -> impl Iterator<Item = &Proposal> {
+        self.proposals.values()
+    }
+
+    /// Lines to print for a message from the gateway (`time` is `HH:MM:SS`).
+    pub fn on_envelope(&mut self, env: &Value, time: &str) -> Vec<String> {
+        let kind = envelope::kind(env).unwrap_or("");
+        let from = envelope::from(env).unwrap_or("?").to_string();
+        // The gateway does not echo our own envelopes over WebSocket; if it ever does, they were
+        // already shown when sent.
+        if from == self.me {
+            return Vec::new();
+        }
+        let mut extra = String::new();
+        match kind {
+            "system/welcome" => self.welcome(env),
+            "system/presence" => self.presence(env),
+            "mcp/proposal" => {
+                if let Some(id) = envelope::id(env) {
+                    let number = self.next_proposal;
+                    self.next_proposal += 1;
+                    self.proposals.insert(
+                        number,
+                        Proposal {
+                            number,
+                            envelope_id: id.to_string(),
+                            from: from.clone(),
+                            to: envelope::to(env).iter().map(|s| s.to_string()).collect(),
+                            payload: env.get("payload").cloned().unwrap_or(Value::Null),
+                        },
+                    );
+                    extra =
+                        format!("  [proposal #{number}: /approve {number} or /reject {number}]");
+                }
+            }
+            // Someone else dealt with a proposal (fulfilled, rejected or withdrawn): forget it.
+            "mcp/request" | "mcp/reject" | "mcp/withdraw" => {
+                let corr = correlation(env);
+                self.proposals
+                    .retain(|_, p| !corr.iter().any(|c| *c == p.envelope_id));
+            }
+            _ => {}
+        }
+        let mut lines = vec![format!("[{time}] ← {from} {kind} {}{extra}", preview(env))];
+        if self.verbose {
+            lines.push(format!("    {env}"));
+        }
+        lines
+    }
+
+    fn welcome(&mut self, env: &Value) {
+        let payload = env.get("payload");
+        if let Some(you) = payload.and_then(|p| p.get("you")) {
+            self.my_capabilities = super::resolve::capability_kinds(you.get("capabilities"));
+        }
+        if let Some(list) = payload
+            .and_then(|p| p.get("participants"))
+            .and_then(Value::as_array)
+        {
+            self.participants.clear();
+            for p in list {
+                if let Some(id) = p.get("id").and_then(Value::as_str) {
+                    self.participants.insert(
+                        id.to_string(),
+                        super::resolve::capability_kinds(p.get("capabilities")),
+                    );
+                }
+            }
+        }
+    }
+
+    fn presence(&mut self, env: &Value) {
+        let payload = env.get("payload");
+        let event = payload.and_then(|p| p.get("event")).and_then(Value::as_str);
+        let participant = payload.and_then(|p| p.get("participant"));
+        let Some(id) = participant
+            .and_then(|p| p.get("id"))
+            .and_then(Value::as_str)
+        else {
+            return;
+        };
+        match event {
+            Some("leave") => {
+                self.participants.remove(id);
+            }
+            Some(_) => {
+                let caps = participant.and_then(|p| p.get("capabilities"));
+                self.participants
+                    .insert(id.to_string(), super::resolve::capability_kinds(caps));
+            }
+            None => {}
+        }
+    }
+
+    /// What a typed line means.
+    pub fn on_input(&mut self, line: &str, time: &str) -> Action {
+        let line = line.trim_end_matches(['\r', '\n']);
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            return Action::Nothing;
+        }
+        if let Some(cmd) = trimmed.strip_prefix('/') {
+            return self.command(cmd, time);
+        }
+        if trimmed.starts_with('{') {
+            return match serde_json::from_str::<Value>(trimmed) {
+                Ok(Value::Object(obj)) => self.send(complete(obj, &self.me), time),
+                Ok(_) | Err(_) => Action::Print(vec![
+                    "Invalid JSON envelope (send plain text for chat)".into(),
+                ]),
+            };
+        }
+        self.send(envelope::chat(&self.me, line), time)
+    }
+
+    fn send(&self, env: Value, time: &str) -> Action {
+        let kind = envelope::kind(&env).unwrap_or("").to_string();
+        let to = envelope::to(&env).join(",");
+        let to = if to.is_empty() {
+            String::new()
+        } else {
+            format!(" to {to}")
+        };
+        let mut lines = vec![format!("[{time}] → {kind}{to} {}", preview(&env))];
+        if self.verbose {
+            lines.push(format!("    {env}"));
+        }
+        Action::Send(env, lines)
+    }
+
+    fn command(&mut self, cmd: &str, time: &str) -> Action {
+        let mut words = cmd.split_whitespace();
+        let name = words.next().unwrap_or("");
+        let arg = words.next();
+        match name {
+            "help" | "h" | "?" => Action::Print(HELP.lines().map(String::from).collect()),
+            "exit" | "quit" | "q" => Action::Exit,
+            "verbose" | "v" => {
+                self.verbose = !self.verbose;
+                Action::Print(vec![format!(
+                    "verbose {}",
+                    if self.verbose { "on" } else { "off" }
+                )])
+            }
+            "participants" | "p" => {
+                let mut lines = vec![format!(
+                    "  {} (you; capabilities: {})",
+                    self.me, self.my_capabilities
+                )];
+                for (id, caps) in &self.participants {
+                    lines.push(format!("  {id} (capabilities: {caps})"));
+                }
+                Action::Print(lines)
+            }
+            "proposals" => {
+                if self.proposals.is_empty() {
+                    return Action::Print(vec!["No pending proposals".into()]);
+                }
+                Action::Print(
+                    self.proposals
+                        .values()
+                        .map(|p| {
+                            format!(
+                                "  #{} from {} to {}: {}",
+                                p.number,
+                                p.from,
+                                p.to.join(","),
+                                payload_preview("mcp/proposal", &p.payload)
+                            )
+                        })
+                        .collect(),
+                )
+            }
+            "approve" | "reject" => {
+                let Some(number) = arg.and_then(|a| a.trim_start_matches('#').parse::<u32>().ok())
+                else {
+                    return Action::Print(vec![format!("Usage: /{name} N (see /proposals)")]);
+                };
+                let Some(p) = self.proposals.remove(&number) else {
+                    return Action::Print(vec![format!("No pending proposal #{number}")]);
+                };
+                let env = if name == "approve" {
+                    self.fulfil(&p)
+                } else {
+                    envelope::build(
+                        &self.me,
+                        "mcp/reject",
+                        std::slice::from_ref(&p.from),
+                        std::slice::from_ref(&p.envelope_id),
+                        json!({ "reason": format!("rejected by {}", self.me) }),
+                    )
+                };
+                self.send(env, time)
+            }
+            other => Action::Print(vec![format!("Unknown command /{other} (try /help)")]),
+        }
+    }
+
+    /// The proposed request, sent by us to the proposal's target and correlated to it.
+    fn fulfil(&mut self, p: &Proposal) -> Value {
+        let mut payload = match &p.payload {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        payload.entry("jsonrpc").or_insert(json!("2.0"));
+        if !payload.contains_key("id") {
+            payload.insert("id".into(), json!(self.next_rpc_id));
+            self.next_rpc_id += 1;
+        }
+        envelope::build(
+            &self.me,
+            "mcp/request",
+            &p.to,
+            std::slice::from_ref(&p.envelope_id),
+            Value::Object(payload),
+        )
+    }
+}
+
+/// Fill in what the user left out of a typed envelope: protocol, id, ts, from.
+fn complete(mut obj: Map<String, Value>, me: &str) -> Value {
+    obj.entry("protocol").or_insert(json!(envelope::PROTOCOL));
+    if !obj.contains_key("id") {
+        obj.insert("id".into(), json!(envelope::new_id(me)));
+    }
+    obj.entry("ts").or_insert(json!(envelope::now_ts()));
+    obj.insert("from".into(), json!(me));
+    Value::Object(obj)
+}
+
+fn correlation(env: &Value) -> Vec<&str> {
+    match env.get("correlation_id") {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(s)) => vec![s.as_str()],
+        _ => Vec::new(),
+    }
+}
+
+const PREVIEW_MAX: usize = 120;
+
+/// One line saying what an envelope carries.
+pub fn preview(env: &Value) -> String {
+    let kind = envelope::kind(env).unwrap_or("");
+    let payload = env.get("payload").cloned().unwrap_or(Value::Null);
+    truncate(&payload_preview(kind, &payload))
+}
+
+fn payload_preview(kind: &str, payload: &Value) -> String {
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+    match kind {
+        "chat" => s(payload.get("text")),
+        "mcp/request" | "mcp/proposal" => {
+            let method = s(payload.get("method"));
+            let params = payload.get("params");
+            match (method.as_str(), params) {
+                ("tools/call", Some(p)) => format!(
+                    "tools/call {} {}",
+                    s(p.get("name")),
+                    p.get("arguments").map(Value::to_string).unwrap_or_default()
+                ),
+                (_, Some(p)) => format!("{method} {p}"),
+                (_, None) => method,
+            }
+        }
+        "mcp/response" => {
+            if let Some(err) = payload.get("error") {
+                return format!("error: {}", s(err.get("message")));
+            }
+            let result = payload.get("result");
+            let texts: Vec<String> = result
+                .and_then(|r| r.get("content"))
+                .and_then(Value::as_array)
+                .map(|c| {
+                    c.iter()
+                        .filter_map(|i| i.get("text"))
+                        .map(|t| s(Some(t)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if texts.is_empty() {
+                result.map(Value::to_string).unwrap_or_default()
+            } else {
+                texts.join(" ")
+            }
+        }
+        "system/welcome" => {
+            let ids: Vec<String> = payload
+                .get("participants")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|p| s(p.get("id"))).collect())
+                .unwrap_or_default();
+            format!(
+                "joined; others here: {}",
+                if ids.is_empty() {
+                    "none".into()
+                } else {
+                    ids.join(", ")
+                }
+            )
+        }
+        "system/presence" => format!(
+            "{} {}",
+            s(payload.get("event")),
+            s(payload.get("participant").and_then(|p| p.get("id")))
+        ),
+        "system/error" => {
+            let attempted = s(payload.get("attempted_kind"));
+            let e = s(payload.get("error"));
+            if attempted.is_empty() {
+                e
+            } else {
+                format!("{e} ({attempted})")
+            }
+        }
+        "mcp/reject" => s(payload.get("reason")),
+        _ => match payload {
+            Value::Null => String::new(),
+            other => other.to_string(),
+        },
+    }
+}
+
+fn truncate(s: &str) -> String {
+    let one_line = s.replace(['\n', '\r'], " ");
+    if one_line.chars().count() <= PREVIEW_MAX {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(PREVIEW_MAX - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proposal() -> Value {
+        json!({"protocol":"mew/v0.4","id":"p-1","from":"assistant","to":["calculator"],
+               "kind":"mcp/proposal","payload":{"method":"tools/call",
+               "params":{"name":"add","arguments":{"a":2,"b":3}}}})
+    }
+
+    #[test]
+    fn chat_and_json_input() {
+        let mut s = Session::new("human");
+        let Action::Send(env, lines) = s.on_input("hello there", "10:00:00") else {
+            panic!("chat is sent")
+        };
+        assert_eq!(env["kind"], "chat");
+        assert_eq!(env["payload"]["text"], "hello there");
+        assert_eq!(lines, ["[10:00:00] → chat hello there"]);
+        let Action::Send(env, _) = s.on_input(r#"{"kind":"x/y","to":["a"],"payload":{}}"#, "t")
+        else {
+            panic!("envelope is sent")
+        };
+        assert_eq!(env["from"], "human");
+        assert_eq!(env["protocol"], "mew/v0.4");
+        assert!(env["id"].is_string() && env["ts"].is_string());
+        assert!(matches!(s.on_input("{not json", "t"), Action::Print(_)));
+        assert_eq!(s.on_input("/exit", "t"), Action::Exit);
+        assert_eq!(s.on_input("  ", "t"), Action::Nothing);
+    }
+
+    #[test]
+    fn approve_sends_the_proposed_request_correlated() {
+        let mut s = Session::new("human");
+        let lines = s.on_envelope(&proposal(), "10:00:01");
+        assert_eq!(
+            lines[0],
+            "[10:00:01] ← assistant mcp/proposal tools/call add {\"a\":2,\"b\":3}  [proposal #1: /approve 1 or /reject 1]"
+        );
+        let Action::Send(env, _) = s.on_input("/approve 1", "t") else {
+            panic!("approval is sent")
+        };
+        assert_eq!(env["kind"], "mcp/request");
+        assert_eq!(env["to"], json!(["calculator"]));
+        assert_eq!(env["correlation_id"], json!(["p-1"]));
+        assert_eq!(env["payload"]["method"], "tools/call");
+        assert_eq!(env["payload"]["jsonrpc"], "2.0");
+        assert_eq!(env["payload"]["id"], 1);
+        assert_eq!(s.pending().count(), 0);
+        assert_eq!(
+            s.on_input("/approve 1", "t"),
+            Action::Print(vec!["No pending proposal #1".into()])
+        );
+    }
+
+    #[test]
+    fn reject_and_withdraw() {
+        let mut s = Session::new("human");
+        s.on_envelope(&proposal(), "t");
+        let mut second = proposal();
+        second["id"] = json!("p-2");
+        s.on_envelope(&second, "t");
+        let Action::Send(env, _) = s.on_input("/reject 2", "t") else {
+            panic!("rejection is sent")
+        };
+        assert_eq!(env["kind"], "mcp/reject");
+        assert_eq!(env["to"], json!(["assistant"]));
+        assert_eq!(env["correlation_id"], json!(["p-2"]));
+        let withdraw =
+            json!({"from":"assistant","kind":"mcp/withdraw","correlation_id":["p-1"],"payload":{}});
+        s.on_envelope(&withdraw, "t");
+        assert_eq!(s.pending().count(), 0);
+    }
+
+    #[test]
+    fn participants_from_welcome_and_presence() {
+        let mut s = Session::new("human");
+        let welcome = json!({"from":"system:gateway","kind":"system/welcome","payload":{
+            "you":{"id":"human","capabilities":[{"kind":"*"}]},
+            "participants":[{"id":"echo","capabilities":[{"kind":"chat"}]}]}});
+        let lines = s.on_envelope(&welcome, "t");
+        assert_eq!(
+            lines[0],
+            "[t] ← system:gateway system/welcome joined; others here: echo"
+        );
+        s.on_envelope(
+            &json!({"from":"system:gateway","kind":"system/presence",
+            "payload":{"event":"join","participant":{"id":"calc","capabilities":[]}}}),
+            "t",
+        );
+        s.on_envelope(
+            &json!({"from":"system:gateway","kind":"system/presence",
+            "payload":{"event":"leave","participant":{"id":"echo"}}}),
+            "t",
+        );
+        assert_eq!(
+            s.on_input("/participants", "t"),
+            Action::Print(vec![
+                "  human (you; capabilities: *)".into(),
+                "  calc (capabilities: none)".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn previews() {
+        let resp = json!({"kind":"mcp/response","payload":{"jsonrpc":"2.0","id":1,
+            "result":{"content":[{"type":"text","text":"5"}]}}});
+        assert_eq!(preview(&resp), "5");
+        let long = json!({"kind":"chat","payload":{"text":"x".repeat(500)}});
+        assert_eq!(preview(&long).chars().count(), PREVIEW_MAX);
+        let err = json!({"kind":"system/error","payload":{"error":"capability_violation","attempted_kind":"mcp/request"}});
+        assert_eq!(preview(&err), "capability_violation (mcp/request)");
+    }
+}

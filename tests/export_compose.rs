@@ -1,0 +1,193 @@
+//! `mew space export --format compose`: byte-stable, no secrets, the structure compose needs;
+//! and compose-examples/*: every space validates and its compose.yaml is the current export
+//! (`UPDATE_EXAMPLES=1 cargo test --test export_compose` rewrites them).
+use serde_yaml::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn export(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let config = dir.join("space.yaml");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mew"));
+    cmd.args(["space", "export", "--format", "compose", "-d"])
+        .arg(dir)
+        .arg("-c")
+        .arg(&config)
+        .args(extra)
+        .env_remove("MEW_SPACE_ID")
+        .env_remove("MEW_SPACE_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run mew")
+}
+
+fn stdout_ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn examples() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose-examples");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("compose-examples")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("space.yaml").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+#[test]
+fn examples_validate_and_their_compose_files_are_in_sync() {
+    let dirs = examples();
+    let names: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| Some(d.file_name()?.to_string_lossy().into_owned()))
+        .collect();
+    for wanted in ["calculator", "echo", "limits", "shell-agent"] {
+        assert!(
+            names.iter().any(|n| n == wanted),
+            "missing example {wanted}"
+        );
+    }
+    let update = std::env::var_os("UPDATE_EXAMPLES").is_some();
+    for dir in &dirs {
+        let space = mew::config::load(&dir.join("space.yaml"), &Default::default())
+            .unwrap_or_else(|e| panic!("{} does not validate: {e}", dir.display()));
+        assert!(space.warnings.is_empty(), "{:?}", space.warnings);
+        assert!(
+            dir.join("README.md").is_file(),
+            "{} has a README",
+            dir.display()
+        );
+        // What `mew space export --format compose` prints, computed in-process: the CLI would
+        // hash the 100+ MB debug executable once per run to find how mew runs in a container.
+        let text = std::fs::read_to_string(&space.file).unwrap();
+        let opts = mew::export::ComposeOptions::new(
+            mew::engine::image::mew_argv(),
+            mew::engine::image::crate_version(),
+        );
+        let produced = mew::export::compose(&space, &text, &opts).expect("export");
+        let file = dir.join("compose.yaml");
+        if update {
+            std::fs::write(&file, &produced).expect("write compose.yaml");
+        }
+        let stored = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            stored == produced,
+            "{} is out of date: run UPDATE_EXAMPLES=1 cargo test --test export_compose",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn export_is_stable_portable_and_holds_no_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("space.yaml"),
+        "space:\n  id: Exp.Test\nparticipants:\n  echo-agent:\n    command: mew\n    args: [agent, echo, --token, \"${TOKEN}\"]\n    auto_start: true\n    restart_policy: on-failure:2\n    resources: {memory: 64m, cpus: 0.5}\n  you:\n    capabilities: [{kind: chat}]\n",
+    )
+    .unwrap();
+    let tokens = dir.join(".mew/tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    std::fs::write(tokens.join("echo-agent.token"), "file-secret-AAAA").unwrap();
+    let env_file = dir.join("compose.env");
+    let env_arg = env_file.to_string_lossy().into_owned();
+    let secret_env = [("MEW_TOKEN_YOU", "env-secret-BBBB")];
+    let a = stdout_ok(&export(dir, &["--env-file", &env_arg], &secret_env));
+    let b = stdout_ok(&export(dir, &[], &[]));
+    assert_eq!(a, b, "same input, same bytes");
+    // The CLI prints what the library produces (the examples test relies on it).
+    let space = mew::config::load(&dir.join("space.yaml"), &Default::default()).unwrap();
+    let text = std::fs::read_to_string(&space.file).unwrap();
+    let opts = mew::export::ComposeOptions::new(
+        mew::engine::image::mew_argv(),
+        mew::engine::image::crate_version(),
+    );
+    assert_eq!(mew::export::compose(&space, &text, &opts).unwrap(), a);
+    for secret in ["file-secret-AAAA", "env-secret-BBBB"] {
+        assert!(!a.contains(secret), "a token leaked into the export");
+    }
+    assert!(
+        !a.contains(&*dir.to_string_lossy()),
+        "no machine path in the export"
+    );
+
+    // The env file holds the tokens the compose file refers to, readable by the owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&env_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let env_text = std::fs::read_to_string(&env_file).unwrap();
+    assert_eq!(env_text, "MEW_TOKEN_ECHO_AGENT=file-secret-AAAA\n");
+
+    let doc: Value = serde_yaml::from_str(&a).expect("valid YAML");
+    assert_eq!(doc["name"], "exp-test");
+    let services = doc["services"].as_mapping().expect("services");
+    let keys: Vec<&str> = services.keys().filter_map(Value::as_str).collect();
+    assert_eq!(
+        keys,
+        ["gateway", "echo-agent"],
+        "passive participants get no service"
+    );
+    let gw = &doc["services"]["gateway"];
+    assert_eq!(gw["ports"][0], "127.0.0.1:8080:8080");
+    assert_eq!(gw["restart"], "no");
+    assert!(
+        a.contains("    restart: 'no'\n"),
+        "quoted for YAML 1.1 readers"
+    );
+    assert_eq!(gw["networks"]["mew-Exp.Test"]["aliases"][0], "gateway");
+    assert_eq!(gw["healthcheck"]["test"][0], "CMD");
+    assert_eq!(gw["volumes"][0]["source"], ".");
+    assert_eq!(gw["volumes"][0]["target"], "/space");
+    let reference =
+        "${MEW_TOKEN_ECHO_AGENT:?set MEW_TOKEN_ECHO_AGENT (mew space export --env-file)}";
+    assert_eq!(gw["environment"]["MEW_TOKEN_ECHO_AGENT"], reference);
+
+    let agent = &doc["services"]["echo-agent"];
+    assert_eq!(agent["environment"]["MEW_TOKEN"], reference);
+    let command: Vec<&str> = agent["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        command.contains(&reference),
+        "${{TOKEN}} in args becomes the reference"
+    );
+    assert!(agent["entrypoint"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("/opt/mew/"));
+    assert_eq!(
+        agent["depends_on"]["gateway"]["condition"],
+        "service_healthy"
+    );
+    assert_eq!(agent["mem_limit"], "64m");
+    assert_eq!(agent["cpus"], "0.5");
+    assert_eq!(agent["restart"], "on-failure:2");
+    assert_eq!(agent["deploy"]["resources"]["limits"]["memory"], "64m");
+    assert_eq!(agent["deploy"]["restart_policy"]["condition"], "on-failure");
+    assert_eq!(agent["deploy"]["restart_policy"]["max_attempts"], 2);
+    assert_eq!(agent["labels"]["io.mew.participant"], "echo-agent");
+    assert_eq!(agent["labels"]["io.mew.role"], "agent");
+    assert_eq!(agent["cap_drop"][0], "ALL");
+    assert_eq!(agent["security_opt"][0], "no-new-privileges:true");
+    assert_eq!(agent["user"], "${MEW_UID:-1000}:${MEW_GID:-1000}");
+
+    // --space-id changes the ids; a bad one is invalid input.
+    let c = stdout_ok(&export(dir, &["--space-id", "other"], &[]));
+    assert!(c.contains("name: other\n") && c.contains("container_name: other-echo-agent\n"));
+    assert_eq!(
+        export(dir, &["--space-id", "bad id"], &[]).status.code(),
+        Some(2)
+    );
+}

@@ -1,0 +1,51 @@
+//! `mew image build` and `mew doctor` through the binary.
+use std::process::{Command, Output};
+
+fn mew(args: &[&str], docker_host: Option<&str>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mew"));
+    c.args(args);
+    match docker_host {
+        Some(h) => c.env("DOCKER_HOST", h),
+        None => c.env_remove("DOCKER_HOST"),
+    };
+    c.output().expect("run mew")
+}
+
+fn out(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn image_build_then_doctor_reports_the_runtime_image_present() {
+    let build = mew(&["image", "build"], None);
+    let (stdout, stderr) = out(&build);
+    assert!(build.status.success(), "{stdout}{stderr}");
+    assert!(stdout.starts_with("Built mew:"), "{stdout}");
+    assert!(stdout.contains("also tagged mew:"), "{stdout}");
+
+    let doctor = mew(&["doctor"], None);
+    let (stdout, stderr) = out(&doctor);
+    assert!(doctor.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("Engine:") && stdout.contains("API version:"), "{stdout}");
+    assert!(stdout.contains("Socket:          unix:///var/run/docker.sock"), "{stdout}");
+    let image_line = stdout
+        .lines()
+        .find(|l| l.starts_with("Runtime image:"))
+        .expect("runtime image line");
+    assert!(image_line.ends_with("present"), "{image_line}");
+}
+
+#[test]
+fn no_engine_is_one_sentence_and_exit_1() {
+    for args in [&["doctor"][..], &["image", "build"][..], &["space", "down"][..]] {
+        let o = mew(args, Some("unix:///nonexistent/mew.sock"));
+        let (stdout, stderr) = out(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stdout}{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("unix:///nonexistent/mew.sock"), "{stderr}");
+        assert!(stderr.contains("DOCKER_HOST"), "{stderr}");
+    }
+}
