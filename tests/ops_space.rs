@@ -324,14 +324,19 @@ async fn status_reports_exit_codes_and_oom_kills() {
         )
         .await;
     // `tail` keeps the current line in memory; /dev/zero has no newline, so it grows until the
-    // 8 MiB limit has the kernel kill it. The shell then exits with the child's status (137) a
-    // moment later: when PID 1 itself is killed, the engine may see the exit before the OOM
-    // event and report oom_killed=false (a race inside the engine, seen under load).
+    // 8 MiB limit has the kernel kill it, and the shell exits with its status (137). The engine
+    // only notices an OOM kill once its watcher is on the container's cgroup, which happens just
+    // after start: the first sleep lets it get there (an immediate OOM goes unreported under
+    // load), the second lets the OOM event arrive before the exit.
     let oom = space
         .start(
             "hungry",
             "agent",
-            &["sh", "-c", "tail /dev/zero; code=$?; sleep 1; exit $code"],
+            &[
+                "sh",
+                "-c",
+                "sleep 2; tail /dev/zero; code=$?; sleep 1; exit $code",
+            ],
             limited(8 * MIB),
             None,
         )

@@ -29,8 +29,14 @@ fn image_build_then_doctor_reports_the_runtime_image_present() {
     let doctor = mew(&["doctor"], None);
     let (stdout, stderr) = out(&doctor);
     assert!(doctor.status.success(), "{stdout}{stderr}");
-    assert!(stdout.contains("Engine:") && stdout.contains("API version:"), "{stdout}");
-    assert!(stdout.contains("Socket:          unix:///var/run/docker.sock"), "{stdout}");
+    assert!(
+        stdout.contains("Engine:") && stdout.contains("API version:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Socket:          unix:///var/run/docker.sock"),
+        "{stdout}"
+    );
     let image_line = stdout
         .lines()
         .find(|l| l.starts_with("Runtime image:"))
@@ -40,7 +46,11 @@ fn image_build_then_doctor_reports_the_runtime_image_present() {
 
 #[test]
 fn no_engine_is_one_sentence_and_exit_1() {
-    for args in [&["doctor"][..], &["image", "build"][..], &["space", "down"][..]] {
+    for args in [
+        &["doctor"][..],
+        &["image", "build"][..],
+        &["space", "down"][..],
+    ] {
         let o = mew(args, Some("unix:///nonexistent/mew.sock"));
         let (stdout, stderr) = out(&o);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {stdout}{stderr}");
