@@ -1,39 +1,42 @@
 //! `mew space status`: rows from the engine's facts plus the gateway's participant list, as a
 //! table or as JSON.
 //!
-//! JSON schema (stable; keys are snake_case, absent values are `null`):
-//!
-//! ```text
-//! {
-//!   "space_id": "demo",
-//!   "space_name": "Demo",                  // space.yaml's space.name, null without space.yaml
-//!   "space_dir": "/abs/dir",               // from the io.mew.space.dir label, or null
-//!   "gateway_url": "ws://localhost:8080",  // null when the gateway publishes no port
-//!   "gateway_reachable": true,             // GET /participants answered
-//!   "connected": ["echo", "human"],        // ids the gateway reports connected, null if unreachable
-//!   "participants": [
-//!     {
-//!       "participant": "echo",             // io.mew.participant
-//!       "role": "agent",                   // io.mew.role
-//!       "container": "demo-echo",
-//!       "state": "running",                // running | exited | restarting | created | paused | dead | stopping
-//!       "exit_code": null,                 // last exit code once the container has stopped
-//!       "oom_killed": false,
-//!       "health": "healthy",               // healthy | unhealthy | starting | null (no healthcheck)
-//!       "restart_count": 0,
-//!       "memory_used_bytes": 1048576,      // null when not running
-//!       "memory_limit_bytes": 536870912,   // null when unlimited
-//!       "cpu_percent": 0.4,                // 100 = one core; average since start (or since the previous --watch frame)
-//!       "started_at": "2024-05-01T10:00:00.1Z",
-//!       "uptime_secs": 42,                 // null when not running
-//!       "joined": true                     // null for the gateway itself or when the gateway is unreachable
-//!     }
-//!   ]
-//! }
-//! ```
+//! JSON schema (stable; keys are snake_case, absent values are `null`): see [`JSON_SCHEMA`],
+//! which `mew space status --help` prints.
 use crate::engine::inspect::ContainerFacts;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
+
+/// The `--json` document, as `mew space status --help` shows it.
+pub const JSON_SCHEMA: &str = r#"Print JSON instead of the table.
+Schema (stable; snake_case keys; null when unknown or absent):
+
+{
+  "space_id": "demo",
+  "space_name": "Demo",            // space.name from space.yaml
+  "space_dir": "/abs/dir",         // io.mew.space.dir label
+  "gateway_url": "ws://localhost:8080",
+  "gateway_reachable": true,       // GET /participants answered
+  "connected": ["echo"],           // ids connected to the gateway
+  "participants": [{
+    "participant": "echo",         // io.mew.participant
+    "role": "agent",               // io.mew.role
+    "container": "demo-echo",
+    "state": "running",            // running, exited, restarting,
+                                   // created, paused, dead, stopping
+    "exit_code": null,             // set once stopped
+    "oom_killed": false,
+    "health": "healthy",           // healthy, unhealthy, starting
+    "restart_count": 0,
+    "memory_used_bytes": 1048576,  // while running
+    "memory_limit_bytes": 536870912,
+    "cpu_percent": 0.4,            // 100 = one core, average since
+                                   // start (--watch: since last frame)
+    "started_at": "2024-05-01T10:00:00.1Z",
+    "uptime_secs": 42,             // while running
+    "joined": true                 // null for the gateway itself
+  }]
+}"#;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ParticipantStatus {
@@ -384,6 +387,20 @@ mod tests {
         let json = serde_json::to_value(&st).unwrap();
         assert_eq!(json["participants"][2]["oom_killed"], true);
         assert_eq!(json["participants"][1]["memory_limit_bytes"], 536870912);
+    }
+
+    #[test]
+    fn documented_schema_lists_every_key() {
+        let st = build(&[facts("a", "agent", "running")], &StatusContext::default());
+        let v = serde_json::to_value(&st).unwrap();
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.extend(v["participants"][0].as_object().unwrap().keys().cloned());
+        for k in keys {
+            assert!(
+                JSON_SCHEMA.contains(&format!("\"{k}\":")),
+                "{k} is not documented"
+            );
+        }
     }
 
     #[test]

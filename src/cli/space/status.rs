@@ -54,8 +54,8 @@ impl SpaceSelect {
 pub struct StatusArgs {
     #[command(flatten)]
     pub select: SpaceSelect,
-    /// Print JSON (schema: see `mew space status --help` / src/ops/status.rs).
-    #[arg(long)]
+    /// Print JSON instead of the table (schema: `mew space status --help`).
+    #[arg(long, long_help = crate::ops::status::JSON_SCHEMA)]
     pub json: bool,
     /// Redraw whenever the space's containers change (and every 2 s), until Ctrl-C. With --json:
     /// one compact JSON document per line and frame.
