@@ -803,16 +803,28 @@ async fn follow_logs_watch_status_and_events() {
         )
         .await;
 
-    // logs -f: new lines keep coming, prefixed.
+    // logs -f: new lines keep coming, prefixed, and continue after the container restarts.
+    let tick = |l: &str| -> Option<u32> { l.strip_prefix("ticker | tick")?.parse().ok() };
     let mut logs = Follower::spawn(&space.dir(), &["space", "logs", "-f", "--tail", "1"]);
-    let first = logs
-        .until("a first tick", 10, |l| l.starts_with("ticker | tick"))
+    let line = logs
+        .until("tick 3 or later", 15, |l| tick(l).is_some_and(|n| n >= 3))
         .await;
-    let n: u32 = first["ticker | tick".len()..].parse().expect("tick number");
-    logs.until("a later tick", 10, |l| {
-        l.strip_prefix("ticker | tick")
-            .and_then(|x| x.parse::<u32>().ok())
-            .is_some_and(|m| m > n)
+    let before = tick(&line).expect("tick");
+    space
+        .docker
+        .restart_container(
+            &ticker,
+            Some(
+                bollard::query_parameters::RestartContainerOptionsBuilder::default()
+                    .t(0)
+                    .build(),
+            ),
+        )
+        .await
+        .expect("restart");
+    // The restarted shell counts from 1 again.
+    logs.until("ticks of the restarted container", 15, |l| {
+        tick(l).is_some_and(|n| n < before)
     })
     .await;
     drop(logs);
@@ -856,8 +868,6 @@ async fn follow_logs_watch_status_and_events() {
         .until("the die event", 10, |l| l.contains(" container quiet die"))
         .await;
     assert!(die.contains("(exit code 137)"), "{die}");
-    // Events of other containers are filtered by the space label: only ours show.
-    let _ = ticker;
 }
 
 #[tokio::test]
