@@ -245,6 +245,15 @@ pub fn render_table(status: &SpaceStatus) -> String {
         (Some(url), false) => out.push_str(&format!("Gateway: {url} (not answering)\n")),
         (None, _) => out.push_str("Gateway: not published\n"),
     }
+    // Includes participants without a container (output_log ones, people, remote agents).
+    if let Some(connected) = &status.connected {
+        let list = if connected.is_empty() {
+            "none".to_string()
+        } else {
+            connected.join(", ")
+        };
+        out.push_str(&format!("Connected: {list}\n"));
+    }
     out.push('\n');
     let header = [
         "PARTICIPANT",
@@ -382,6 +391,7 @@ mod tests {
         assert_eq!(st.participants[2].uptime_secs, None);
         let table = render_table(&st);
         assert!(table.starts_with("Space: Demo (s)\n"), "{table}");
+        assert!(table.contains("\nConnected: echo\n"), "{table}");
         assert!(table.contains("exited (code 137)"), "{table}");
         assert!(table.contains("2.0 KiB / 512.0 MiB"), "{table}");
         let json = serde_json::to_value(&st).unwrap();
