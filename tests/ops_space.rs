@@ -341,6 +341,38 @@ async fn status_reports_exit_codes_and_oom_kills() {
             None,
         )
         .await;
+    // Restarted twice by the engine (on-failure:2), then left exited.
+    let flappy = space
+        .start(
+            "flappy",
+            "agent",
+            &["sh", "-c", "exit 1"],
+            HostConfig {
+                restart_policy: Some(bollard::models::RestartPolicy {
+                    name: Some(bollard::models::RestartPolicyNameEnum::ON_FAILURE),
+                    maximum_retry_count: Some(2),
+                }),
+                ..Default::default()
+            },
+            None,
+        )
+        .await;
+    wait_until("flappy to be restarted twice and stop", 20, || {
+        let d = &space.docker;
+        let f = &flappy;
+        async move {
+            let info = d
+                .inspect_container(
+                    f,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .expect("inspect");
+            info.restart_count == Some(2)
+                && info.state.and_then(|s| s.status).map(|s| s.to_string()) == Some("exited".into())
+        }
+    })
+    .await;
     for name in [&failed, &oom] {
         wait_until("the container to stop", 20, || {
             let d = &space.docker;
@@ -367,6 +399,13 @@ async fn status_reports_exit_codes_and_oom_kills() {
     assert_eq!(hungry["state"], "exited");
     assert_eq!(hungry["oom_killed"], true, "{hungry}");
     assert_eq!(hungry["exit_code"], 137);
+    let flappy = ps
+        .iter()
+        .find(|p| p["participant"] == "flappy")
+        .expect("flappy");
+    assert_eq!(flappy["restart_count"], 2, "{flappy}");
+    assert_eq!(flappy["exit_code"], 1);
+    assert_eq!(flappy["state"], "exited");
     // No gateway container: joined is unknown.
     assert_eq!(json["gateway_url"], Value::Null);
     assert_eq!(failing["joined"], Value::Null);

@@ -80,6 +80,8 @@ pub fn normalize_state(engine_state: &str) -> &str {
 pub fn state_label(state: &str, exit_code: Option<i64>) -> String {
     match (state, exit_code) {
         ("exited" | "dead", Some(code)) => format!("{state} (code {code})"),
+        // Between two runs under a restart policy: why it last stopped.
+        ("restarting", Some(code)) if code != 0 => format!("restarting (code {code})"),
         _ => state.to_string(),
     }
 }
@@ -165,7 +167,11 @@ pub fn build(facts: &[ContainerFacts], ctx: &StatusContext) -> SpaceStatus {
                 participant: f.participant.clone(),
                 role: f.role.clone(),
                 container: f.name.clone(),
-                exit_code: if running { None } else { f.exit_code },
+                exit_code: if state == "running" {
+                    None
+                } else {
+                    f.exit_code
+                },
                 oom_killed: f.oom_killed,
                 health: f.health.clone(),
                 restart_count: f.restart_count,
@@ -351,6 +357,7 @@ mod tests {
         assert_eq!(normalize_state("running"), "running");
         assert_eq!(state_label("exited", Some(3)), "exited (code 3)");
         assert_eq!(state_label("running", Some(0)), "running");
+        assert_eq!(state_label("restarting", Some(2)), "restarting (code 2)");
     }
 
     #[test]
