@@ -213,3 +213,41 @@ async fn a_gateway_that_dies_fails_fast_and_is_rolled_back() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(count_space_objects(&engine.docker, &space).await, 0);
 }
+
+#[tokio::test]
+async fn an_unhealthy_gateway_times_out_shows_its_log_and_is_rolled_back() {
+    let engine = mew::engine::connect(None).await.expect("engine");
+    ensure_busybox(&engine.docker).await;
+    let space = unique_space_id("sick");
+    let _guard = SpaceGuard::new(&space);
+    let port = free_port();
+    // Runs, publishes the port, never answers /health.
+    let mut gw = fake_gateway(&space, port);
+    gw.cmd = vec!["/bin/busybox".into(), "sleep".into(), "60".into()];
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("logs")).expect("logs");
+    std::fs::write(
+        dir.path().join("logs/gateway.log"),
+        "starting\nfailed to bind: boom\n",
+    )
+    .expect("log");
+    let mut c = ctx(&space, port);
+    c.space_dir = dir.path().to_path_buf();
+    c.health_timeout = Duration::from_secs(2);
+    let lines = Mutex::new(Vec::new());
+    let err = apply(&engine, &plan(&space, gw.with_hash(), vec![]), &c, &|p| {
+        lines.lock().expect("lock").push(p)
+    })
+    .await
+    .expect_err("never healthy");
+    assert!(matches!(err, ApplyError::Unhealthy { .. }), "{err}");
+    assert!(err.to_string().contains("logs/gateway.log"), "{err}");
+    let lines = lines.into_inner().expect("lines");
+    assert!(
+        lines.contains(&Progress::GatewayLog(
+            "starting\nfailed to bind: boom".into()
+        )),
+        "{lines:?}"
+    );
+    assert_eq!(count_space_objects(&engine.docker, &space).await, 0);
+}

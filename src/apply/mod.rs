@@ -147,10 +147,10 @@ async fn run_action(
     match action {
         Action::BuildRuntimeImage { tag } => {
             report(Progress::Begin(format!("building the runtime image {tag}")));
-            let built = image::build_runtime_image(docker, &|_| {})
+            let built = image::ensure_runtime_image(docker, &|_| {})
                 .await
                 .map_err(fail("cannot build the runtime image".into()))?;
-            report(Progress::Done(format!("runtime image {built} built")));
+            report(Progress::Done(format!("runtime image {built} ready")));
             record(outcome, |o| o.image_built = Some(built));
         }
         Action::EnsureRuntimeVolume { name, image } => {
@@ -185,7 +185,7 @@ async fn run_action(
             record(outcome, |o| o.removed.push(name.clone()));
         }
         Action::CreateAndStart(spec) => {
-            container::create_and_start(docker, spec)
+            container::create_and_start_on(docker, engine.info.kind, spec)
                 .await
                 .map_err(fail(format!("cannot start {}", spec.participant)))?;
             report(Progress::Done(format!("{} started", spec.participant)));

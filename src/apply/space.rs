@@ -158,6 +158,10 @@ pub async fn up(
     })?;
     let port = choose_port(&engine, &space.id, opts).await?;
     let tokens = load_tokens(&space)?;
+    report(Progress::Done(format!(
+        "tokens loaded/generated for all {} participants",
+        tokens.len()
+    )));
     let desired = plan::desired(&space, &base(port, tokens))?;
     let observed =
         observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
@@ -234,7 +238,7 @@ async fn lock_space(
     space: &Space,
     report: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<SpaceLock, SpaceError> {
-    let path = lock_path(&space.dir);
+    let path = lock_path(space);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|source| SpaceError::Io {
             what: format!("cannot create {}", parent.display()),
@@ -280,14 +284,15 @@ async fn lock_space(
     Ok(SpaceLock { _file: file })
 }
 
-/// `<dir>/.mew/up.lock` when the space has a `.mew/` directory, else `<dir>/logs/.up.lock`
-/// (creating `.mew/` would change where upstream tools look for tokens).
-fn lock_path(dir: &Path) -> PathBuf {
-    let dot_mew = dir.join(".mew");
-    if dot_mew.is_dir() {
-        dot_mew.join("up.lock")
+/// `<config dir>/.mew/up.lock`. `up` creates `.mew/` beside a root-level space.yaml, as the
+/// upstream CLI does, so that tokens and the gateway's JSONL logs live in `.mew/` and not among the
+/// participants' logs (the gateway uses `<config dir>/.mew` whenever it exists).
+fn lock_path(space: &Space) -> PathBuf {
+    let config_dir = space.file.parent().unwrap_or(&space.dir);
+    if config_dir.file_name().is_some_and(|n| n == ".mew") {
+        config_dir.join("up.lock")
     } else {
-        dir.join("logs").join(".up.lock")
+        config_dir.join(".mew").join("up.lock")
     }
 }
 

@@ -62,8 +62,44 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let spaces = observe::networks_with(&engine.docker, crate::plan::labels::SPACE)
         .await?
         .len();
-    println!(
-        "Networks:        {bridges} bridge networks ({spaces} of mew spaces); Docker's default address pools hold about 31, after which mew allocates /24s from MEW_SUBNET_POOL (default 10.213.0.0/16)"
-    );
+    println!("Networks:        {bridges} bridge networks ({spaces} of mew spaces)");
+    if info.kind == crate::engine::EngineKind::Docker {
+        // Docker's default pools (no `default-address-pools` in daemon.json): 172.17-31.0.0/16
+        // and 192.168.0.0/16 in /20s, 31 networks in all.
+        let in_default_pools = networks
+            .iter()
+            .filter_map(|n| n.ipam.as_ref()?.config.as_ref())
+            .flatten()
+            .filter_map(|c| c.subnet.as_deref())
+            .filter(|s| in_docker_default_pools(s))
+            .count();
+        println!(
+            "Address pools:   about {} of Docker's 31 default pools free (assuming no default-address-pools in daemon.json); when they run out, mew takes /24s from MEW_SUBNET_POOL (default 10.213.0.0/16)",
+            31usize.saturating_sub(in_default_pools)
+        );
+    }
     Ok(())
+}
+
+fn in_docker_default_pools(subnet: &str) -> bool {
+    let Some(ip) = subnet
+        .split('/')
+        .next()
+        .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+    else {
+        return false;
+    };
+    let [a, b, ..] = ip.octets();
+    (a == 172 && (17..=31).contains(&b)) || (a == 192 && b == 168)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_pool_membership() {
+        assert!(super::in_docker_default_pools("172.17.0.0/16"));
+        assert!(super::in_docker_default_pools("192.168.32.0/20"));
+        assert!(!super::in_docker_default_pools("10.213.0.0/24"));
+        assert!(!super::in_docker_default_pools("172.16.0.0/16"));
+    }
 }

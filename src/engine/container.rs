@@ -2,7 +2,7 @@
 //!
 //! Only fields that API 1.41 knows are set (Docker 20.10, Podman 4.x): e.g. no healthcheck
 //! `start_interval`.
-use super::{is_not_found, status_code, EngineError};
+use super::{is_not_found, status_code, EngineError, EngineKind};
 use crate::plan::{ContainerSpec, MountKind, RestartPolicy};
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount,
@@ -118,10 +118,32 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     }
 }
 
+/// The create request adjusted for the engine: rootless Podman maps the caller's uid to the same
+/// uid inside (`keep-id`), so files the container writes in the space stay the caller's.
+/// (Not exercised by the test suite, which runs on Docker.)
+pub fn create_body_for(spec: &ContainerSpec, kind: EngineKind) -> ContainerCreateBody {
+    let mut body = create_body(spec);
+    if kind == EngineKind::Podman && !nix::unistd::getuid().is_root() {
+        if let Some(hc) = body.host_config.as_mut() {
+            hc.userns_mode = Some("keep-id".into());
+        }
+    }
+    body
+}
+
 /// Create the container and start it; return its id. If it cannot start, it is removed again,
 /// so a failure leaves nothing behind.
 pub async fn create_and_start(
     docker: &Docker,
+    spec: &ContainerSpec,
+) -> Result<String, EngineError> {
+    create_and_start_on(docker, EngineKind::Docker, spec).await
+}
+
+/// `create_and_start` for a given engine kind (see `create_body_for`).
+pub async fn create_and_start_on(
+    docker: &Docker,
+    kind: EngineKind,
     spec: &ContainerSpec,
 ) -> Result<String, EngineError> {
     ensure_image(docker, &spec.image).await?;
@@ -131,7 +153,7 @@ pub async fn create_and_start(
                 name: Some(spec.name.clone()),
                 ..Default::default()
             }),
-            create_body(spec),
+            create_body_for(spec, kind),
         )
         .await
         .map_err(|e| EngineError::api(format!("cannot create container {}", spec.name), e))?;

@@ -329,6 +329,29 @@ pub async fn build_runtime_image(
     progress: &(dyn Fn(BuildProgress) + Send + Sync),
 ) -> Result<String, EngineError> {
     let rt = Runtime::current()?;
+    let _lock = super::volume::host_lock(&rt.image_tag().replace(':', "-")).await?;
+    build_locked(docker, rt, progress).await
+}
+
+/// Build the runtime image unless the one for this executable is already there. Parallel `up`s
+/// of one executable build it once: the others wait on a host-wide lock, then find it.
+pub async fn ensure_runtime_image(
+    docker: &Docker,
+    progress: &(dyn Fn(BuildProgress) + Send + Sync),
+) -> Result<String, EngineError> {
+    let rt = Runtime::current()?;
+    let _lock = super::volume::host_lock(&rt.image_tag().replace(':', "-")).await?;
+    if runtime_image_state(docker).await? == ImageState::Current {
+        return Ok(rt.image_tag());
+    }
+    build_locked(docker, rt, progress).await
+}
+
+async fn build_locked(
+    docker: &Docker,
+    rt: &'static Runtime,
+    progress: &(dyn Fn(BuildProgress) + Send + Sync),
+) -> Result<String, EngineError> {
     let tag = rt.image_tag();
     let context = tokio::task::spawn_blocking(move || rt.context_tar())
         .await
@@ -376,25 +399,13 @@ pub async fn build_runtime_image(
     Ok(tag)
 }
 
-/// Build the runtime image unless the one for this executable is already there.
-pub async fn ensure_runtime_image(
-    docker: &Docker,
-    progress: &(dyn Fn(BuildProgress) + Send + Sync),
-) -> Result<String, EngineError> {
-    let rt = Runtime::current()?;
-    if runtime_image_state(docker).await? == ImageState::Current {
-        return Ok(rt.image_tag());
-    }
-    build_runtime_image(docker, progress).await
-}
-
 /// Age after which runtime images and volumes of other mew builds are removed (when unused).
 /// Generous, so that another mew build that is between "image ready" and "container created"
 /// on the same engine (CI, worktrees) never loses its image.
 const STALE_AFTER_SECS: i64 = 3600;
 
-/// Best-effort cleanup after a build: runtime images and volumes of *other* mew executables,
-/// older than an hour and not in use (the engine refuses to remove what containers use).
+/// Best-effort cleanup after a build: untagged runtime images, and runtime images and volumes of
+/// *other* mew executables older than an hour; never what containers use (the engine refuses).
 /// Returns how many objects were removed.
 pub async fn prune_stale_runtime(docker: &Docker) -> usize {
     let Ok(rt) = Runtime::current() else {
@@ -412,7 +423,9 @@ pub async fn prune_stale_runtime(docker: &Docker) -> usize {
     {
         for img in images {
             let other = img.labels.get(BINARY_LABEL) != Some(&rt.sha256);
-            if other && now - img.created > STALE_AFTER_SECS {
+            // Untagged ones are never referenced by name again: no need to wait.
+            let dangling = img.repo_tags.iter().all(|t| t == "<none>:<none>");
+            if dangling || (other && now - img.created > STALE_AFTER_SECS) {
                 let options = bollard::query_parameters::RemoveImageOptions {
                     force: false,
                     noprune: false,

@@ -31,12 +31,13 @@ pub async fn volume_exists(docker: &Docker, name: &str) -> Result<bool, EngineEr
 /// Whether the runtime volume exists and is completely filled (waits for a mew that is filling
 /// it right now).
 pub async fn runtime_volume_ready(docker: &Docker, name: &str) -> Result<bool, EngineError> {
-    let _lock = fill_lock(name).await?;
+    let _lock = host_lock(name).await?;
     volume_exists(docker, name).await
 }
 
-/// An exclusive lock on `<tmp>/<volume>.lock`, released when dropped.
-async fn fill_lock(name: &str) -> Result<std::fs::File, EngineError> {
+/// An exclusive lock on `<tmp>/<name>.lock`, shared by every mew on this host, released when
+/// dropped.
+pub async fn host_lock(name: &str) -> Result<std::fs::File, EngineError> {
     let path = std::env::temp_dir().join(format!("{name}.lock"));
     let io = |source| EngineError::Io {
         what: format!("cannot lock {}", path.display()),
@@ -69,7 +70,7 @@ pub async fn ensure_runtime_volume(
     name: &str,
     image: &str,
 ) -> Result<(), EngineError> {
-    let _lock = fill_lock(name).await?;
+    let _lock = host_lock(name).await?;
     if volume_exists(docker, name).await? {
         return Ok(());
     }
