@@ -518,7 +518,10 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
     // Regression: with a root-level space.yaml, tokens went to `<dir>/tokens/` and the gateway's
     // JSONL history into `logs/` among the participants' logs; `up` now makes `.mew/` first.
     let tokens = s.path().join(".mew/tokens");
-    assert!(tokens.join("echo.token").is_file(), "no token in {tokens:?}");
+    assert!(
+        tokens.join("echo.token").is_file(),
+        "no token in {tokens:?}"
+    );
     assert!(!s.path().join("tokens").exists());
 }
 
