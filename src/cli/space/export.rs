@@ -8,13 +8,16 @@ use crate::export::{self, ComposeOptions};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
-    /// A compose file for `docker compose` and `docker stack deploy`.
+    /// The Compose specification, for `docker compose` (every setting).
     Compose,
+    /// Compose format 3.9, for `docker stack deploy` (Swarm).
+    Stack,
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     mew space export --format compose -o compose.yaml --env-file .mew/compose.env\n  \
+    mew space export --format stack -o stack.yaml      # for docker stack deploy (Swarm)\n  \
     MEW_UID=$(id -u) MEW_GID=$(id -g) docker compose --env-file .mew/compose.env up -d\n\n\
     Tokens are not written into the compose file: it refers to ${MEW_TOKEN_<ID>}, which\n\
     --env-file writes (mode 0600) from .mew/tokens/. The space directory is bound from `.`\n\
@@ -62,8 +65,11 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
         crate::engine::image::crate_version(),
     );
     opts.port = args.port;
-    let Format::Compose = args.format;
-    let yaml = export::compose(&space, &text, &opts).map_err(|e| match e {
+    let flavour = match args.format {
+        Format::Compose => export::Flavour::Compose,
+        Format::Stack => export::Flavour::Stack,
+    };
+    let yaml = export::export(&space, &text, &opts, flavour).map_err(|e| match e {
         export::ExportError::Config(c) => anyhow::Error::from(c),
         other => InvalidInput::new(other.to_string()).into(),
     })?;
