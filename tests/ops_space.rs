@@ -249,7 +249,7 @@ async fn status_json_of_a_running_space() {
     assert_eq!(json["space_id"], space.id.as_str(), "{last}");
     assert_eq!(json["space_dir"], space.dir().to_string_lossy().as_ref());
     let url = json["gateway_url"].as_str().expect("gateway url");
-    assert!(url.starts_with("ws://localhost:"), "{url}");
+    assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
     let ps = json["participants"].as_array().expect("participants");
     let names: Vec<&str> = ps
         .iter()
@@ -936,7 +936,7 @@ async fn status_logs_restart_of_a_space_started_by_up() {
     let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(v["space_id"], id.as_str());
     assert_eq!(v["space_name"], "Up test");
-    assert_eq!(v["gateway_url"], format!("ws://localhost:{port}").as_str());
+    assert_eq!(v["gateway_url"], format!("ws://127.0.0.1:{port}").as_str());
     assert_eq!(v["gateway_reachable"], true, "{v}");
     let ps = v["participants"].as_array().expect("participants");
     assert_eq!(ps.len(), 2, "{v}");

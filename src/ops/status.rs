@@ -15,7 +15,7 @@ Schema (stable; snake_case keys; null when unknown or absent):
   "space_id": "demo",
   "space_name": "Demo",            // space.name from space.yaml
   "space_dir": "/abs/dir",         // io.mew.space.dir label
-  "gateway_url": "ws://localhost:8080",
+  "gateway_url": "ws://127.0.0.1:8080",
   "gateway_reachable": true,       // GET /participants answered
   "connected": ["echo"],           // ids connected to the gateway
   "participants": [{
@@ -100,10 +100,11 @@ pub fn gateway_address(facts: &[ContainerFacts]) -> Option<(String, u16)> {
     Some((host, p.host_port))
 }
 
-/// The URL users connect to, `ws://localhost:<port>` for loopback as upstream prints it.
+/// The URL users connect to: the address the port is published on, as `up` prints it. Not
+/// `localhost`: the port is published on 127.0.0.1 only, and clients that resolve `localhost` to
+/// `::1` first (Node 17+) would be refused.
 pub fn gateway_url(host: &str, port: u16) -> String {
     match host {
-        "127.0.0.1" | "::1" | "localhost" => format!("ws://localhost:{port}"),
         h if h.contains(':') => format!("ws://[{h}]:{port}"),
         h => format!("ws://{h}:{port}"),
     }
@@ -385,7 +386,7 @@ mod tests {
             previous: HashMap::new(),
         };
         let st = build(&[gw, echo, dead], &ctx);
-        assert_eq!(st.gateway_url.as_deref(), Some("ws://localhost:18080"));
+        assert_eq!(st.gateway_url.as_deref(), Some("ws://127.0.0.1:18080"));
         assert_eq!(st.space_dir.as_deref(), Some("/d"));
         assert_eq!(st.participants[0].joined, None);
         assert_eq!(st.participants[1].joined, Some(true));
