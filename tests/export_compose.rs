@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 fn export(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let config = dir.join("space.yaml");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mew"));
-    cmd.args(["space", "export", "--format", "compose", "-d"])
+    cmd.args(["space", "export", "-d"])
         .arg(dir)
         .arg("-c")
         .arg(&config)
@@ -65,24 +65,25 @@ fn examples_validate_and_their_compose_files_are_in_sync() {
             "{} has a README",
             dir.display()
         );
-        // What `mew space export --format compose` prints, computed in-process: the CLI would
-        // hash the 100+ MB debug executable once per run to find how mew runs in a container.
+        // What `mew space export --format compose` prints, computed in-process (faster).
         let text = std::fs::read_to_string(&space.file).unwrap();
-        let opts = mew::export::ComposeOptions::new(
-            mew::engine::image::mew_argv(),
-            mew::engine::image::crate_version(),
-        );
-        let produced = mew::export::compose(&space, &text, &opts).expect("export");
-        let file = dir.join("compose.yaml");
-        if update {
-            std::fs::write(&file, &produced).expect("write compose.yaml");
+        let opts = mew::export::ComposeOptions::new(mew::engine::image::crate_version());
+        for (name, flavour) in [
+            ("compose.yaml", mew::export::Flavour::Compose),
+            ("stack.yaml", mew::export::Flavour::Stack),
+        ] {
+            let produced = mew::export::export(&space, &text, &opts, flavour).expect("export");
+            let file = dir.join(name);
+            if update {
+                std::fs::write(&file, &produced).expect("write the exported file");
+            }
+            let stored = std::fs::read_to_string(&file).unwrap_or_default();
+            assert!(
+                stored == produced,
+                "{} is out of date: run UPDATE_EXAMPLES=1 cargo test --test export_compose",
+                file.display()
+            );
         }
-        let stored = std::fs::read_to_string(&file).unwrap_or_default();
-        assert!(
-            stored == produced,
-            "{} is out of date: run UPDATE_EXAMPLES=1 cargo test --test export_compose",
-            file.display()
-        );
     }
 }
 
@@ -101,16 +102,17 @@ fn export_is_stable_portable_and_holds_no_token() {
     let env_file = dir.join("compose.env");
     let env_arg = env_file.to_string_lossy().into_owned();
     let secret_env = [("MEW_TOKEN_YOU", "env-secret-BBBB")];
-    let a = stdout_ok(&export(dir, &["--env-file", &env_arg], &secret_env));
+    let a = stdout_ok(&export(
+        dir,
+        &["--format", "compose", "--env-file", &env_arg],
+        &secret_env,
+    ));
     let b = stdout_ok(&export(dir, &[], &[]));
     assert_eq!(a, b, "same input, same bytes");
     // The CLI prints what the library produces (the examples test relies on it).
     let space = mew::config::load(&dir.join("space.yaml"), &Default::default()).unwrap();
     let text = std::fs::read_to_string(&space.file).unwrap();
-    let opts = mew::export::ComposeOptions::new(
-        mew::engine::image::mew_argv(),
-        mew::engine::image::crate_version(),
-    );
+    let opts = mew::export::ComposeOptions::new(mew::engine::image::crate_version());
     assert_eq!(mew::export::compose(&space, &text, &opts).unwrap(), a);
     for secret in ["file-secret-AAAA", "env-secret-BBBB"] {
         assert!(!a.contains(secret), "a token leaked into the export");
@@ -183,6 +185,35 @@ fn export_is_stable_portable_and_holds_no_token() {
     assert_eq!(agent["security_opt"][0], "no-new-privileges:true");
     assert_eq!(agent["user"], "${MEW_UID:-1000}:${MEW_GID:-1000}");
 
+    // The Swarm flavour: compose format 3.9 without the keys its schema refuses.
+    let stack = stdout_ok(&export(dir, &["--format", "stack"], &[]));
+    assert!(!stack.contains("file-secret-AAAA"));
+    let st: Value = serde_yaml::from_str(&stack).expect("valid YAML");
+    assert_eq!(st["version"], "3.9");
+    assert!(st.get("name").is_none());
+    let agent = &st["services"]["echo-agent"];
+    for key in ["mem_limit", "cpus", "pids_limit"] {
+        assert!(agent.get(key).is_none(), "{key} is not in the 3.x schema");
+    }
+    assert_eq!(agent["depends_on"][0], "gateway");
+    assert_eq!(agent["deploy"]["resources"]["limits"]["memory"], "64m");
+    let port = &st["services"]["gateway"]["ports"][0];
+    assert_eq!(port["target"], 8080);
+    assert_eq!(port["published"], 8080);
+    assert_eq!(port["mode"], "host");
+    // A shared network namespace cannot be deployed on Swarm.
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(
+        shared.join("space.yaml"),
+        "space:\n  id: sh\n  network: {mode: shared}\nparticipants:\n  a: {command: mew, args: [agent, echo], auto_start: true}\n",
+    )
+    .unwrap();
+    let out = export(&shared, &["--format", "stack"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let compose_shared = stdout_ok(&export(&shared, &[], &[]));
+    assert!(compose_shared.contains("network_mode: service:gateway"));
+
     // --space-id changes the ids; a bad one is invalid input.
     let c = stdout_ok(&export(dir, &["--space-id", "other"], &[]));
     assert!(c.contains("name: other\n") && c.contains("container_name: other-echo-agent\n"));
@@ -190,4 +221,30 @@ fn export_is_stable_portable_and_holds_no_token() {
         export(dir, &["--space-id", "bad id"], &[]).status.code(),
         Some(2)
     );
+}
+
+/// Regression: `--env-file .mew/compose.env` failed in a space whose `.mew/` did not exist yet
+/// (a root-level space.yaml), and tokens would have gone to `<dir>/tokens/`.
+#[test]
+fn env_file_in_a_fresh_space_creates_dot_mew() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("space.yaml"),
+        "space:\n  id: fresh\nparticipants:\n  echo-agent:\n    command: mew\n    args: [agent, echo]\n    auto_start: true\n",
+    )
+    .unwrap();
+    let env_file = dir.join(".mew/compose.env");
+    let env_arg = env_file.to_string_lossy().into_owned();
+    stdout_ok(&export(dir, &["--env-file", &env_arg], &[]));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let token = std::fs::read_to_string(dir.join(".mew/tokens/echo-agent.token")).unwrap();
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    assert!(
+        env.contains(&format!("MEW_TOKEN_ECHO_AGENT={token}")),
+        "{env}"
+    );
+    assert!(!dir.join("tokens").exists());
 }

@@ -113,6 +113,16 @@ async fn auth_and_body_errors() {
     );
     let (s, _) = gw.post("test-client", "test-token", &big).await;
     assert_eq!(s, 413);
+    // a trailing slash is tolerated
+    let (s, _) = gw
+        .http(
+            "POST",
+            "/participants/test-client/messages/",
+            &[ct, ("Authorization", "Bearer test-token")],
+            chat,
+        )
+        .await;
+    assert_eq!(s, 200);
     // unknown routes
     assert_eq!(
         gw.http("GET", "/participants/x/messages", &[], "").await.0,

@@ -372,3 +372,33 @@ async fn no_record_is_lost_under_load() {
         N
     );
 }
+
+#[tokio::test]
+async fn log_levels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let debug_log = tmp.path().join("debug.log");
+    let gw = TestGateway::start_with(Opts {
+        yaml: YAML,
+        extra_args: vec!["-l", "debug"],
+        env: vec![("GATEWAY_LOG_FILE", debug_log.display().to_string())],
+        ..Default::default()
+    });
+    exercise(&gw).await;
+    let text = std::fs::read_to_string(&debug_log).unwrap();
+    assert!(
+        text.contains(r#"Relayed chat "s-1" from test-client"#),
+        "{text}"
+    );
+    // `-l error` hides info lines but still announces the port
+    let quiet_log = tmp.path().join("quiet.log");
+    let quiet = TestGateway::start_with(Opts {
+        yaml: YAML,
+        extra_args: vec!["--log-level", "error"],
+        env: vec![("GATEWAY_LOG_FILE", quiet_log.display().to_string())],
+        ..Default::default()
+    });
+    exercise(&quiet).await;
+    let text = std::fs::read_to_string(&quiet_log).unwrap();
+    assert!(text.contains("Gateway listening on port"));
+    assert!(!text.contains("joined"), "{text}");
+}

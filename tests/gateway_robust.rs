@@ -272,3 +272,37 @@ participants:
     }
     assert!(gone, "child {pid} still running");
 }
+
+#[tokio::test]
+async fn on_failure_restarts_only_that_child() {
+    let yaml = r#"
+participants:
+  flaky:
+    auto_start: true
+    command: sh
+    args: ["-c", "echo run >> flaky.runs; exit 3"]
+    restart_policy: on-failure
+  once:
+    auto_start: true
+    command: sh
+    args: ["-c", "echo run >> once.runs; exit 3"]
+"#;
+    let gw = TestGateway::start_with(Opts {
+        yaml,
+        no_auto_start: false,
+        ..Default::default()
+    });
+    let runs = |name: &str| {
+        std::fs::read_to_string(gw.root().join(name))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let mut waited = 0;
+    while runs("flaky.runs") < 2 {
+        waited += 1;
+        assert!(waited < 400, "flaky was not restarted after ~5 s");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(runs("once.runs"), 1, "only the on-failure child restarts");
+}

@@ -263,3 +263,61 @@ fn local_templates_variables_and_secrets() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!tmp.path().join("b").exists());
 }
+
+/// On a terminal, `init` offers a menu of templates and asks for the variables that prompt.
+#[test]
+fn on_a_terminal_init_asks() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = pty.slave;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mew"))
+        .arg("init")
+        .current_dir(tmp.path())
+        .env("HOME", tmp.path())
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut reader = master.try_clone().unwrap();
+    let s2 = screen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            s2.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !screen.lock().unwrap().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never saw {needle:?}:\n{}",
+                screen.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for("Choose a template:");
+    // The menu lists templates as --list-templates orders them: coder-agent, calculator, …
+    wait_for("  2. calculator (built-in)");
+    master.write_all(b"2\n").unwrap();
+    wait_for("Name of your space [");
+    master.write_all(b"tty-space\n").unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "{}",
+        screen.lock().unwrap()
+    );
+    let space = load(tmp.path());
+    assert_eq!(space.id, "tty-space");
+    assert!(space.participant("calculator").is_some());
+}

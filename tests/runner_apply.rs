@@ -60,12 +60,13 @@ fn spec(space: &str, participant: &str, role: Role, script: &str) -> ContainerSp
 }
 
 /// A stand-in gateway: busybox httpd answering `/health` with `{"status":"ok"}`.
+/// (In /dev/shm: Podman makes `/` of a container read-only to a root without capabilities.)
 fn fake_gateway(space: &str, port: u16) -> ContainerSpec {
     let mut g = spec(
         space,
         "gateway",
         Role::Gateway,
-        "/bin/busybox mkdir -p /w && echo '{\"status\":\"ok\"}' > /w/health && exec /bin/busybox httpd -f -p 7000 -h /w",
+        "/bin/busybox mkdir -p /dev/shm/w && echo '{\"status\":\"ok\"}' > /dev/shm/w/health && exec /bin/busybox httpd -f -p 7000 -h /dev/shm/w",
     );
     g.ports = vec![PortPublish {
         host_ip: "127.0.0.1".into(),
@@ -116,7 +117,7 @@ fn ctx(space: &str, port: u16) -> ApplyContext {
 
 #[tokio::test]
 async fn plan_runs_in_stages_and_reports_progress() {
-    let engine = mew::engine::connect(None).await.expect("engine");
+    let engine = engine().await;
     ensure_busybox(&engine.docker).await;
     let space = unique_space_id("apply");
     let _guard = SpaceGuard::new(&space);
@@ -162,7 +163,7 @@ async fn plan_runs_in_stages_and_reports_progress() {
 
 #[tokio::test]
 async fn a_taken_port_rolls_back_everything_this_run_created() {
-    let engine = mew::engine::connect(None).await.expect("engine");
+    let engine = engine().await;
     ensure_busybox(&engine.docker).await;
     let space = unique_space_id("taken");
     let _guard = SpaceGuard::new(&space);
@@ -187,7 +188,7 @@ async fn a_taken_port_rolls_back_everything_this_run_created() {
 
 #[tokio::test]
 async fn a_gateway_that_dies_fails_fast_and_is_rolled_back() {
-    let engine = mew::engine::connect(None).await.expect("engine");
+    let engine = engine().await;
     ensure_busybox(&engine.docker).await;
     let space = unique_space_id("dies");
     let _guard = SpaceGuard::new(&space);

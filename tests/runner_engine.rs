@@ -11,9 +11,7 @@ use std::collections::BTreeMap;
 
 #[tokio::test]
 async fn connects_and_negotiates_an_api_the_engine_accepts() {
-    let engine = mew::engine::connect(None)
-        .await
-        .expect("an engine runs on this machine");
+    let engine = engine().await;
     assert!(!engine.info.version.is_empty());
     // Whatever the engine offers, we talk a version it accepts: a real request must succeed.
     engine
@@ -94,7 +92,7 @@ async fn exit_code(docker: &bollard::Docker, name: &str) -> i64 {
 /// glibc) run both in the scratch image and, through the volume, inside the busybox image.
 #[tokio::test]
 async fn runtime_image_and_volume_run_mew_in_any_image() {
-    let engine = mew::engine::connect(None).await.expect("engine");
+    let engine = engine().await;
     let docker = &engine.docker;
     ensure_busybox(docker).await;
     let space = unique_space_id("img");
@@ -163,7 +161,7 @@ async fn runtime_image_and_volume_run_mew_in_any_image() {
 
 #[tokio::test]
 async fn containers_get_limits_labels_and_hardening_and_ports_conflict_cleanly() {
-    let engine = mew::engine::connect(None).await.expect("engine");
+    let engine = engine().await;
     let docker = &engine.docker;
     ensure_busybox(docker).await;
     let space = unique_space_id("ctr");
@@ -198,7 +196,7 @@ async fn containers_get_limits_labels_and_hardening_and_ports_conflict_cleanly()
     let hc = info.host_config.expect("host config");
     assert_eq!(hc.memory, Some(64 << 20));
     assert_eq!(hc.pids_limit, Some(64));
-    assert_eq!(hc.cap_drop, Some(vec!["ALL".to_string()]));
+    assert_drops_all_caps(hc.cap_drop);
     assert_eq!(hc.readonly_rootfs, Some(true));
     let rp = hc.restart_policy.expect("restart policy");
     assert_eq!(

@@ -51,6 +51,9 @@ pub async fn run(args: InitArgs) -> anyhow::Result<()> {
         report.template,
         report.config.display()
     );
+    if let Some(needs) = &report.needs {
+        println!("Needs: {needs}");
+    }
     println!("Try: mew");
     Ok(())
 }
@@ -151,17 +154,12 @@ fn choose_on_terminal(templates: &[Template]) -> Option<usize> {
 
 fn ask_on_terminal(v: &Variable, default: &str) -> Option<String> {
     let mut err = std::io::stderr();
-    let shown = if v.sensitive && !default.is_empty() {
-        "********"
-    } else {
-        default
-    };
     let label = if v.description.is_empty() {
         &v.name
     } else {
         &v.description
     };
-    let _ = write!(err, "{label} [{shown}]: ");
+    let _ = write!(err, "{label} [{default}]: ");
     let _ = err.flush();
     read_answer()
 }

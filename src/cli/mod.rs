@@ -4,8 +4,10 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 pub mod agent;
+pub mod bare;
 pub mod bench;
 pub mod client;
+pub mod completions;
 pub mod doctor;
 pub mod gateway;
 pub mod image;
@@ -18,14 +20,22 @@ pub mod token;
 #[command(
     name = "mew",
     version,
-    about = "Run MEW spaces (gateway, agents, clients) as containers"
+    about = "Run MEW spaces (gateway, agents, clients) as containers",
+    after_help = "Without a command, mew creates a space here if there is none (`mew init`), starts it \
+(`mew space up`) and connects you to it (`mew space connect`).\n\n\
+Examples:\n  \
+mew                                  # the whole newcomer's path\n  \
+mew init calculator && mew space up && mew space connect\n  \
+mew space export --format compose -o compose.yaml\n  \
+mew completions bash > ~/.local/share/bash-completion/completions/mew"
 )]
 pub struct Cli {
     /// More diagnostics on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Without a command: create a space if there is none, start it, and connect to it.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +68,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// In-container init: run a command, forward signals, reap children, tee output to a log file.
     Supervise(supervise::SuperviseArgs),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(completions::CompletionsArgs),
     /// Benchmarks (load generators).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -100,7 +112,10 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Option<Command>) -> anyhow::Result<()> {
+    let Some(command) = command else {
+        return bare::run().await;
+    };
     match command {
         Command::Init(a) => init::run(a).await,
         Command::Space(c) => space::run(c).await,
@@ -114,6 +129,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Doctor(a) => doctor::run(a).await,
         Command::Supervise(a) => supervise::run(a).await,
         Command::Bench(c) => bench::run(c).await,
+        Command::Completions(a) => completions::run(a).await,
     }
 }
 

@@ -54,6 +54,8 @@ pub async fn run(
     tokio::pin!(first);
     tokio::pin!(shutdown);
     let mut ever_connected = false;
+    // Typed lines wait until the welcome, so that what we send follows what the space says.
+    let mut welcomed = false;
     let mut connected = false;
     let mut last_error = String::from("no answer");
     let result = loop {
@@ -87,6 +89,7 @@ pub async fn run(
                     last_error = reason;
                 }
                 Some(Event::Envelope(env)) => {
+                    welcomed |= crate::client::envelope::kind(&env) == Some("system/welcome");
                     for line in session.on_envelope(&env, &now()) {
                         println!("{line}");
                     }
@@ -97,9 +100,9 @@ pub async fn run(
                     }
                 }
             },
-            // Typed lines wait (queued) until the first join, so that piped input is not lost
-            // and an unreachable gateway is reported even when input ends at once.
-            line = lines.recv(), if ever_connected => match line {
+            // Typed lines wait (queued) until the first welcome, so that piped input is not
+            // lost and an unreachable gateway is reported even when input ends at once.
+            line = lines.recv(), if welcomed => match line {
                 None => break Ok(()),
                 Some(line) => match session.on_input(&line, &now()) {
                     Action::Send(env, out) => {

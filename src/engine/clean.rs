@@ -18,15 +18,17 @@ fn has_space_label() -> HashMap<String, Vec<String>> {
 /// Every object carrying `io.mew.space`, with who uses the networks and volumes.
 pub async fn labelled_objects(docker: &Docker) -> Result<Vec<Obj>, OpError> {
     let filters = has_space_label();
-    let containers = docker
-        .list_containers(Some(
+    let containers = super::podman::list_containers(
+        docker,
+        Some(
             ListContainersOptionsBuilder::default()
                 .all(true)
                 .filters(&filters)
                 .build(),
-        ))
-        .await
-        .map_err(|e| OpError::new("list containers", e))?;
+        ),
+    )
+    .await
+    .map_err(|e| OpError::new("list containers", e))?;
     let networks = docker
         .list_networks(Some(
             ListNetworksOptionsBuilder::default()
@@ -50,12 +52,12 @@ pub async fn labelled_objects(docker: &Docker) -> Result<Vec<Obj>, OpError> {
     // Volume users, from every container (labelled or not) that mounts one of ours.
     let mut volume_users: HashMap<String, Vec<String>> = HashMap::new();
     if !volumes.is_empty() {
-        let all = docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default().all(true).build(),
-            ))
-            .await
-            .map_err(|e| OpError::new("list containers", e))?;
+        let all = super::podman::list_containers(
+            docker,
+            Some(ListContainersOptionsBuilder::default().all(true).build()),
+        )
+        .await
+        .map_err(|e| OpError::new("list containers", e))?;
         for c in &all {
             for m in c.mounts.iter().flatten() {
                 if let (Some(name), Some(id)) = (&m.name, &c.id) {

@@ -156,7 +156,7 @@ pub async fn create_and_start_on(
             create_body_for(spec, kind),
         )
         .await
-        .map_err(|e| EngineError::api(format!("cannot create container {}", spec.name), e))?;
+        .map_err(|e| super::podman::create_error(spec, e))?;
     if let Err(e) = docker
         .start_container(&created.id, None::<StartContainerOptions>)
         .await

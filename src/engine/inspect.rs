@@ -52,8 +52,7 @@ pub async fn containers_with_label(
         .all(true)
         .filters(&label_filter(key, value))
         .build();
-    docker
-        .list_containers(Some(opts))
+    super::podman::list_containers(docker, Some(opts))
         .await
         .map_err(|e| OpError::new("list containers", e))
 }
@@ -171,6 +170,8 @@ pub async fn inspect_one(
             .unwrap_or(&name)
             .to_string()
     });
+    // Podman without systemd never runs healthchecks: run an overdue one ourselves.
+    let overdue = super::podman::overdue_health(docker, &info).await;
     let state = info.state.unwrap_or_default();
     let state_name = state
         .status
@@ -180,7 +181,8 @@ pub async fn inspect_one(
         .health
         .and_then(|h| h.status)
         .map(|s| s.to_string())
-        .filter(|s| !s.is_empty() && s != "none");
+        .filter(|s| !s.is_empty() && s != "none")
+        .map(|s| overdue.unwrap_or(s));
     let published = info
         .network_settings
         .and_then(|n| n.ports)

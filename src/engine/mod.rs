@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod logs;
 pub mod network;
 pub mod observe;
+pub mod podman;
 pub mod restart;
 pub mod stats;
 pub mod volume;

@@ -51,14 +51,16 @@ pub async fn containers_with(
     label_filter: &str,
 ) -> Result<Vec<ObservedContainer>, EngineError> {
     let filters = HashMap::from([("label".to_string(), vec![label_filter.to_string()])]);
-    let list = docker
-        .list_containers(Some(ListContainersOptions {
+    let list = super::podman::list_containers(
+        docker,
+        Some(ListContainersOptions {
             all: true,
             filters: Some(filters),
             ..Default::default()
-        }))
-        .await
-        .map_err(|e| EngineError::api("cannot list containers", e))?;
+        }),
+    )
+    .await
+    .map_err(|e| EngineError::api("cannot list containers", e))?;
     let mut out: Vec<ObservedContainer> = list
         .into_iter()
         .map(|c| ObservedContainer {

@@ -143,8 +143,11 @@ async fn fill_by_running(docker: &Docker, filler: &str, name: &str) -> Result<()
         .map_err(|e| EngineError::api(format!("cannot fill volume {name}"), e))?;
     let mut wait = docker.wait_container(filler, None::<WaitContainerOptions>);
     while let Some(r) = wait.next().await {
-        if let Err(e) = r {
-            return Err(EngineError::api(format!("cannot fill volume {name}"), e));
+        match r {
+            // The process ran, so its mount (and Podman's copy into the volume) happened: its own
+            // exit code says nothing about the volume.
+            Ok(_) | Err(bollard::errors::Error::DockerContainerWaitError { .. }) => {}
+            Err(e) => return Err(EngineError::api(format!("cannot fill volume {name}"), e)),
         }
     }
     Ok(())

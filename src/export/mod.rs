@@ -1,7 +1,9 @@
 //! `mew space export`: a space as a file for other tools. Only compose for now.
 pub mod compose;
 
-pub use compose::{compose, env_file_text, ComposeOptions, ExportError, CONTAINER_DIR};
+pub use compose::{
+    compose, env_file_text, export, ComposeOptions, ExportError, Flavour, CONTAINER_DIR,
+};
 
 /// Write a file only its owner can read (0600, also when it already existed).
 pub fn write_private(path: &std::path::Path, content: &[u8]) -> std::io::Result<()> {

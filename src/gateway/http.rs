@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 /// Express's default JSON body limit ("100kb").
 pub const BODY_LIMIT: usize = 100 * 1024;
+/// Initial read buffer of a WebSocket connection (grows for bigger messages).
+pub const WS_READ_BUFFER: usize = 8 * 1024;
 /// Largest WebSocket message accepted (the spec needs ≥ 10 MiB).
 pub const WS_MAX_MESSAGE: usize = 64 << 20;
 
@@ -82,6 +84,8 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             bearer(&parts.headers).and_then(|a| a.strip_prefix("Bearer ").map(str::to_string));
         return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
             Ok(upgrade) => upgrade
+                // The 128 KiB default read buffer costs that much RSS per idle connection.
+                .read_buffer_size(WS_READ_BUFFER)
                 .max_message_size(WS_MAX_MESSAGE)
                 .max_frame_size(WS_MAX_MESSAGE)
                 .on_upgrade(move |socket| ws::serve_socket(gw, socket, space, token)),
@@ -91,13 +95,16 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);
     let space = query_param(query.as_deref(), "space");
-    if parts.method == Method::GET && path == "/health" {
+    let get = parts.method == Method::GET;
+    if get && (path == "/health" || path == "/health/") {
         return json(200, super::views::health(&gw));
     }
-    if parts.method == Method::GET && path == "/participants" {
+    if get && (path == "/participants" || path == "/participants/") {
         return json(200, super::views::participants(&gw, space.as_deref()));
     }
-    let pid = path
+    // Like Express's default (non-strict) routing, one trailing slash is tolerated.
+    let route_path = path.strip_suffix('/').unwrap_or(&path);
+    let pid = route_path
         .strip_prefix("/participants/")
         .and_then(|rest| rest.strip_suffix("/messages"))
         .filter(|id| !id.is_empty() && !id.contains('/'));

@@ -17,7 +17,6 @@ const FLUSH_EVERY: Duration = Duration::from_millis(15);
 enum Line {
     Envelope(String),
     Decision(String),
-    Flush(mpsc::Sender<()>),
     /// Write out what is queued and end the thread.
     Stop,
 }
@@ -133,13 +132,6 @@ impl LogSink {
         }
     }
 
-    /// Write out everything queued so far (waits for the writer thread).
-    pub fn flush(&self) {
-        let (done_tx, done_rx) = mpsc::channel();
-        self.send(Line::Flush(done_tx));
-        let _ = done_rx.recv_timeout(Duration::from_secs(2));
-    }
-
     /// Flush and stop the writer thread.
     pub fn shutdown(&self) {
         self.send(Line::Stop);
@@ -182,7 +174,6 @@ fn writer_loop(
     // instead of once per record, which keeps it off the routing threads' CPUs.
     while let Ok(first) = rx.recv() {
         let mut pending = Some(first);
-        let mut waiters = Vec::new();
         let mut open = true;
         if matches!(pending, Some(Line::Envelope(_) | Line::Decision(_))) {
             std::thread::sleep(FLUSH_EVERY);
@@ -202,14 +193,10 @@ fn writer_loop(
             match line {
                 Line::Envelope(s) => write_line(&mut envelope, &s),
                 Line::Decision(s) => write_line(&mut decisions, &s),
-                Line::Flush(done) => waiters.push(done),
                 Line::Stop => open = false,
             }
         }
         flush_all(&mut envelope, &mut decisions);
-        for done in waiters {
-            let _ = done.send(());
-        }
         if !open {
             return;
         }
@@ -278,10 +265,17 @@ enum Stream {
     Error,
 }
 
-/// Console output: stdout/stderr, plus `GATEWAY_LOG_FILE` when set.
+/// Console output: stdout/stderr, plus `GATEWAY_LOG_FILE` when set. Lines are written by a
+/// dedicated thread, so a stalled stdout pipe (a slow log driver) never blocks routing.
 pub struct Console {
     level: u8,
-    file: Option<Mutex<File>>,
+    tx: Option<mpsc::Sender<ConsoleLine>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+enum ConsoleLine {
+    Line(Stream, String),
+    Stop,
 }
 
 impl Console {
@@ -297,16 +291,25 @@ impl Console {
             if let Some(parent) = p.parent() {
                 let _ = std::fs::create_dir_all(parent);
             }
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-                .map(Mutex::new)
+            OpenOptions::new().create(true).append(true).open(p).ok()
         });
-        Console { level, file }
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("mew-gateway-console".into())
+            .stack_size(64 * 1024)
+            .spawn(move || console_loop(rx, file))
+            .ok();
+        Console {
+            level,
+            tx: thread.as_ref().map(|_| tx),
+            thread: Mutex::new(thread),
+        }
     }
 
+    /// Whether `-l debug` is on (check before formatting per-message lines).
+    pub fn debug_enabled(&self) -> bool {
+        self.level == 0
+    }
     pub fn debug(&self, line: &str) {
         if self.level == 0 {
             self.out(line, Stream::Info);
@@ -316,6 +319,10 @@ impl Console {
         if self.level <= 1 {
             self.out(line, Stream::Info);
         }
+    }
+    /// Printed whatever the level (the listening line, which tools parse for the port).
+    pub fn always(&self, line: &str) {
+        self.out(line, Stream::Info);
     }
     pub fn warn(&self, line: &str) {
         if self.level <= 2 {
@@ -327,17 +334,46 @@ impl Console {
     }
 
     fn out(&self, line: &str, kind: Stream) {
-        // Write errors are ignored: a closed stdout must not bring the gateway down.
-        let _ = match kind {
-            Stream::Info => writeln!(std::io::stdout().lock(), "{line}"),
-            _ => writeln!(std::io::stderr().lock(), "{line}"),
-        };
-        if let Some(f) = &self.file {
-            if let Ok(mut f) = f.lock() {
-                let prefix = if kind == Stream::Error { "ERROR: " } else { "" };
-                let _ = writeln!(f, "[{}] {prefix}{line}", crate::protocol::iso_now());
+        match &self.tx {
+            Some(tx) => {
+                let _ = tx.send(ConsoleLine::Line(kind, line.to_string()));
             }
+            None => write_console(kind, line, &mut None),
         }
+    }
+
+    /// Write out pending lines (bounded wait) and stop the thread.
+    pub fn shutdown(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(ConsoleLine::Stop);
+        }
+        if let Some(handle) = self.thread.lock().ok().and_then(|mut g| g.take()) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn console_loop(rx: mpsc::Receiver<ConsoleLine>, mut file: Option<File>) {
+    while let Ok(ConsoleLine::Line(kind, line)) = rx.recv() {
+        write_console(kind, &line, &mut file);
+    }
+}
+
+fn write_console(kind: Stream, line: &str, file: &mut Option<File>) {
+    // Write errors are ignored: a closed stdout must not bring the gateway down.
+    let _ = match kind {
+        Stream::Info => writeln!(std::io::stdout().lock(), "{line}"),
+        _ => writeln!(std::io::stderr().lock(), "{line}"),
+    };
+    if let Some(f) = file {
+        let prefix = if kind == Stream::Error { "ERROR: " } else { "" };
+        let _ = writeln!(f, "[{}] {prefix}{line}", crate::protocol::iso_now());
     }
 }
 

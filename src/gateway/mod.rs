@@ -1,6 +1,13 @@
 //! The MEW gateway (spec/gateway.md): one HTTP/1.1 listener for WebSocket participants and the
-//! REST API, capability enforcement, streams and the JSONL logs. Message routing lives in
-//! [`route`].
+//! REST API, capability enforcement, streams and the JSONL logs.
+//!
+//! - [`route`]: where a message is routed (the WebSocket and HTTP pipelines, joins, leaves);
+//!   it calls `grants` (capability grants, invites) and `streams` (streams, s2w) for the
+//!   kinds with side effects, and `emit` to build, deliver and log what goes out.
+//! - [`state`]: spaces, registries, tokens, capabilities, connections' outbound queues.
+//! - [`http`] / [`ws`]: the transport; [`logs`]: JSONL records and the console;
+//!   [`config`]: the space.yaml keys the gateway reads; [`virtual_participant`]: `output_log`;
+//!   [`autostart`]: children started without `--no-auto-start`.
 pub mod autostart;
 pub mod config;
 pub(crate) mod emit;
@@ -28,7 +35,7 @@ pub struct GatewayOptions {
     pub space_config: PathBuf,
     pub log_level: String,
     pub auto_start: bool,
-    /// None: loopback (127.0.0.1, plus [::1] when available).
+    /// None: loopback (127.0.0.1, plus `[::1]` when available).
     pub bind: Option<IpAddr>,
 }
 
@@ -122,7 +129,7 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
         gw.console.info(&format!("Space: {name}"));
     }
     gw.console
-        .info(&format!("Gateway listening on port {port}"));
+        .always(&format!("Gateway listening on port {port}"));
 
     // 4. auto-start
     let children = Arc::new(autostart::Children::default());
@@ -135,6 +142,7 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
     children.stop_all();
     views::close_all(&gw);
     gw.logs.shutdown();
+    gw.console.shutdown();
     // Let the close frames go out.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     Ok(())

@@ -3,7 +3,7 @@
 //!
 //! Every handler takes the state lock once, does its bookkeeping, queues outbound messages
 //! (non-blocking) and log records, then releases the lock; appends to virtual participants'
-//! files are collected in an [`Outbox`] and done after the lock is released.
+//! files are collected in an `Outbox` and done after the lock is released.
 use super::emit::*;
 use super::grants::*;
 use super::logs::{envelope_record, js};
@@ -23,7 +23,7 @@ const REGISTER_TEXT: &str =
 pub struct ConnCtx {
     pub conn: Arc<super::state::Conn>,
     pub joined: Option<Joined>,
-    /// [R] fall-backs from the upgrade request (`?space=`, Bearer header).
+    /// (R) fall-backs from the upgrade request (`?space=`, Bearer header).
     pub fallback_space: Option<String>,
     pub fallback_token: Option<String>,
 }
@@ -500,6 +500,17 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
     );
     drop(st);
     out.flush(gw);
+    debug_relayed(gw, kind_owned.as_deref(), &outgoing, pid, space_id);
+}
+
+fn debug_relayed(gw: &Gateway, kind: Option<&str>, msg: &Outgoing, pid: &str, space_id: &str) {
+    if gw.console.debug_enabled() {
+        gw.console.debug(&format!(
+            "Relayed {} {} from {pid} in space {space_id}",
+            kind.unwrap_or("(no kind)"),
+            msg.id_json
+        ));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -769,6 +780,7 @@ fn http_route(
     }
     // 16. relay
     send_all(gw, st, out, space_id, &outgoing, &meta_source(pid), None);
+    debug_relayed(gw, Some(&kind), &outgoing, pid, space_id);
     let mut m = Map::new();
     m.insert("id".into(), env.get("id").cloned().unwrap_or(Value::Null));
     m.insert("status".into(), json!("accepted"));

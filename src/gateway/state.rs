@@ -257,7 +257,7 @@ pub struct State {
     pub static_caps: HashMap<String, Caps>,
     /// Participant id → grant id → granted capabilities, in insertion order.
     pub dynamic: HashMap<String, IndexMap<String, Vec<Value>>>,
-    /// Capabilities of invited participants, kept for the process lifetime ([R]).
+    /// Capabilities of invited participants, kept for the process lifetime (spec: R).
     pub invited: HashMap<String, Caps>,
 }
 

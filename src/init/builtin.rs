@@ -1,6 +1,7 @@
 //! Templates compiled into the binary (sources under `templates/<name>/` in the repository).
 
 /// One file of a built-in template, relative to the template's directory.
+#[derive(Debug)]
 pub struct EmbeddedFile {
     pub path: &'static str,
     pub text: &'static str,

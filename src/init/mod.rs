@@ -70,6 +70,8 @@ pub struct InitOptions {
 #[derive(Debug, Clone)]
 pub struct InitReport {
     pub template: String,
+    /// What the template says it needs beyond mew (`template.json` `needs`).
+    pub needs: Option<String>,
     pub config: PathBuf,
     pub space_id: String,
 }
@@ -110,6 +112,7 @@ pub fn select(
 /// The files a template produces, ready to write.
 #[derive(Debug, Clone)]
 pub struct Rendered {
+    pub needs: Option<String>,
     pub space_yaml: String,
     pub agents: Vec<(String, Vec<u8>)>,
     pub space_id: String,
@@ -128,7 +131,8 @@ pub fn render(
     })?;
     let resolved = vars::resolve(&meta, ctx, prompt);
     let space_yaml = vars::substitute(&text, &resolved);
-    for rel in t.agent_files()?.iter().map(|(rel, _)| rel) {
+    let agents = t.agent_files()?;
+    for rel in agents.iter().map(|(rel, _)| rel) {
         if rel.split(['/', '\\']).any(|part| part == "..") {
             return Err(InitError::BadTemplate(format!(
                 "template '{}': agent file `{rel}` leaves agents/",
@@ -149,8 +153,9 @@ pub fn render(
         ))
     })?;
     Ok(Rendered {
+        needs: meta.needs.clone(),
         space_yaml,
-        agents: t.agent_files()?,
+        agents,
         space_id: space.id,
     })
 }
@@ -275,6 +280,7 @@ pub fn init(
     let config = write(&opts.dir, &rendered)?;
     Ok(InitReport {
         template: template.name.clone(),
+        needs: rendered.needs.clone(),
         config,
         space_id: rendered.space_id,
     })

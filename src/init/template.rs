@@ -73,12 +73,6 @@ pub enum Files {
     Dir(PathBuf),
 }
 
-impl std::fmt::Debug for super::builtin::EmbeddedFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.path)
-    }
-}
-
 /// A discovered template (metadata not yet read).
 #[derive(Debug, Clone)]
 pub struct Template {

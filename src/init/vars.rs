@@ -77,7 +77,8 @@ fn resolve_one(v: &Variable, ctx: &VarContext, prompt: Option<&mut AskFn>) -> St
         .find_map(|name| ctx.env.get(name).filter(|val| !val.is_empty()).cloned());
     let default = from_env.unwrap_or_else(|| default_of(v, ctx));
     match prompt {
-        Some(ask) if v.prompt => ask(v, &default).unwrap_or(default),
+        // Sensitive values are never written, so there is no point asking (and echoing) them.
+        Some(ask) if v.prompt && !v.sensitive => ask(v, &default).unwrap_or(default),
         _ => default,
     }
 }

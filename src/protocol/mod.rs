@@ -60,7 +60,8 @@ pub fn validate(msg: &Value) -> Result<(), String> {
     };
     if let Some(p) = obj.get("protocol") {
         let ok = matches!(p.as_str(), Some("mew/v0.4") | Some("mew/v0.3"));
-        if !ok && !p.is_null() {
+        // Falsy values count as absent, as upstream's check does.
+        if !ok && truthy(p) {
             let shown = match p {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
@@ -94,7 +95,7 @@ pub fn truthy(v: &Value) -> bool {
 }
 
 /// Build the relayed envelope (§2.2): `protocol, id, ts, from` first, then the client's other
-/// keys in their original order. `from` is always the authenticated id ([R]).
+/// keys in their original order. `from` is always the authenticated id (spec: R).
 pub fn fill_in(client: &Map<String, Value>, from: &str, id_prefix: &str) -> Map<String, Value> {
     let mut env = Map::with_capacity(client.len() + 4);
     let protocol = client
@@ -229,6 +230,12 @@ mod tests {
             "Invalid protocol version: mew/v9"
         );
         assert!(validate(&json!({"protocol":"mew/v0.3","kind":"x"})).is_ok());
+        assert!(validate(&json!({"protocol":"","kind":"x"})).is_ok());
+        assert!(validate(&json!({"protocol":null,"kind":"x"})).is_ok());
+        assert_eq!(
+            validate(&json!({"protocol":5,"kind":"x"})).unwrap_err(),
+            "Invalid protocol version: 5"
+        );
         assert!(validate(&json!({"kind":"x"})).is_ok());
         assert_eq!(
             validate(&json!({"kind":"chat","payload":{"text":""}})).unwrap_err(),

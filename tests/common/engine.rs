@@ -12,11 +12,38 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Image with only `/bin/busybox` (no shell symlinks: call `/bin/busybox sh -c …`).
 pub const BUSYBOX: &str = "mew-test-busybox:latest";
 
-pub async fn docker() -> Docker {
-    mew::engine::connect(None)
+/// The engine the tests run against: `MEW_TEST_ENGINE=podman` (socket `MEW_TEST_PODMAN_SOCKET`,
+/// default /run/podman/podman.sock) or `docker` (/var/run/docker.sock); unset: mew's own discovery.
+pub fn engine_host() -> Option<String> {
+    match std::env::var("MEW_TEST_ENGINE")
+        .ok()?
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "podman" => Some(
+            std::env::var("MEW_TEST_PODMAN_SOCKET")
+                .unwrap_or_else(|_| "unix:///run/podman/podman.sock".to_string()),
+        ),
+        "docker" => Some("unix:///var/run/docker.sock".to_string()),
+        other => panic!("MEW_TEST_ENGINE must be docker or podman, not `{other}`"),
+    }
+}
+
+/// Environment for the `mew` processes a test spawns, so they use the same engine.
+pub fn engine_env() -> Vec<(&'static str, String)> {
+    engine_host()
+        .map(|h| vec![("DOCKER_HOST", h)])
+        .unwrap_or_default()
+}
+
+pub async fn engine() -> mew::engine::Engine {
+    mew::engine::connect(engine_host().as_deref())
         .await
         .expect("these tests need a running container engine")
-        .docker
+}
+
+pub async fn docker() -> Docker {
+    engine().await.docker
 }
 
 /// A space id unique to this process and call: `t-<pid>-<n>`.
@@ -120,7 +147,7 @@ impl Drop for SpaceGuard {
                 .build()
             {
                 rt.block_on(async {
-                    if let Ok(engine) = mew::engine::connect(None).await {
+                    if let Ok(engine) = mew::engine::connect(engine_host().as_deref()).await {
                         remove_space_objects(&engine.docker, &id).await;
                     }
                 });
@@ -128,4 +155,53 @@ impl Drop for SpaceGuard {
         })
         .join();
     }
+}
+
+/// Assert an inspected `HostConfig.CapDrop` drops every capability: Docker reports `["ALL"]`,
+/// Podman the list of capabilities it dropped (its whole default set).
+pub fn assert_drops_all_caps(cap_drop: Option<Vec<String>>) {
+    let dropped = cap_drop.unwrap_or_default();
+    let podman_default_set = [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    ];
+    let expanded = podman_default_set
+        .iter()
+        .all(|c| dropped.iter().any(|d| d == c));
+    assert!(
+        dropped == ["ALL"] || expanded,
+        "capabilities kept: {dropped:?}"
+    );
+}
+
+/// Whether the tests run against Podman (`MEW_TEST_ENGINE=podman`).
+pub fn on_podman() -> bool {
+    engine_host().is_some_and(|h| h.contains("podman"))
+}
+
+/// Podman's own inspect of a container (`/libpod/containers/<name>/json`), which reports what the
+/// Docker-compatible one leaves out (e.g. the log size limit).
+pub fn podman_inspect(name: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let host = engine_host().expect("MEW_TEST_ENGINE=podman");
+    let path = host.trim_start_matches("unix://");
+    let mut s = std::os::unix::net::UnixStream::connect(path).expect("connect to podman");
+    write!(
+        s,
+        "GET /v4.0.0/libpod/containers/{name}/json HTTP/1.0\r\nHost: d\r\n\r\n"
+    )
+    .expect("request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("response");
+    let body = resp.split_once("\r\n\r\n").expect("http response").1;
+    serde_json::from_str(body).expect("json")
 }

@@ -8,13 +8,16 @@ use crate::export::{self, ComposeOptions};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
-    /// A compose file for `docker compose` and `docker stack deploy`.
+    /// The Compose specification, for `docker compose` (every setting).
     Compose,
+    /// Compose format 3.9, for `docker stack deploy` (Swarm).
+    Stack,
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     mew space export --format compose -o compose.yaml --env-file .mew/compose.env\n  \
+    mew space export --format stack -o stack.yaml      # for docker stack deploy (Swarm)\n  \
     MEW_UID=$(id -u) MEW_GID=$(id -g) docker compose --env-file .mew/compose.env up -d\n\n\
     Tokens are not written into the compose file: it refers to ${MEW_TOKEN_<ID>}, which\n\
     --env-file writes (mode 0600) from .mew/tokens/. The space directory is bound from `.`\n\
@@ -57,13 +60,13 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
     }
     let text = std::fs::read_to_string(&space.file)
         .with_context(|| format!("cannot read {}", space.file.display()))?;
-    let mut opts = ComposeOptions::new(
-        crate::engine::image::mew_argv(),
-        crate::engine::image::crate_version(),
-    );
+    let mut opts = ComposeOptions::new(crate::engine::image::crate_version());
     opts.port = args.port;
-    let Format::Compose = args.format;
-    let yaml = export::compose(&space, &text, &opts).map_err(|e| match e {
+    let flavour = match args.format {
+        Format::Compose => export::Flavour::Compose,
+        Format::Stack => export::Flavour::Stack,
+    };
+    let yaml = export::export(&space, &text, &opts, flavour).map_err(|e| match e {
         export::ExportError::Config(c) => anyhow::Error::from(c),
         other => InvalidInput::new(other.to_string()).into(),
     })?;
@@ -79,7 +82,12 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
             .filter(|p| p.kind.has_container())
             .map(|p| p.id.clone())
             .collect();
-        let mew_dir = crate::tokens::mew_dir_for(&space.file);
+        let mew_dir = crate::tokens::ensure_mew_dir(&space.file)
+            .context("cannot create the space's .mew directory")?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
         let tokens = crate::tokens::resolve_all(&mew_dir, &ids)
             .context("cannot read or create the participants' tokens")?;
         export::write_private(path, export::env_file_text(&tokens).as_bytes())

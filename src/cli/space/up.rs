@@ -7,8 +7,14 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Return after the space is up (the default; kept for compatibility).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "interactive")]
     pub detach: bool,
+    /// Once the space is up, connect to it interactively (as `mew space connect`).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// With -i: the participant to connect as (default: resolved as `mew space connect` does).
+    #[arg(long, value_name = "ID", requires = "interactive")]
+    pub participant: Option<String>,
     /// Gateway port (default: the running gateway's, else the first free of 8080-8089).
     #[arg(short, long)]
     pub port: Option<u16>,
@@ -52,14 +58,14 @@ pub struct UpArgs {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let opts = UpOptions {
-        host: args.host,
-        space_dir: args.space_dir,
-        space_config: args.space_config,
-        space_id: args.space_id,
+        host: args.host.clone(),
+        space_dir: args.space_dir.clone(),
+        space_config: args.space_config.clone(),
+        space_id: args.space_id.clone(),
         port: args.port,
-        bind: args.bind,
-        images: args.images,
-        log_level: args.log_level,
+        bind: args.bind.clone(),
+        images: args.images.clone(),
+        log_level: args.log_level.clone(),
         join_timeout: Some(std::time::Duration::from_secs(args.join_timeout)),
         dry_run: args.dry_run,
     };
@@ -69,7 +75,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     print_summary(&report);
-    Ok(())
+    if !args.interactive {
+        return Ok(());
+    }
+    let space = crate::config::find_and_load(
+        opts.space_dir.as_deref(),
+        opts.space_config.as_deref(),
+        opts.space_id.as_deref(),
+    )?;
+    super::connect::connect_to(
+        &space,
+        args.participant.as_deref(),
+        Some(report.gateway_ws()),
+        opts.host.as_deref(),
+    )
+    .await
 }
 
 /// Progress lines on stderr.
