@@ -58,6 +58,7 @@ async fn shell_agent_example_runs_from_its_own_image() {
     let _guard = SpaceGuard::new(&id);
     let mew = env!("CARGO_BIN_EXE_mew");
     let out = Command::new(mew)
+        .envs(common::engine::engine_env())
         .args([
             "space",
             "up",
@@ -78,6 +79,7 @@ async fn shell_agent_example_runs_from_its_own_image() {
     );
 
     let mut child = Command::new(mew)
+        .envs(common::engine::engine_env())
         .args(["space", "connect", "--space-id", &id, "-d"])
         .arg(dir)
         .stdin(Stdio::piped())
@@ -115,6 +117,7 @@ async fn shell_agent_example_runs_from_its_own_image() {
     stdin.write_all(b"/exit\n").unwrap();
     assert!(child.wait().unwrap().success());
     let out = Command::new(mew)
+        .envs(common::engine::engine_env())
         .args(["space", "down", "--space-id", &id, "-d"])
         .arg(dir)
         .output()

@@ -13,6 +13,7 @@ fn mew(dir: &std::path::Path) -> Command {
     cmd.current_dir(dir)
         .env_remove("MEW_SPACE_ID")
         .env_remove("MEW_SPACE_CONFIG")
+        .envs(common::engine::engine_env())
         .env("HOME", dir);
     cmd
 }

@@ -217,7 +217,7 @@ async fn a_gateway_that_dies_fails_fast_and_is_rolled_back() {
 
 #[tokio::test]
 async fn an_unhealthy_gateway_times_out_shows_its_log_and_is_rolled_back() {
-    let engine = mew::engine::connect(None).await.expect("engine");
+    let engine = engine().await;
     ensure_busybox(&engine.docker).await;
     let space = unique_space_id("sick");
     let _guard = SpaceGuard::new(&space);

@@ -585,6 +585,7 @@ async fn a_killed_up_converges_on_the_next_up_and_down() {
                 "0",
             ])
             .env_remove("MEW_SPACE_ID")
+            .envs(engine_env())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
