@@ -46,6 +46,23 @@ pub fn mew_dir_for(config_path: &Path) -> PathBuf {
     }
 }
 
+/// Create `<config dir>/.mew` beside a root-level space.yaml, as the upstream CLI does at `up`,
+/// so that tokens and the gateway's JSONL logs live there rather than among the space's files;
+/// returns the mew dir (`mew_dir_for` agrees with it from then on).
+pub fn ensure_mew_dir(config_path: &Path) -> std::io::Result<PathBuf> {
+    let config_dir = match config_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir = if config_dir.file_name().is_some_and(|n| n == ".mew") {
+        config_dir
+    } else {
+        config_dir.join(".mew")
+    };
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 /// The tokens directory inside a mew dir.
 pub fn tokens_dir(mew_dir: &Path) -> PathBuf {
     mew_dir.join("tokens")

@@ -222,3 +222,29 @@ fn export_is_stable_portable_and_holds_no_token() {
         Some(2)
     );
 }
+
+/// Regression: `--env-file .mew/compose.env` failed in a space whose `.mew/` did not exist yet
+/// (a root-level space.yaml), and tokens would have gone to `<dir>/tokens/`.
+#[test]
+fn env_file_in_a_fresh_space_creates_dot_mew() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("space.yaml"),
+        "space:\n  id: fresh\nparticipants:\n  echo-agent:\n    command: mew\n    args: [agent, echo]\n    auto_start: true\n",
+    )
+    .unwrap();
+    let env_file = dir.join(".mew/compose.env");
+    let env_arg = env_file.to_string_lossy().into_owned();
+    stdout_ok(&export(dir, &["--env-file", &env_arg], &[]));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let token = std::fs::read_to_string(dir.join(".mew/tokens/echo-agent.token")).unwrap();
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    assert!(
+        env.contains(&format!("MEW_TOKEN_ECHO_AGENT={token}")),
+        "{env}"
+    );
+    assert!(!dir.join("tokens").exists());
+}

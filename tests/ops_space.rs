@@ -245,7 +245,7 @@ async fn status_json_of_a_running_space() {
     assert_eq!(json["space_id"], space.id.as_str(), "{last}");
     assert_eq!(json["space_dir"], space.dir().to_string_lossy().as_ref());
     let url = json["gateway_url"].as_str().expect("gateway url");
-    assert!(url.starts_with("ws://localhost:"), "{url}");
+    assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
     let ps = json["participants"].as_array().expect("participants");
     let names: Vec<&str> = ps
         .iter()
@@ -321,18 +321,55 @@ async fn status_reports_exit_codes_and_oom_kills() {
         )
         .await;
     // `tail` keeps the current line in memory; /dev/zero has no newline, so it grows until the
-    // 8 MiB limit has the kernel kill it. The shell then exits with the child's status (137) a
-    // moment later: when PID 1 itself is killed, the engine may see the exit before the OOM
-    // event and report oom_killed=false (a race inside the engine, seen under load).
+    // 8 MiB limit has the kernel kill it, and the shell exits with its status (137). The engine
+    // only notices an OOM kill once its watcher is on the container's cgroup, which happens just
+    // after start: the first sleep lets it get there (an immediate OOM goes unreported under
+    // load), the second lets the OOM event arrive before the exit.
     let oom = space
         .start(
             "hungry",
             "agent",
-            &["sh", "-c", "tail /dev/zero; code=$?; sleep 1; exit $code"],
+            &[
+                "sh",
+                "-c",
+                "sleep 2; tail /dev/zero; code=$?; sleep 1; exit $code",
+            ],
             limited(8 * MIB),
             None,
         )
         .await;
+    // Restarted twice by the engine (on-failure:2), then left exited.
+    let flappy = space
+        .start(
+            "flappy",
+            "agent",
+            &["sh", "-c", "exit 1"],
+            HostConfig {
+                restart_policy: Some(bollard::models::RestartPolicy {
+                    name: Some(bollard::models::RestartPolicyNameEnum::ON_FAILURE),
+                    maximum_retry_count: Some(2),
+                }),
+                ..Default::default()
+            },
+            None,
+        )
+        .await;
+    wait_until("flappy to be restarted twice and stop", 20, || {
+        let d = &space.docker;
+        let f = &flappy;
+        async move {
+            let info = d
+                .inspect_container(
+                    f,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .expect("inspect");
+            info.restart_count == Some(2)
+                && info.state.and_then(|s| s.status).map(|s| s.to_string()) == Some("exited".into())
+        }
+    })
+    .await;
     for name in [&failed, &oom] {
         wait_until("the container to stop", 20, || {
             let d = &space.docker;
@@ -361,6 +398,13 @@ async fn status_reports_exit_codes_and_oom_kills() {
     let podman = common::engine::on_podman();
     assert!(hungry["oom_killed"] == true || podman, "{hungry}");
     assert_eq!(hungry["exit_code"], 137);
+    let flappy = ps
+        .iter()
+        .find(|p| p["participant"] == "flappy")
+        .expect("flappy");
+    assert_eq!(flappy["restart_count"], 2, "{flappy}");
+    assert_eq!(flappy["exit_code"], 1);
+    assert_eq!(flappy["state"], "exited");
     // No gateway container: joined is unknown.
     assert_eq!(json["gateway_url"], Value::Null);
     assert_eq!(failing["joined"], Value::Null);
@@ -785,16 +829,28 @@ async fn follow_logs_watch_status_and_events() {
         )
         .await;
 
-    // logs -f: new lines keep coming, prefixed.
+    // logs -f: new lines keep coming, prefixed, and continue after the container restarts.
+    let tick = |l: &str| -> Option<u32> { l.strip_prefix("ticker | tick")?.parse().ok() };
     let mut logs = Follower::spawn(&space.dir(), &["space", "logs", "-f", "--tail", "1"]);
-    let first = logs
-        .until("a first tick", 10, |l| l.starts_with("ticker | tick"))
+    let line = logs
+        .until("tick 3 or later", 15, |l| tick(l).is_some_and(|n| n >= 3))
         .await;
-    let n: u32 = first["ticker | tick".len()..].parse().expect("tick number");
-    logs.until("a later tick", 10, |l| {
-        l.strip_prefix("ticker | tick")
-            .and_then(|x| x.parse::<u32>().ok())
-            .is_some_and(|m| m > n)
+    let before = tick(&line).expect("tick");
+    space
+        .docker
+        .restart_container(
+            &ticker,
+            Some(
+                bollard::query_parameters::RestartContainerOptionsBuilder::default()
+                    .t(0)
+                    .build(),
+            ),
+        )
+        .await
+        .expect("restart");
+    // The restarted shell counts from 1 again.
+    logs.until("ticks of the restarted container", 15, |l| {
+        tick(l).is_some_and(|n| n < before)
     })
     .await;
     drop(logs);
@@ -838,8 +894,6 @@ async fn follow_logs_watch_status_and_events() {
         .until("the die event", 10, |l| l.contains(" container quiet die"))
         .await;
     assert!(die.contains("(exit code 137)"), "{die}");
-    // Events of other containers are filtered by the space label: only ours show.
-    let _ = ticker;
 }
 
 #[tokio::test]
@@ -864,7 +918,7 @@ async fn status_logs_restart_of_a_space_started_by_up() {
     let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(v["space_id"], id.as_str());
     assert_eq!(v["space_name"], "Up test");
-    assert_eq!(v["gateway_url"], format!("ws://localhost:{port}").as_str());
+    assert_eq!(v["gateway_url"], format!("ws://127.0.0.1:{port}").as_str());
     assert_eq!(v["gateway_reachable"], true, "{v}");
     let ps = v["participants"].as_array().expect("participants");
     assert_eq!(ps.len(), 2, "{v}");

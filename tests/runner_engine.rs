@@ -150,13 +150,24 @@ async fn runtime_image_and_volume_run_mew_in_any_image() {
     volume::remove_volume(docker, &vol)
         .await
         .expect("remove volume");
-    let _ = docker
-        .remove_image(
-            &tag,
-            None::<bollard::query_parameters::RemoveImageOptions>,
-            None,
-        )
-        .await;
+    // The build also moved the `mew:<version>` alias onto this test-harness image: take both
+    // tags off, so a later `mew:<version>` user never runs the test binary.
+    let id = docker.inspect_image(&tag).await.ok().and_then(|i| i.id);
+    let alias = format!("mew:{}", image::crate_version());
+    let alias_id = docker.inspect_image(&alias).await.ok().and_then(|i| i.id);
+    let mut tags = vec![tag.clone()];
+    if id.is_some() && id == alias_id {
+        tags.push(alias);
+    }
+    for t in tags {
+        let _ = docker
+            .remove_image(
+                &t,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
+    }
 }
 
 #[tokio::test]

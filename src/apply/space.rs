@@ -238,13 +238,16 @@ async fn lock_space(
     space: &Space,
     report: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<SpaceLock, SpaceError> {
-    let path = lock_path(space);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| SpaceError::Io {
-            what: format!("cannot create {}", parent.display()),
+    // `.mew/` is made here, before tokens are looked up, so both land in it.
+    let path = crate::tokens::ensure_mew_dir(&space.file)
+        .map_err(|source| SpaceError::Io {
+            what: format!(
+                "cannot create the .mew directory of {}",
+                space.dir.display()
+            ),
             source,
-        })?;
-    }
+        })?
+        .join("up.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -282,18 +285,6 @@ async fn lock_space(
         source,
     })?;
     Ok(SpaceLock { _file: file })
-}
-
-/// `<config dir>/.mew/up.lock`. `up` creates `.mew/` beside a root-level space.yaml, as the
-/// upstream CLI does, so that tokens and the gateway's JSONL logs live in `.mew/` and not among the
-/// participants' logs (the gateway uses `<config dir>/.mew` whenever it exists).
-fn lock_path(space: &Space) -> PathBuf {
-    let config_dir = space.file.parent().unwrap_or(&space.dir);
-    if config_dir.file_name().is_some_and(|n| n == ".mew") {
-        config_dir.join("up.lock")
-    } else {
-        config_dir.join(".mew").join("up.lock")
-    }
 }
 
 /// Refuse a space id that objects of another directory already carry.

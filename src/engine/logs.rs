@@ -1,7 +1,7 @@
 //! Read participants' logs from the engine's log driver, several containers merged into one
 //! stream of lines.
 use crate::engine::inspect::OpError;
-use crate::ops::logfmt::{split_timestamp, LineBuffer};
+use crate::ops::logfmt::{split_timestamp, timestamp_key, LineBuffer};
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use bollard::Docker;
@@ -102,14 +102,117 @@ fn make_line(participant: &str, raw: &str) -> LogLine {
 }
 
 /// All the given containers' lines, interleaved as they arrive. `containers`: (participant, name).
+/// When following, a container that stops is picked up again when it restarts; the stream ends
+/// once every container is gone.
 pub fn merged(
     docker: &Docker,
     containers: &[(String, String)],
     opts: &LogOptions,
 ) -> impl Stream<Item = Result<LogLine, OpError>> {
-    stream::select_all(
-        containers
-            .iter()
-            .map(|(p, name)| container_lines(docker, name, p, opts)),
-    )
+    stream::select_all(containers.iter().map(|(p, name)| {
+        if opts.follow {
+            across_restarts(docker.clone(), name.clone(), p.clone(), opts.clone())
+        } else {
+            container_lines(docker, name, p, opts)
+        }
+    }))
+}
+
+/// How often a stopped container is checked for a restart while following.
+const RESTART_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+struct Following {
+    docker: Docker,
+    container: String,
+    participant: String,
+    current: Option<BoxStream<'static, Result<LogLine, OpError>>>,
+    /// Lines at or before this time (ns) are not shown again: the last line shown, or when
+    /// following began. Resumed streams start at its second and overlap a little.
+    floor: i64,
+    /// Whether `current` is a resumed stream (the first one may show older lines: `--tail`).
+    resumed: bool,
+}
+
+/// Follow one container's logs, resuming after each restart, until it is removed.
+fn across_restarts(
+    docker: Docker,
+    container: String,
+    participant: String,
+    opts: LogOptions,
+) -> BoxStream<'static, Result<LogLine, OpError>> {
+    let first = container_lines(&docker, &container, &participant, &opts);
+    let state = Following {
+        docker,
+        container,
+        participant,
+        current: Some(first),
+        floor: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MIN),
+        resumed: false,
+    };
+    stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(current) = st.current.as_mut() {
+                match current.next().await {
+                    Some(Ok(line)) => {
+                        let key = timestamp_key(line.timestamp.as_deref());
+                        if st.resumed && key != i64::MIN && key <= st.floor {
+                            continue;
+                        }
+                        st.floor = st.floor.max(key);
+                        return Some((Ok(line), st));
+                    }
+                    Some(Err(e)) => {
+                        st.current = None;
+                        if !still_there(&st.docker, &st.container).await {
+                            return None;
+                        }
+                        return Some((Err(e), st));
+                    }
+                    None => st.current = None,
+                }
+            }
+            // The stream ended: the container stopped (or went away). Wait for a restart.
+            loop {
+                tokio::time::sleep(RESTART_POLL).await;
+                match running(&st.docker, &st.container).await {
+                    Some(true) => break,
+                    Some(false) => continue,
+                    None => return None,
+                }
+            }
+            let opts = LogOptions {
+                follow: true,
+                since: Some(st.floor.div_euclid(1_000_000_000)),
+                tail: None,
+            };
+            st.resumed = true;
+            st.current = Some(container_lines(
+                &st.docker,
+                &st.container,
+                &st.participant,
+                &opts,
+            ));
+        }
+    })
+    .boxed()
+}
+
+/// `Some(running)`, or `None` once the container no longer exists.
+async fn running(docker: &Docker, container: &str) -> Option<bool> {
+    match docker
+        .inspect_container(
+            container,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+    {
+        Ok(info) => Some(info.state.and_then(|s| s.running).unwrap_or(false)),
+        Err(e) if crate::engine::inspect::is_not_found(&e) => None,
+        // A passing engine hiccup: keep waiting.
+        Err(_) => Some(false),
+    }
+}
+
+async fn still_there(docker: &Docker, container: &str) -> bool {
+    running(docker, container).await.is_some()
 }

@@ -1,5 +1,6 @@
-//! Restart participants' containers: the gateway first (and until it answers `/health`, so that
-//! the others reconnect to a live gateway), then the rest in parallel.
+//! Restart participants' containers: the shared-network holder (if any), then the gateway (until
+//! it answers `/health`, so that the others reconnect to a live gateway), then the rest in
+//! parallel.
 use crate::engine::inspect::{inspect_one, Member, OpError};
 use bollard::query_parameters::RestartContainerOptions;
 use bollard::Docker;
@@ -17,16 +18,38 @@ pub enum RestartError {
 
 const HEALTH_WAIT_SECS: u64 = 20;
 
+fn has_role(m: &Member, role: &str) -> bool {
+    m.role.as_deref() == Some(role)
+}
+
 /// Restart `chosen` (members of `space_id`); returns the participants restarted, in order.
 pub async fn restart(
     docker: &Docker,
     space_id: &str,
     chosen: &[&Member],
 ) -> Result<Vec<String>, RestartError> {
-    let (gateway, rest): (Vec<&Member>, Vec<&Member>) = chosen
+    // The infra container holds the shared network namespace (network mode `shared`): the
+    // others join it, so it goes first.
+    let infra: Vec<&Member> = chosen
         .iter()
-        .partition(|m| m.role.as_deref() == Some("gateway"));
+        .copied()
+        .filter(|m| has_role(m, "infra"))
+        .collect();
+    let gateway: Vec<&Member> = chosen
+        .iter()
+        .copied()
+        .filter(|m| has_role(m, "gateway"))
+        .collect();
+    let rest: Vec<&Member> = chosen
+        .iter()
+        .copied()
+        .filter(|m| !has_role(m, "infra") && !has_role(m, "gateway"))
+        .collect();
     let mut done = Vec::new();
+    for m in infra {
+        restart_one(docker, &m.name).await?;
+        done.push(m.participant.clone());
+    }
     for gw in gateway {
         restart_one(docker, &gw.name).await?;
         wait_gateway_healthy(docker, space_id, &gw.name).await?;

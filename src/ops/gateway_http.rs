@@ -127,6 +127,29 @@ pub async fn connected_participants(
     })
 }
 
+/// Ids connected to the space's gateway, found through its container's published port;
+/// `None` when the gateway is not running, not published or not answering.
+pub async fn connected_ids(
+    facts: &[crate::engine::inspect::ContainerFacts],
+    space_id: &str,
+) -> Option<std::collections::BTreeSet<String>> {
+    let gateway_up = facts
+        .iter()
+        .any(|f| f.role.as_deref() == Some("gateway") && f.is_running());
+    if !gateway_up {
+        return None;
+    }
+    let (host, port) = crate::ops::status::gateway_address(facts)?;
+    let participants = connected_participants(&host, port, space_id).await.ok()?;
+    Some(
+        participants
+            .into_iter()
+            .filter(|p| p.connected)
+            .map(|p| p.id)
+            .collect(),
+    )
+}
+
 /// Whether `GET /health` answers 200.
 pub async fn healthy(host: &str, port: u16) -> bool {
     get(host, port, "/health", Duration::from_millis(500))

@@ -1,39 +1,42 @@
 //! `mew space status`: rows from the engine's facts plus the gateway's participant list, as a
 //! table or as JSON.
 //!
-//! JSON schema (stable; keys are snake_case, absent values are `null`):
-//!
-//! ```text
-//! {
-//!   "space_id": "demo",
-//!   "space_name": "Demo",                  // space.yaml's space.name, null without space.yaml
-//!   "space_dir": "/abs/dir",               // from the io.mew.space.dir label, or null
-//!   "gateway_url": "ws://localhost:8080",  // null when the gateway publishes no port
-//!   "gateway_reachable": true,             // GET /participants answered
-//!   "connected": ["echo", "human"],        // ids the gateway reports connected, null if unreachable
-//!   "participants": [
-//!     {
-//!       "participant": "echo",             // io.mew.participant
-//!       "role": "agent",                   // io.mew.role
-//!       "container": "demo-echo",
-//!       "state": "running",                // running | exited | restarting | created | paused | dead | stopping
-//!       "exit_code": null,                 // last exit code once the container has stopped
-//!       "oom_killed": false,
-//!       "health": "healthy",               // healthy | unhealthy | starting | null (no healthcheck)
-//!       "restart_count": 0,
-//!       "memory_used_bytes": 1048576,      // null when not running
-//!       "memory_limit_bytes": 536870912,   // null when unlimited
-//!       "cpu_percent": 0.4,                // 100 = one core; average since start (or since the previous --watch frame)
-//!       "started_at": "2024-05-01T10:00:00.1Z",
-//!       "uptime_secs": 42,                 // null when not running
-//!       "joined": true                     // null for the gateway itself or when the gateway is unreachable
-//!     }
-//!   ]
-//! }
-//! ```
+//! JSON schema (stable; keys are snake_case, absent values are `null`): see [`JSON_SCHEMA`],
+//! which `mew space status --help` prints.
 use crate::engine::inspect::ContainerFacts;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
+
+/// The `--json` document, as `mew space status --help` shows it.
+pub const JSON_SCHEMA: &str = r#"Print JSON instead of the table.
+Schema (stable; snake_case keys; null when unknown or absent):
+
+{
+  "space_id": "demo",
+  "space_name": "Demo",            // space.name from space.yaml
+  "space_dir": "/abs/dir",         // io.mew.space.dir label
+  "gateway_url": "ws://127.0.0.1:8080",
+  "gateway_reachable": true,       // GET /participants answered
+  "connected": ["echo"],           // ids connected to the gateway
+  "participants": [{
+    "participant": "echo",         // io.mew.participant
+    "role": "agent",               // io.mew.role
+    "container": "demo-echo",
+    "state": "running",            // running, exited, restarting,
+                                   // created, paused, dead, stopping
+    "exit_code": null,             // set once stopped
+    "oom_killed": false,
+    "health": "healthy",           // healthy, unhealthy, starting
+    "restart_count": 0,
+    "memory_used_bytes": 1048576,  // while running
+    "memory_limit_bytes": 536870912,
+    "cpu_percent": 0.4,            // 100 = one core, average since
+                                   // start (--watch: since last frame)
+    "started_at": "2024-05-01T10:00:00.1Z",
+    "uptime_secs": 42,             // while running
+    "joined": true                 // null for the gateway itself
+  }]
+}"#;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ParticipantStatus {
@@ -77,6 +80,8 @@ pub fn normalize_state(engine_state: &str) -> &str {
 pub fn state_label(state: &str, exit_code: Option<i64>) -> String {
     match (state, exit_code) {
         ("exited" | "dead", Some(code)) => format!("{state} (code {code})"),
+        // Between two runs under a restart policy: why it last stopped.
+        ("restarting", Some(code)) if code != 0 => format!("restarting (code {code})"),
         _ => state.to_string(),
     }
 }
@@ -95,10 +100,11 @@ pub fn gateway_address(facts: &[ContainerFacts]) -> Option<(String, u16)> {
     Some((host, p.host_port))
 }
 
-/// The URL users connect to, `ws://localhost:<port>` for loopback as upstream prints it.
+/// The URL users connect to: the address the port is published on, as `up` prints it. Not
+/// `localhost`: the port is published on 127.0.0.1 only, and clients that resolve `localhost` to
+/// `::1` first (Node 17+) would be refused.
 pub fn gateway_url(host: &str, port: u16) -> String {
     match host {
-        "127.0.0.1" | "::1" | "localhost" => format!("ws://localhost:{port}"),
         h if h.contains(':') => format!("ws://[{h}]:{port}"),
         h => format!("ws://{h}:{port}"),
     }
@@ -162,7 +168,11 @@ pub fn build(facts: &[ContainerFacts], ctx: &StatusContext) -> SpaceStatus {
                 participant: f.participant.clone(),
                 role: f.role.clone(),
                 container: f.name.clone(),
-                exit_code: if running { None } else { f.exit_code },
+                exit_code: if state == "running" {
+                    None
+                } else {
+                    f.exit_code
+                },
                 oom_killed: f.oom_killed,
                 health: f.health.clone(),
                 restart_count: f.restart_count,
@@ -241,6 +251,15 @@ pub fn render_table(status: &SpaceStatus) -> String {
         (Some(url), true) => out.push_str(&format!("Gateway: {url}\n")),
         (Some(url), false) => out.push_str(&format!("Gateway: {url} (not answering)\n")),
         (None, _) => out.push_str("Gateway: not published\n"),
+    }
+    // Includes participants without a container (output_log ones, people, remote agents).
+    if let Some(connected) = &status.connected {
+        let list = if connected.is_empty() {
+            "none".to_string()
+        } else {
+            connected.join(", ")
+        };
+        out.push_str(&format!("Connected: {list}\n"));
     }
     out.push('\n');
     let header = [
@@ -339,6 +358,7 @@ mod tests {
         assert_eq!(normalize_state("running"), "running");
         assert_eq!(state_label("exited", Some(3)), "exited (code 3)");
         assert_eq!(state_label("running", Some(0)), "running");
+        assert_eq!(state_label("restarting", Some(2)), "restarting (code 2)");
     }
 
     #[test]
@@ -366,7 +386,7 @@ mod tests {
             previous: HashMap::new(),
         };
         let st = build(&[gw, echo, dead], &ctx);
-        assert_eq!(st.gateway_url.as_deref(), Some("ws://localhost:18080"));
+        assert_eq!(st.gateway_url.as_deref(), Some("ws://127.0.0.1:18080"));
         assert_eq!(st.space_dir.as_deref(), Some("/d"));
         assert_eq!(st.participants[0].joined, None);
         assert_eq!(st.participants[1].joined, Some(true));
@@ -379,11 +399,26 @@ mod tests {
         assert_eq!(st.participants[2].uptime_secs, None);
         let table = render_table(&st);
         assert!(table.starts_with("Space: Demo (s)\n"), "{table}");
+        assert!(table.contains("\nConnected: echo\n"), "{table}");
         assert!(table.contains("exited (code 137)"), "{table}");
         assert!(table.contains("2.0 KiB / 512.0 MiB"), "{table}");
         let json = serde_json::to_value(&st).unwrap();
         assert_eq!(json["participants"][2]["oom_killed"], true);
         assert_eq!(json["participants"][1]["memory_limit_bytes"], 536870912);
+    }
+
+    #[test]
+    fn documented_schema_lists_every_key() {
+        let st = build(&[facts("a", "agent", "running")], &StatusContext::default());
+        let v = serde_json::to_value(&st).unwrap();
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.extend(v["participants"][0].as_object().unwrap().keys().cloned());
+        for k in keys {
+            assert!(
+                JSON_SCHEMA.contains(&format!("\"{k}\":")),
+                "{k} is not documented"
+            );
+        }
     }
 
     #[test]

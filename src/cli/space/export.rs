@@ -82,7 +82,12 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
             .filter(|p| p.kind.has_container())
             .map(|p| p.id.clone())
             .collect();
-        let mew_dir = crate::tokens::mew_dir_for(&space.file);
+        let mew_dir = crate::tokens::ensure_mew_dir(&space.file)
+            .context("cannot create the space's .mew directory")?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
         let tokens = crate::tokens::resolve_all(&mew_dir, &ids)
             .context("cannot read or create the participants' tokens")?;
         export::write_private(path, export::env_file_text(&tokens).as_bytes())

@@ -1,5 +1,5 @@
 use crate::engine::inspect::{inspect_space, StatsSample};
-use crate::ops::status::{build, gateway_address, render_table, StatusContext};
+use crate::ops::status::{build, render_table, StatusContext};
 use crate::ops::target;
 use clap::Args;
 use std::collections::HashMap;
@@ -54,8 +54,8 @@ impl SpaceSelect {
 pub struct StatusArgs {
     #[command(flatten)]
     pub select: SpaceSelect,
-    /// Print JSON (schema: see `mew space status --help` / src/ops/status.rs).
-    #[arg(long)]
+    /// Print JSON instead of the table (schema: `mew space status --help`).
+    #[arg(long, long_help = crate::ops::status::JSON_SCHEMA)]
     pub json: bool,
     /// Redraw whenever the space's containers change (and every 2 s), until Ctrl-C. With --json:
     /// one compact JSON document per line and frame.
@@ -64,42 +64,37 @@ pub struct StatusArgs {
 }
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
+    let format = match (args.json, args.watch) {
+        (false, _) => Format::Table,
+        (true, false) => Format::Json,
+        (true, true) => Format::JsonLine,
+    };
     let (docker, dir, found) = args.select.find().await?;
     let Some(found) = found else {
-        return print_not_running(&dir, None, args.json);
+        print!("{}", not_running(&dir, "", format)?);
+        return Ok(());
     };
     if args.watch {
-        let format = if args.json {
-            Format::JsonLine
-        } else {
-            Format::Table
-        };
         return watch(&docker, &dir, &found, format).await;
     }
-    let format = if args.json {
-        Format::Json
-    } else {
-        Format::Table
-    };
     let (text, _) = snapshot(&docker, &dir, &found, format, &HashMap::new()).await?;
     print!("{text}");
     Ok(())
 }
 
-fn print_not_running(dir: &std::path::Path, id: Option<&str>, json: bool) -> anyhow::Result<()> {
-    if json {
-        let empty = build(
-            &[],
-            &StatusContext {
-                space_id: id.unwrap_or_default().to_string(),
-                ..Default::default()
-            },
-        );
-        println!("{}", serde_json::to_string_pretty(&empty)?);
-    } else {
-        println!("{}", target::not_running(dir));
+/// Upstream's sentence, or for JSON a document without participants (exit code 0 either way).
+fn not_running(dir: &std::path::Path, id: &str, format: Format) -> anyhow::Result<String> {
+    if format == Format::Table {
+        return Ok(format!("{}\n", target::not_running(dir)));
     }
-    Ok(())
+    let empty = build(
+        &[],
+        &StatusContext {
+            space_id: id.to_string(),
+            ..Default::default()
+        },
+    );
+    to_json(&empty, format)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,37 +125,10 @@ async fn snapshot(
     let id = found.id.as_str();
     let facts = inspect_space(docker, id).await?;
     if facts.is_empty() {
-        let text = if format != Format::Table {
-            let empty = build(
-                &[],
-                &StatusContext {
-                    space_id: id.to_string(),
-                    ..Default::default()
-                },
-            );
-            to_json(&empty, format)?
-        } else {
-            format!("{}\n", target::not_running(dir))
-        };
+        let text = not_running(dir, id, format)?;
         return Ok((text, HashMap::new()));
     }
-    let gateway_up = facts
-        .iter()
-        .any(|f| f.role.as_deref() == Some("gateway") && f.is_running());
-    let connected = match gateway_address(&facts) {
-        Some((host, port)) if gateway_up => {
-            crate::ops::gateway_http::connected_participants(&host, port, id)
-                .await
-                .ok()
-                .map(|ps| {
-                    ps.into_iter()
-                        .filter(|p| p.connected)
-                        .map(|p| p.id)
-                        .collect()
-                })
-        }
-        _ => None,
-    };
+    let connected = crate::ops::gateway_http::connected_ids(&facts, id).await;
     let ctx = StatusContext {
         space_id: id.to_string(),
         space_name: found.name.clone(),
