@@ -358,11 +358,7 @@ async fn status_reports_exit_codes_and_oom_kills() {
         let d = &space.docker;
         let f = &flappy;
         async move {
-            let info = d
-                .inspect_container(
-                    f,
-                    None::<bollard::query_parameters::InspectContainerOptions>,
-                )
+            let info = mew::engine::podman::inspect_container(d, f)
                 .await
                 .expect("inspect");
             info.restart_count == Some(2)

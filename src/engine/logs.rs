@@ -199,13 +199,7 @@ fn across_restarts(
 
 /// `Some(running)`, or `None` once the container no longer exists.
 async fn running(docker: &Docker, container: &str) -> Option<bool> {
-    match docker
-        .inspect_container(
-            container,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-    {
+    match crate::engine::podman::inspect_container(docker, container).await {
         Ok(info) => Some(info.state.and_then(|s| s.running).unwrap_or(false)),
         Err(e) if crate::engine::inspect::is_not_found(&e) => None,
         // A passing engine hiccup: keep waiting.
