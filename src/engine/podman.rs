@@ -183,8 +183,8 @@ fn reparse_inspect(contents: &str) -> Option<ContainerInspectResponse> {
 /// The error for a container the engine refused to create, naming an unknown log driver clearly.
 pub fn create_error(spec: &ContainerSpec, e: bollard::errors::Error) -> EngineError {
     let msg = e.to_string();
-    // Podman: "invalid log driver"; Docker: "no log driver named … is registered".
-    if msg.contains("invalid log driver") || msg.contains("no log driver named") {
+    // Podman: "invalid log driver"; Docker: "error looking up logging plugin …".
+    if msg.contains("invalid log driver") || msg.contains("logging plugin") {
         return EngineError::api(
             format!(
                 "the engine does not know log driver `{}` (participant {}); choose another \
