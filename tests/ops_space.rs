@@ -825,6 +825,8 @@ async fn follow_logs_watch_status_and_events() {
         )
         .await;
 
+    // Subscribed early: an engine only sends events that happen after the subscription.
+    let mut events = Follower::spawn(&space.dir(), &["space", "events"]);
     // logs -f: new lines keep coming, prefixed, and continue after the container restarts.
     let tick = |l: &str| -> Option<u32> { l.strip_prefix("ticker | tick")?.parse().ok() };
     let mut logs = Follower::spawn(&space.dir(), &["space", "logs", "-f", "--tail", "1"]);
@@ -853,7 +855,6 @@ async fn follow_logs_watch_status_and_events() {
 
     // status --watch --json: one JSON line per frame; a stopped container shows in a new frame.
     let mut watch = Follower::spawn(&space.dir(), &["space", "status", "--watch", "--json"]);
-    let mut events = Follower::spawn(&space.dir(), &["space", "events"]);
     let frame = watch
         .until("a first frame", 10, |l| l.starts_with('{'))
         .await;
