@@ -85,6 +85,9 @@ pub struct Report {
     /// CPU time used from the first send to the end of collection: (gateway, when the process
     /// is ours; this load generator, all its threads).
     pub cpu: (Option<Duration>, Option<Duration>),
+    /// Gateway CPU time for the whole run: joins, sends, and until 0.5 s after the last
+    /// delivery, so work the gateway defers (its log writer) is counted too.
+    pub gateway_cpu_total: Option<Duration>,
 }
 
 impl Report {
@@ -152,6 +155,13 @@ impl fmt::Display for Report {
             cpu(self.cpu.0),
             cpu(self.cpu.1)
         )?;
+        if let Some(total) = self.gateway_cpu_total {
+            writeln!(
+                f,
+                "  gateway CPU    {:.2} s for the whole run (joins to 0.5 s after the last delivery)",
+                total.as_secs_f64()
+            )?;
+        }
         match self.rss_kib {
             Some((idle, after, peak)) => write!(
                 f,
@@ -315,8 +325,13 @@ pub async fn run(target: Target, load: &LoadOptions) -> Result<Report, BenchErro
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let idle = pid.and_then(rss_kib).map(|(rss, _)| rss);
+    let cpu_start = pid.and_then(cpu_time);
     let mut report = drive(&url, &space, load, pid).await?;
     report.label = label;
+    if let (Some(pid), Some(before)) = (pid, cpu_start) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        report.gateway_cpu_total = cpu_time(pid).map(|after| after.saturating_sub(before));
+    }
     if let (Some(pid), Some(idle)) = (pid, idle) {
         if let Some((after, peak)) = rss_kib(pid) {
             report.rss_kib = Some((idle, after, peak));
@@ -452,6 +467,7 @@ async fn drive(
         latencies_us: latencies,
         rss_kib: None,
         cpu,
+        gateway_cpu_total: None,
     })
 }
 
@@ -555,6 +571,7 @@ mod tests {
             latencies_us: vec![p50],
             rss_kib: Some((2048, 4096, 4096)),
             cpu: (Some(Duration::from_millis(500)), None),
+            gateway_cpu_total: None,
         }
     }
 
