@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-use super::stats::{quantile, rss_kib};
+use super::stats::{cpu_time, quantile, rss_kib};
 use crate::client::{envelope, Event, Participant, ParticipantOptions};
 
 #[derive(Debug, Clone)]
@@ -82,6 +82,12 @@ pub struct Report {
     pub latencies_us: Vec<u64>,
     /// (idle RSS, RSS after the run, peak RSS) in KiB, when the process is ours.
     pub rss_kib: Option<(u64, u64, u64)>,
+    /// CPU time used from the first send to the end of collection: (gateway, when the process
+    /// is ours; this load generator, all its threads).
+    pub cpu: (Option<Duration>, Option<Duration>),
+    /// Gateway CPU time for the whole run: joins, sends, and until 0.5 s after the last
+    /// delivery, so work the gateway defers (its log writer) is counted too.
+    pub gateway_cpu_total: Option<Duration>,
 }
 
 impl Report {
@@ -130,6 +136,32 @@ impl fmt::Display for Report {
             ms(self.p99_us()),
             ms(self.latencies_us.last().copied())
         )?;
+        let share = |d: Duration| {
+            let secs = self.elapsed.as_secs_f64();
+            if secs > 0.0 {
+                format!(
+                    "{:.2} s ({:.0}% of one core)",
+                    d.as_secs_f64(),
+                    100.0 * d.as_secs_f64() / secs
+                )
+            } else {
+                format!("{:.2} s", d.as_secs_f64())
+            }
+        };
+        let cpu = |d: Option<Duration>| d.map(share).unwrap_or_else(|| "n/a".into());
+        writeln!(
+            f,
+            "  CPU in run     gateway {}, load generator {}",
+            cpu(self.cpu.0),
+            cpu(self.cpu.1)
+        )?;
+        if let Some(total) = self.gateway_cpu_total {
+            writeln!(
+                f,
+                "  gateway CPU    {:.2} s for the whole run (joins to 0.5 s after the last delivery)",
+                total.as_secs_f64()
+            )?;
+        }
         match self.rss_kib {
             Some((idle, after, peak)) => write!(
                 f,
@@ -293,8 +325,13 @@ pub async fn run(target: Target, load: &LoadOptions) -> Result<Report, BenchErro
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let idle = pid.and_then(rss_kib).map(|(rss, _)| rss);
-    let mut report = drive(&url, &space, load).await?;
+    let cpu_start = pid.and_then(cpu_time);
+    let mut report = drive(&url, &space, load, pid).await?;
     report.label = label;
+    if let (Some(pid), Some(before)) = (pid, cpu_start) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        report.gateway_cpu_total = cpu_time(pid).map(|after| after.saturating_sub(before));
+    }
     if let (Some(pid), Some(idle)) = (pid, idle) {
         if let Some((after, peak)) = rss_kib(pid) {
             report.rss_kib = Some((idle, after, peak));
@@ -305,7 +342,12 @@ pub async fn run(target: Target, load: &LoadOptions) -> Result<Report, BenchErro
 }
 
 /// Connect everyone, send, collect.
-async fn drive(url: &str, space: &str, load: &LoadOptions) -> Result<Report, BenchError> {
+async fn drive(
+    url: &str,
+    space: &str,
+    load: &LoadOptions,
+    gateway_pid: Option<u32>,
+) -> Result<Report, BenchError> {
     let epoch = Arc::new(Instant::now());
     let options = |id: String| ParticipantOptions {
         gateway: url.to_string(),
@@ -359,6 +401,8 @@ async fn drive(url: &str, space: &str, load: &LoadOptions) -> Result<Report, Ben
     // Presence notices of the last joins are still in flight; let them pass.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
+    let own_pid = std::process::id();
+    let cpu_before = (gateway_pid.and_then(cpu_time), cpu_time(own_pid));
     let start = Instant::now();
     let interval = (load.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / load.rate));
     for seq in 0..load.messages {
@@ -392,6 +436,13 @@ async fn drive(url: &str, space: &str, load: &LoadOptions) -> Result<Report, Ben
             _ => break,
         }
     }
+    let used = |before: Option<Duration>, pid: Option<u32>| {
+        Some(pid.and_then(cpu_time)?.saturating_sub(before?))
+    };
+    let cpu = (
+        used(cpu_before.0, gateway_pid),
+        used(cpu_before.1, Some(own_pid)),
+    );
     for r in &receivers {
         r.abort();
     }
@@ -415,6 +466,8 @@ async fn drive(url: &str, space: &str, load: &LoadOptions) -> Result<Report, Ben
         elapsed: last_delivery.duration_since(start),
         latencies_us: latencies,
         rss_kib: None,
+        cpu,
+        gateway_cpu_total: None,
     })
 }
 
@@ -476,10 +529,14 @@ pub fn comparison(mew: &Report, peer: &Report) -> String {
         "  p99 latency    {}  (lower is better)",
         ratio(lat(mew, Report::p99_us), lat(peer, Report::p99_us))
     );
-    if let (Some((a, _, _)), Some((b, _, _))) = (mew.rss_kib, peer.rss_kib) {
+    if let (Some((a, a_after, _)), Some((b, b_after, _))) = (mew.rss_kib, peer.rss_kib) {
         s += &format!(
             "\n  idle RSS       {}  (lower is better)",
             ratio(a as f64, b as f64)
+        );
+        s += &format!(
+            "\n  RSS after run  {}  (lower is better)",
+            ratio(a_after as f64, b_after as f64)
         );
     }
     s
@@ -513,6 +570,8 @@ mod tests {
             elapsed: Duration::from_secs(1),
             latencies_us: vec![p50],
             rss_kib: Some((2048, 4096, 4096)),
+            cpu: (Some(Duration::from_millis(500)), None),
+            gateway_cpu_total: None,
         }
     }
 
@@ -524,6 +583,7 @@ mod tests {
         assert!(text.contains("2000 deliveries/s"), "{text}");
         assert!(text.contains("p50 0.50 ms"), "{text}");
         assert!(text.contains("idle 2.0 MiB"), "{text}");
+        assert!(text.contains("gateway 0.50 s (50% of one core)"), "{text}");
         let cmp = comparison(&a, &b);
         assert!(cmp.contains("throughput     2.00×"), "{cmp}");
         assert!(cmp.contains("p50 latency    0.50×"), "{cmp}");

@@ -22,6 +22,19 @@ pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat` (Linux).
+pub fn cpu_time(pid: u32) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; fields after its `)` are plain.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace();
+    // After `)`: state is field 3, so utime (14) and stime (15) are the 12th and 13th here.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // /proc reports clock ticks in USER_HZ, which the Linux ABI fixes at 100 per second.
+    Some(std::time::Duration::from_millis((utime + stime) * 10))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +54,17 @@ mod tests {
     fn reads_own_rss() {
         let (rss, peak) = rss_kib(std::process::id()).expect("own /proc status");
         assert!(rss > 0 && peak >= rss);
+    }
+
+    #[test]
+    fn reads_own_cpu_time() {
+        let before = cpu_time(std::process::id()).expect("own /proc stat");
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(60) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let after = cpu_time(std::process::id()).expect("own /proc stat");
+        assert!(after > before, "{before:?} -> {after:?}");
     }
 }
