@@ -373,6 +373,15 @@ async fn status_reports_exit_codes_and_oom_kills() {
         })
         .await;
     }
+    // Docker records OOMKilled just after the exit; read status once it has.
+    if !common::engine::on_podman() {
+        wait_until("the engine to record the OOM kill", 10, || {
+            let d = &space.docker;
+            let name = &oom;
+            async move { state_of(d, name).await.oom_killed == Some(true) }
+        })
+        .await;
+    }
     let out = space.mew(&["space", "status", "--json"]);
     assert!(out.status.success(), "{out:?}");
     let json: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
