@@ -1,8 +1,7 @@
 use crate::cli::space::status::SpaceSelect;
 use crate::engine::exec::{exec, ExecRequest};
-use crate::engine::inspect::{members, select};
+use crate::engine::inspect::select;
 use crate::error::InvalidInput;
-use crate::ops::target;
 use clap::Args;
 use std::io::{IsTerminal, Write};
 
@@ -18,18 +17,11 @@ pub struct ExecArgs {
 }
 
 pub async fn run(args: ExecArgs) -> anyhow::Result<()> {
-    let (docker, dir, id) = args.select.resolve().await?;
-    let Some(id) = id else {
-        anyhow::bail!("{}", target::not_running(&dir));
-    };
-    let all = members(&docker, &id).await?;
-    if all.is_empty() {
-        anyhow::bail!("{}", target::not_running(&dir));
-    }
+    let (docker, _, all) = args.select.running().await?;
     let chosen =
         select(&all, std::slice::from_ref(&args.participant)).map_err(InvalidInput::new)?;
     let Some(member) = chosen.first() else {
-        anyhow::bail!("{}", target::not_running(&dir));
+        anyhow::bail!("no container for participant {}", args.participant);
     };
     if member.state != "running" {
         anyhow::bail!(

@@ -1,9 +1,8 @@
 use crate::cli::space::status::SpaceSelect;
-use crate::engine::inspect::{members, select};
+use crate::engine::inspect::select;
 use crate::engine::logs::{merged, LogLine, LogOptions};
 use crate::error::InvalidInput;
 use crate::ops::logfmt::{timestamp_key, use_colour, Prefixer};
-use crate::ops::target;
 use clap::Args;
 use futures_util::StreamExt;
 use std::io::{IsTerminal, Write};
@@ -42,14 +41,7 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
             InvalidInput::new(format!("invalid --tail `{n}`: a number of lines or `all`"))
         })?),
     };
-    let (docker, dir, id) = args.select.resolve().await?;
-    let Some(id) = id else {
-        anyhow::bail!("{}", target::not_running(&dir));
-    };
-    let all = members(&docker, &id).await?;
-    if all.is_empty() {
-        anyhow::bail!("{}", target::not_running(&dir));
-    }
+    let (docker, _, all) = args.select.running().await?;
     let chosen = select(&all, &args.participants).map_err(InvalidInput::new)?;
     let pairs: Vec<(String, String)> = chosen
         .iter()

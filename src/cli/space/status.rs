@@ -35,6 +35,22 @@ impl SpaceSelect {
         Ok((docker, dir, found.map(|f| f.id)))
     }
 
+    /// The running space's containers (with the engine and the space id), or the
+    /// "No running space found" error when this directory or id has none.
+    pub async fn running(
+        &self,
+    ) -> anyhow::Result<(bollard::Docker, String, Vec<crate::engine::inspect::Member>)> {
+        let (docker, dir, id) = self.resolve().await?;
+        let Some(id) = id else {
+            anyhow::bail!("{}", target::not_running(&dir));
+        };
+        let all = crate::engine::inspect::members(&docker, &id).await?;
+        if all.is_empty() {
+            anyhow::bail!("{}", target::not_running(&dir));
+        }
+        Ok((docker, id, all))
+    }
+
     /// `resolve`, keeping space.yaml's name when there is one.
     pub async fn find(&self) -> anyhow::Result<(bollard::Docker, PathBuf, Option<target::Found>)> {
         let dir = target::absolute_dir(self.space_dir.as_deref())?;
