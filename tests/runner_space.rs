@@ -612,3 +612,57 @@ async fn a_killed_up_converges_on_the_next_up_and_down() {
         assert_eq!(count_space_objects(&docker, &s.id).await, 0);
     }
 }
+
+/// A `fifo: true` + `auto_connect` participant runs `mew client connect` in a container: `up`
+/// makes its FIFO on the host, a line written there is sent as an envelope, and what it receives
+/// lands in its output_log.
+#[tokio::test]
+async fn a_fifo_client_sends_what_is_written_to_its_fifo() {
+    let s = TestSpace::new(
+        "fifo",
+        r#"  echo:
+    command: mew
+    args: [agent, echo]
+    auto_start: true
+    capabilities:
+      - kind: chat
+  human:
+    fifo: true
+    auto_connect: true
+    output_log: ./logs/human.jsonl
+    capabilities:
+      - kind: chat
+"#,
+    );
+    let out = s.up();
+    assert!(out.status.success(), "{}", text(&out));
+    let fifo = s.path().join("fifos/human-in");
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::metadata(&fifo).expect("fifos/human-in exists");
+    assert!(meta.file_type().is_fifo());
+    // Opening for writing blocks until the client has it open for reading: do it off-thread.
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&fifo)
+            .expect("open fifo");
+        f.write_all(b"{\"kind\":\"chat\",\"payload\":{\"text\":\"through the fifo\"}}\n")
+            .expect("write fifo");
+    });
+    let log = s.path().join("logs/human.jsonl");
+    let echoed = wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&log)
+            .map(|t| t.contains("Echo: through the fifo"))
+            .unwrap_or(false)
+    });
+    assert!(
+        echoed,
+        "no echo in {}: {:?}",
+        log.display(),
+        std::fs::read_to_string(&log)
+    );
+    writer.join().expect("writer");
+    let out = s.down();
+    assert!(out.status.success(), "{}", text(&out));
+}

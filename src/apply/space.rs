@@ -156,6 +156,7 @@ pub async fn up(
         what: format!("cannot create {}", space.dir.join("logs").display()),
         source,
     })?;
+    make_fifos(&space)?;
     let port = choose_port(&engine, &space.id, opts).await?;
     let tokens = load_tokens(&space)?;
     report(Progress::Done(format!(
@@ -212,6 +213,36 @@ fn states(desired: &DesiredSpace, observed: &ObservedSpace) -> Vec<ParticipantSt
                 .unwrap_or_else(|| "not created".into()),
         })
         .collect()
+}
+
+/// The FIFOs of `fifo: true` participants (spec/cli.md §1.4): `fifos/<id>-in`, and `<id>-out`
+/// unless the participant has an `output_log`. Made on the host (0600) so that the client's
+/// container sees them through the space directory's bind mount; existing ones are kept.
+fn make_fifos(space: &Space) -> Result<(), SpaceError> {
+    use nix::sys::stat::Mode;
+    let dir = space.dir.join("fifos");
+    for p in space.participants.iter().filter(|p| p.fifo) {
+        let io_err = |what: String, e: std::io::Error| SpaceError::Io { what, source: e };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| io_err(format!("cannot create {}", dir.display()), e))?;
+        let mut names = vec![format!("{}-in", p.id)];
+        if p.output_log.is_none() {
+            names.push(format!("{}-out", p.id));
+        }
+        for name in names {
+            let path = dir.join(name);
+            if path.symlink_metadata().is_ok() {
+                continue;
+            }
+            nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).map_err(|e| {
+                io_err(
+                    format!("cannot create the FIFO {}", path.display()),
+                    std::io::Error::from(e),
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// `uid:gid` of the calling user: files written in the space stay theirs.
