@@ -294,15 +294,7 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
     let (space_id, pid) = (j.space.as_str(), j.id.as_str());
     let mut st = gw.lock();
     let mut out = Outbox::default();
-    let source_meta = |reason: &str| {
-        let mut m = format!("{{\"reason\":{}", js(reason));
-        if let Some(id) = msg_id.filter(|v| !v.is_null()) {
-            m.push_str(",\"source_envelope\":");
-            m.push_str(&id.to_string());
-        }
-        m.push('}');
-        m
-    };
+    let source_meta = |reason: &str| reason_meta(reason, msg_id);
 
     // 5. system/register is never accepted
     if kind == Some("system/register") {
@@ -354,23 +346,7 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
                 .map(|c| Value::Array(c.list.clone()))
                 .unwrap_or_else(|| json!([])),
         );
-        let err = error_envelope(
-            GATEWAY,
-            json!([pid]),
-            correlation_of(msg_id),
-            Value::Object(p),
-        );
-        let meta = source_meta("capability_violation");
-        send_one(
-            gw,
-            &st,
-            &mut out,
-            space_id,
-            pid,
-            &Outgoing::new(&err),
-            Some(&meta),
-            pid,
-        );
+        send_violation(gw, &st, &mut out, space_id, pid, msg_id, Value::Object(p));
         drop(st);
         out.flush(gw);
         return;
@@ -395,27 +371,12 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
             } else {
                 "revoke"
             };
-            let err = error_envelope(
-                GATEWAY,
-                json!([pid]),
-                correlation_of(msg_id),
-                json!({
-                    "error": "capability_violation",
-                    "message": format!("You do not have permission to {verb} capabilities"),
-                    "attempted_kind": op,
-                }),
-            );
-            let meta = source_meta("capability_violation");
-            send_one(
-                gw,
-                &st,
-                &mut out,
-                space_id,
-                pid,
-                &Outgoing::new(&err),
-                Some(&meta),
-                pid,
-            );
+            let payload = json!({
+                "error": "capability_violation",
+                "message": format!("You do not have permission to {verb} capabilities"),
+                "attempted_kind": op,
+            });
+            send_violation(gw, &st, &mut out, space_id, pid, msg_id, payload);
             drop(st);
             out.flush(gw);
             return;
@@ -789,4 +750,39 @@ fn http_route(
         env.get("ts").cloned().unwrap_or(Value::Null),
     );
     resp(200, Value::Object(m))
+}
+
+/// A §2.4 `capability_violation` error to the sender, logged as delivered with the reason.
+fn send_violation(
+    gw: &Gateway,
+    st: &State,
+    out: &mut Outbox,
+    space_id: &str,
+    pid: &str,
+    msg_id: Option<&Value>,
+    payload: Value,
+) {
+    let err = error_envelope(GATEWAY, json!([pid]), correlation_of(msg_id), payload);
+    let meta = reason_meta("capability_violation", msg_id);
+    send_one(
+        gw,
+        st,
+        out,
+        space_id,
+        pid,
+        &Outgoing::new(&err),
+        Some(&meta),
+        pid,
+    );
+}
+
+/// Log metadata `{"reason":…,"source_envelope":…}` for an error sent back to a sender.
+fn reason_meta(reason: &str, msg_id: Option<&Value>) -> String {
+    let mut m = format!("{{\"reason\":{}", js(reason));
+    if let Some(id) = msg_id.filter(|v| !v.is_null()) {
+        m.push_str(",\"source_envelope\":");
+        m.push_str(&id.to_string());
+    }
+    m.push('}');
+    m
 }
