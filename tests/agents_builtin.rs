@@ -298,6 +298,32 @@ async fn calculator_serves_mcp_tools() {
     tester.p.close().await;
 }
 
+/// Regression (CI: an echo container never joined): a connection that is accepted but never
+/// answered, as when a SYN or the handshake is lost while the engine rewrites its firewall, used
+/// to hang the agent for good. It now gives up after a bound, says why, and joins on a retry.
+#[test]
+fn an_agent_whose_gateway_never_answers_retries_and_joins() {
+    let space = unique("ag-hang");
+    let mut gw = GatewayProc::start(&space_yaml(&space));
+    gw.stop();
+    // A black hole on the gateway's port: accepts, holds the socket, never answers.
+    let hole = std::net::TcpListener::bind(("127.0.0.1", gw.port)).expect("bind black hole");
+    let agent = Agent::start("echo", &gw, &space, "echo", "echo-token");
+    let (held, _) = hole.accept().expect("the agent connects");
+    drop(hole);
+    // The held socket stays open while the real gateway comes back on the same port.
+    gw.restart();
+    assert!(
+        agent.wait_line("no answer within", Duration::from_secs(10)),
+        "the agent did not give up on the silent connection"
+    );
+    assert!(
+        agent.wait_line("joined", Duration::from_secs(10)),
+        "the agent did not join after giving up"
+    );
+    drop(held);
+}
+
 #[test]
 fn agents_exit_zero_on_sigterm_even_without_a_gateway() {
     // Nothing listens on this port: the agents are in their reconnect loop when told to stop.

@@ -311,11 +311,15 @@ async fn console_log_file_and_no_config_dir() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-// Known bug, issue #2 stays open: under this 12 000-delivery burst a few `delivered` records
-// (about 5-10) are missing from envelope-history.jsonl, even seconds later, while every reader
-// got every message. Run with `cargo test --test gateway_logs -- --ignored` while fixing it.
-#[ignore = "known bug: a few delivered records go missing under a burst (issue #2)"]
 async fn no_record_is_lost_under_load() {
+    // Only the envelope's own kind counts: presence messages carry `{"kind":"chat"}` in their
+    // capabilities, and a reader that stopped early would close its socket before the last
+    // deliveries (the regression that made this test look like the gateway lost records).
+    fn is_chat(m: &tokio_tungstenite::tungstenite::Message) -> bool {
+        serde_json::from_str::<Value>(&m.to_string())
+            .map(|v| v["kind"] == "chat")
+            .unwrap_or(false)
+    }
     use futures_util::{SinkExt, StreamExt};
     let gw = TestGateway::start(YAML);
     const R: usize = 5;
@@ -329,7 +333,7 @@ async fn no_record_is_lost_under_load() {
             let mut n = 0;
             while n < N {
                 match tokio::time::timeout(Duration::from_secs(20), rx.next()).await {
-                    Ok(Some(Ok(m))) if m.to_string().contains("\"kind\":\"chat\"") => n += 1,
+                    Ok(Some(Ok(m))) if is_chat(&m) => n += 1,
                     Ok(Some(Ok(_))) => {}
                     _ => break,
                 }
@@ -343,7 +347,7 @@ async fn no_record_is_lost_under_load() {
         let mut n = 0;
         while n < N {
             match tokio::time::timeout(Duration::from_secs(20), rx.next()).await {
-                Ok(Some(Ok(m))) if m.to_string().contains("\"kind\":\"chat\"") => n += 1,
+                Ok(Some(Ok(m))) if is_chat(&m) => n += 1,
                 Ok(Some(Ok(_))) => {}
                 _ => break,
             }
@@ -360,14 +364,22 @@ async fn no_record_is_lost_under_load() {
         assert_eq!(r.await.unwrap(), N);
     }
     echo.await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let env = std::fs::read_to_string(gw.log_path("envelope-history.jsonl")).unwrap();
-    let count = |event: &str| {
+    // Records reach the file within the writer's batch window; allow a loaded machine 5 s
+    // before counting what is there (extra records would fail as surely as missing ones).
+    let count = |env: &str, event: &str| {
         let pat = format!(r#""event":"{event}","id":"load-"#);
         env.lines().filter(|l| l.contains(&pat)).count()
     };
-    assert_eq!(count("received"), N);
-    assert_eq!(count("delivered"), N * (R + 1));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let env = loop {
+        let env = std::fs::read_to_string(gw.log_path("envelope-history.jsonl")).unwrap();
+        if count(&env, "delivered") >= N * (R + 1) || Instant::now() > deadline {
+            break env;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(count(&env, "received"), N);
+    assert_eq!(count(&env, "delivered"), N * (R + 1));
     let dec = std::fs::read_to_string(gw.log_path("capability-decisions.jsonl")).unwrap();
     assert_eq!(
         dec.lines()

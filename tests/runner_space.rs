@@ -177,9 +177,11 @@ async fn up_runs_gateway_and_echo_agent_idempotently_and_down_removes_everything
         )
         .unwrap_or_default()
         .contains("Echo: hello runner")),
-        "no echo in {}: {:?}",
+        "no echo in {}: {:?}\nup said: {}\necho.log: {:?}",
         output_log.display(),
-        std::fs::read_to_string(&output_log)
+        std::fs::read_to_string(&output_log),
+        text(&out),
+        std::fs::read_to_string(&echo_log)
     );
     // The participants' output is teed into logs/<id>.log (echo says it joined, the gateway
     // that echo joined).

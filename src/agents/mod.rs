@@ -46,6 +46,9 @@ pub async fn run(
     let mut participant = Participant::spawn(opts);
     let sender = participant.sender();
     let mut connected = false;
+    // Say once why the first join is taking long (the gateway's name does not resolve, nothing
+    // answers), so an agent that never joins leaves a reason in its log.
+    let mut told_waiting = false;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -60,6 +63,9 @@ pub async fn run(
                 Some(Event::Disconnected(reason)) => {
                     if connected {
                         println!("{} agent {me} disconnected ({reason}); reconnecting", kind.name());
+                    } else if !told_waiting {
+                        println!("{} agent {me}: {reason}; retrying", kind.name());
+                        told_waiting = true;
                     }
                     connected = false;
                 }

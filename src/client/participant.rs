@@ -15,6 +15,10 @@ use super::envelope;
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(2);
+/// Bound on one connect + WebSocket handshake. A SYN dropped while the engine rewrites its
+/// firewall rules would otherwise hang for the kernel's two-minute connect timeout instead of
+/// being retried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct ParticipantOptions {
@@ -161,11 +165,19 @@ async fn run(
             return;
         }
         let connected = tokio::select! {
-            r = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true) => r,
+            r = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                tokio_tungstenite::connect_async_with_config(url.as_str(), None, true),
+            ) => r,
             _ = shutdown.changed() => return,
         };
-        let ws = match connected {
-            Ok((ws, _response)) => ws,
+        let failure = match connected {
+            Ok(Ok((ws, _response))) => Ok(ws),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())),
+        };
+        let ws = match failure {
+            Ok(ws) => ws,
             Err(e) => {
                 let _ = events.send(Event::Disconnected(format!("cannot connect to {url}: {e}")));
                 tokio::select! {
