@@ -230,6 +230,26 @@ async fn up_runs_gateway_and_echo_agent_idempotently_and_down_removes_everything
         assert_eq!(max_size.as_deref(), Some("10m"));
     }
 
+    // On Podman the participants find the gateway through /etc/hosts (aardvark-dns 1.4 may stop
+    // answering while other networks come and go); on Docker its embedded DNS is used.
+    let gw_info = inspect(&docker, &s.container("gateway")).await;
+    let gw_ip = gw_info
+        .network_settings
+        .and_then(|ns| ns.networks)
+        .and_then(|n| n.get(&format!("mew-{}", s.id)).cloned())
+        .and_then(|ep| ep.ip_address)
+        .expect("gateway address on the space network");
+    let hosts = inspect(&docker, &s.container("echo"))
+        .await
+        .host_config
+        .and_then(|hc| hc.extra_hosts)
+        .unwrap_or_default();
+    if on_podman() {
+        assert_eq!(hosts, vec![format!("gateway:{gw_ip}")]);
+    } else {
+        assert!(hosts.is_empty(), "{hosts:?}");
+    }
+
     // A second `up` changes nothing.
     let before = container_ids(&docker, &s.id).await;
     let again = s.up();

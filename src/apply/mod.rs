@@ -4,7 +4,7 @@
 pub mod http;
 pub mod space;
 
-use crate::engine::{container, image, network, volume, Engine, EngineError};
+use crate::engine::{container, image, network, podman, volume, Engine, EngineError, EngineKind};
 use crate::plan::{Action, Plan, RemoveReason};
 use futures_util::future::join_all;
 use std::path::PathBuf;
@@ -185,7 +185,11 @@ async fn run_action(
             record(outcome, |o| o.removed.push(name.clone()));
         }
         Action::CreateAndStart(spec) => {
-            container::create_and_start_on(docker, engine.info.kind, spec)
+            let hosts = match engine.info.kind {
+                EngineKind::Podman => podman::gateway_hosts(docker, spec).await,
+                EngineKind::Docker => Vec::new(),
+            };
+            container::create_and_start_on(docker, engine.info.kind, spec, &hosts)
                 .await
                 .map_err(fail(format!("cannot start {}", spec.participant)))?;
             report(Progress::Done(format!("{} started", spec.participant)));

@@ -121,11 +121,19 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
 /// The create request adjusted for the engine: rootless Podman maps the caller's uid to the same
 /// uid inside (`keep-id`), so files the container writes in the space stay the caller's.
 /// (Not exercised by the test suite, which runs on Docker.)
-pub fn create_body_for(spec: &ContainerSpec, kind: EngineKind) -> ContainerCreateBody {
+/// `extra_hosts` (`name:ip`) go to the container's /etc/hosts (see `podman::gateway_hosts`).
+pub fn create_body_for(
+    spec: &ContainerSpec,
+    kind: EngineKind,
+    extra_hosts: &[String],
+) -> ContainerCreateBody {
     let mut body = create_body(spec);
-    if kind == EngineKind::Podman && !nix::unistd::getuid().is_root() {
-        if let Some(hc) = body.host_config.as_mut() {
+    if let Some(hc) = body.host_config.as_mut() {
+        if kind == EngineKind::Podman && !nix::unistd::getuid().is_root() {
             hc.userns_mode = Some("keep-id".into());
+        }
+        if !extra_hosts.is_empty() {
+            hc.extra_hosts = Some(extra_hosts.to_vec());
         }
     }
     body
@@ -137,14 +145,16 @@ pub async fn create_and_start(
     docker: &Docker,
     spec: &ContainerSpec,
 ) -> Result<String, EngineError> {
-    create_and_start_on(docker, EngineKind::Docker, spec).await
+    create_and_start_on(docker, EngineKind::Docker, spec, &[]).await
 }
 
-/// `create_and_start` for a given engine kind (see `create_body_for`).
+/// `create_and_start` for a given engine kind, with `/etc/hosts` additions (see
+/// `create_body_for`).
 pub async fn create_and_start_on(
     docker: &Docker,
     kind: EngineKind,
     spec: &ContainerSpec,
+    extra_hosts: &[String],
 ) -> Result<String, EngineError> {
     ensure_image(docker, &spec.image).await?;
     let created = docker
@@ -153,7 +163,7 @@ pub async fn create_and_start_on(
                 name: Some(spec.name.clone()),
                 ..Default::default()
             }),
-            create_body_for(spec, kind),
+            create_body_for(spec, kind, extra_hosts),
         )
         .await
         .map_err(|e| super::podman::create_error(spec, e))?;

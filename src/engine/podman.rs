@@ -13,6 +13,11 @@
 //!
 //! Inspecting: like listing, inspect may answer `stopped` for a container that just exited.
 //!
+//! Name resolution: aardvark-dns 1.4 (Podman 4.3) restarts its listeners on every network change
+//! and can be left stopped when networks come and go concurrently, so a participant may be unable
+//! to resolve `gateway` for as long as that lasts. Participants get the gateway's address in
+//! their /etc/hosts instead (`gateway_hosts`).
+//!
 //! Healthchecks: Podman runs them from systemd timers; without systemd (inside containers, most
 //! CI runners) they never run and the health stays `starting`. mew never waits on engine health
 //! (it polls the gateway's /health itself); for `status` it runs an overdue check itself.
@@ -196,6 +201,31 @@ pub fn create_error(spec: &ContainerSpec, e: bollard::errors::Error) -> EngineEr
         );
     }
     EngineError::api(format!("cannot create container {}", spec.name), e)
+}
+
+/// `["gateway:<ip>"]` for a participant that reaches the gateway over the space's bridge network
+/// (empty for the gateway itself, for shared-namespace participants, and when the gateway's
+/// address is unknown: then DNS is all there is). The address is stable: a container keeps its
+/// IP for its life, and a recreated gateway recreates every participant.
+pub async fn gateway_hosts(docker: &Docker, spec: &ContainerSpec) -> Vec<String> {
+    use crate::plan::{labels, Role};
+    if spec.role == Role::Gateway || spec.network.is_empty() || spec.network.contains(':') {
+        return Vec::new();
+    }
+    let Some(space) = spec.labels.get(labels::SPACE) else {
+        return Vec::new();
+    };
+    let gateway = crate::plan::container_name(space, "gateway");
+    let ip = inspect_container(docker, &gateway)
+        .await
+        .ok()
+        .and_then(|info| info.network_settings)
+        .and_then(|ns| ns.networks)
+        .and_then(|nets| nets.get(&spec.network).cloned())
+        .and_then(|ep| ep.ip_address)
+        .filter(|ip| !ip.is_empty());
+    ip.map(|ip| vec![format!("gateway:{ip}")])
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
