@@ -112,12 +112,24 @@ pub async fn apply(
     report: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<Outcome, ApplyError> {
     let outcome = Mutex::new(Outcome::default());
+    // Asked once, and only when containers are to be made (`/info` is the slowest call).
+    let makes_containers = plan
+        .stages
+        .iter()
+        .flat_map(|s| &s.actions)
+        .any(|a| matches!(a, Action::CreateAndStart(_)));
+    let adjust = if makes_containers {
+        let selinux = container::selinux_enabled(&engine.docker).await;
+        container::EngineAdjust::for_engine(engine.info.kind, selinux)
+    } else {
+        container::EngineAdjust::default()
+    };
     for stage in &plan.stages {
         let results = join_all(
             stage
                 .actions
                 .iter()
-                .map(|a| run_action(engine, a, ctx, report, &outcome)),
+                .map(|a| run_action(engine, a, ctx, &adjust, report, &outcome)),
         )
         .await;
         if let Some(err) = results.into_iter().find_map(Result::err) {
@@ -139,6 +151,7 @@ async fn run_action(
     engine: &Engine,
     action: &Action,
     ctx: &ApplyContext,
+    adjust: &container::EngineAdjust,
     report: &(dyn Fn(Progress) + Send + Sync),
     outcome: &Mutex<Outcome>,
 ) -> Result<(), ApplyError> {
@@ -185,11 +198,11 @@ async fn run_action(
             record(outcome, |o| o.removed.push(name.clone()));
         }
         Action::CreateAndStart(spec) => {
-            let hosts = match engine.info.kind {
-                EngineKind::Podman => podman::gateway_hosts(docker, spec).await,
-                EngineKind::Docker => Vec::new(),
-            };
-            container::create_and_start_on(docker, engine.info.kind, spec, &hosts)
+            let mut adjust = adjust.clone();
+            if engine.info.kind == EngineKind::Podman {
+                adjust.extra_hosts = podman::gateway_hosts(docker, spec).await;
+            }
+            container::create_and_start_with(docker, spec, &adjust)
                 .await
                 .map_err(fail(format!("cannot start {}", spec.participant)))?;
             report(Progress::Done(format!("{} started", spec.participant)));

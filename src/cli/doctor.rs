@@ -20,6 +20,15 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     );
     println!("Socket:          {}", info.endpoint);
     println!("Platform:        {}/{}", info.os, info.arch);
+    let selinux = crate::engine::container::selinux_enabled(&engine.docker).await;
+    println!(
+        "SELinux:         {}",
+        if selinux {
+            "enforcing: bind mounts are relabelled (:z)"
+        } else {
+            "off"
+        }
+    );
     let rt = Runtime::current()?;
     println!(
         "mew executable:  {} ({}, sha256 {})",

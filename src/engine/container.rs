@@ -118,25 +118,70 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     }
 }
 
-/// The create request adjusted for the engine: rootless Podman maps the caller's uid to the same
-/// uid inside (`keep-id`), so files the container writes in the space stay the caller's.
-/// (Not exercised by the test suite, which runs on Docker.)
-/// `extra_hosts` (`name:ip`) go to the container's /etc/hosts (see `podman::gateway_hosts`).
-pub fn create_body_for(
-    spec: &ContainerSpec,
-    kind: EngineKind,
-    extra_hosts: &[String],
-) -> ContainerCreateBody {
+/// What the engine at hand needs beyond the spec: facts found by asking the engine while
+/// applying, which the pure plan cannot know.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineAdjust {
+    /// Rootless Podman: map the caller's uid to the same uid inside (`keep-id`), so files the
+    /// container writes in the space stay the caller's.
+    pub keep_id: bool,
+    /// `name:ip` lines for the container's /etc/hosts (see `podman::gateway_hosts`).
+    pub extra_hosts: Vec<String>,
+    /// SELinux is enforcing on the engine's host: bind mounts are relabelled (`:z`, shared
+    /// between the space's containers) or the containers could not read the space directory.
+    pub selinux_relabel: bool,
+}
+
+impl EngineAdjust {
+    /// The adjustments `kind` always needs (the per-container ones are added by the caller).
+    pub fn for_engine(kind: EngineKind, selinux: bool) -> EngineAdjust {
+        EngineAdjust {
+            keep_id: kind == EngineKind::Podman && !nix::unistd::getuid().is_root(),
+            extra_hosts: Vec::new(),
+            selinux_relabel: selinux,
+        }
+    }
+}
+
+/// The create request with the engine's adjustments applied.
+pub fn create_body_for(spec: &ContainerSpec, adjust: &EngineAdjust) -> ContainerCreateBody {
     let mut body = create_body(spec);
     if let Some(hc) = body.host_config.as_mut() {
-        if kind == EngineKind::Podman && !nix::unistd::getuid().is_root() {
+        if adjust.keep_id {
             hc.userns_mode = Some("keep-id".into());
         }
-        if !extra_hosts.is_empty() {
-            hc.extra_hosts = Some(extra_hosts.to_vec());
+        if !adjust.extra_hosts.is_empty() {
+            hc.extra_hosts = Some(adjust.extra_hosts.clone());
+        }
+        if adjust.selinux_relabel {
+            // The Mount API has no relabel option; the `Binds` form does (on both engines).
+            let binds: Vec<String> = spec
+                .mounts
+                .iter()
+                .filter(|m| m.kind == MountKind::Bind)
+                .map(|m| {
+                    let mode = if m.read_only { "ro" } else { "rw" };
+                    format!("{}:{}:{mode},z", m.source, m.target)
+                })
+                .collect();
+            if let Some(mounts) = hc.mounts.as_mut() {
+                mounts.retain(|m| m.typ != Some(MountTypeEnum::BIND));
+            }
+            hc.binds = (!binds.is_empty()).then_some(binds);
         }
     }
     body
+}
+
+/// Whether the engine's host enforces SELinux (both engines list it in `/info`'s security
+/// options). Unknown counts as no: relabelling is only needed where SELinux is on.
+pub async fn selinux_enabled(docker: &Docker) -> bool {
+    docker
+        .info()
+        .await
+        .ok()
+        .and_then(|i| i.security_options)
+        .is_some_and(|opts| opts.iter().any(|o| o.contains("name=selinux")))
 }
 
 /// Create the container and start it; return its id. If it cannot start, it is removed again,
@@ -145,16 +190,14 @@ pub async fn create_and_start(
     docker: &Docker,
     spec: &ContainerSpec,
 ) -> Result<String, EngineError> {
-    create_and_start_on(docker, EngineKind::Docker, spec, &[]).await
+    create_and_start_with(docker, spec, &EngineAdjust::default()).await
 }
 
-/// `create_and_start` for a given engine kind, with `/etc/hosts` additions (see
-/// `create_body_for`).
-pub async fn create_and_start_on(
+/// `create_and_start` with the engine's adjustments (see `EngineAdjust`).
+pub async fn create_and_start_with(
     docker: &Docker,
-    kind: EngineKind,
     spec: &ContainerSpec,
-    extra_hosts: &[String],
+    adjust: &EngineAdjust,
 ) -> Result<String, EngineError> {
     ensure_image(docker, &spec.image).await?;
     let created = docker
@@ -163,7 +206,7 @@ pub async fn create_and_start_on(
                 name: Some(spec.name.clone()),
                 ..Default::default()
             }),
-            create_body_for(spec, kind, extra_hosts),
+            create_body_for(spec, adjust),
         )
         .await
         .map_err(|e| super::podman::create_error(spec, e))?;
@@ -415,6 +458,47 @@ mod tests {
         // No newer-API fields.
         let json = serde_json::to_string(&create_body(&spec())).expect("json");
         assert!(!json.contains("StartInterval"), "{json}");
+    }
+
+    #[test]
+    fn engine_adjustments_relabel_binds_and_add_hosts() {
+        let mut s = spec();
+        s.mounts.push(PlanMount {
+            kind: MountKind::Bind,
+            source: "/home/u/space".into(),
+            target: "/home/u/space".into(),
+            read_only: false,
+        });
+        s.mounts.push(PlanMount {
+            kind: MountKind::Bind,
+            source: "/etc/mew".into(),
+            target: "/etc/mew".into(),
+            read_only: true,
+        });
+        // Nothing to adjust: the plain request, bind mounts as mounts.
+        assert_eq!(
+            create_body_for(&s, &EngineAdjust::default()),
+            create_body(&s)
+        );
+        let adjust = EngineAdjust {
+            keep_id: true,
+            extra_hosts: vec!["gateway:10.89.0.2".into()],
+            selinux_relabel: true,
+        };
+        let hc = create_body_for(&s, &adjust).host_config.expect("hc");
+        assert_eq!(hc.userns_mode.as_deref(), Some("keep-id"));
+        assert_eq!(hc.extra_hosts, Some(vec!["gateway:10.89.0.2".to_string()]));
+        assert_eq!(
+            hc.binds,
+            Some(vec![
+                "/home/u/space:/home/u/space:rw,z".to_string(),
+                "/etc/mew:/etc/mew:ro,z".to_string()
+            ])
+        );
+        // The volume stays a mount; the binds moved out.
+        let mounts = hc.mounts.expect("mounts");
+        assert_eq!(mounts.len(), 1);
+        assert_eq!(mounts[0].typ, Some(MountTypeEnum::VOLUME));
     }
 
     #[test]
