@@ -1,5 +1,6 @@
 //! The MCP server as a stdio child: newline-delimited JSON-RPC on its stdin/stdout, its stderr
 //! passed through to ours (so it lands in the bridge's error log).
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -33,8 +34,13 @@ impl McpChild {
                 return Err(BridgeError::Cwd(cwd.display().to_string()));
             }
         }
-        let mut command = Command::new(&cmd.command);
+        let (program, prefix) = program(&cmd.command).map_err(|source| BridgeError::Spawn {
+            command: cmd.command.clone(),
+            source,
+        })?;
+        let mut command = Command::new(program);
         command
+            .args(prefix)
             .args(&cmd.args)
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
@@ -118,6 +124,30 @@ impl McpChild {
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_millis(300), self.child.wait()).await;
     }
+}
+
+/// The program to start and the arguments that go before the server's own. `mew` means this
+/// very executable: the built-in servers then always match the bridge, and in the runtime
+/// image there is no `mew` on a PATH (the binary lives in /opt/mew and, when dynamically
+/// linked, runs through its bundled loader).
+fn program(command: &str) -> std::io::Result<(OsString, Vec<OsString>)> {
+    if command != "mew" {
+        return Ok((command.into(), Vec::new()));
+    }
+    let exe = std::env::current_exe()?;
+    let through_loader = exe
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("ld-"));
+    if through_loader {
+        // Started as `<dir>/ld-… --library-path <dir> <mew> …`: /proc/self/exe is the loader,
+        // and argv[0] is mew itself.
+        if let (Some(dir), Some(argv0)) = (exe.parent(), std::env::args_os().next()) {
+            let prefix = vec!["--library-path".into(), dir.into(), argv0];
+            return Ok((exe.into_os_string(), prefix));
+        }
+    }
+    Ok((exe.into_os_string(), Vec::new()))
 }
 
 fn describe(status: std::process::ExitStatus) -> String {
