@@ -425,14 +425,15 @@ fn bridge_start_failures_exit_1_with_one_line() {
     assert!(one_line_error(&out).contains("NOVALUE"));
 }
 
-/// A shell MCP server that completes the handshake, then exits with code 3.
+/// A shell MCP server that completes the handshake, says goodbye on stderr with a variable
+/// from --mcp-env, then exits with code 3.
 fn write_dying_server(dir: &Path) -> String {
     let script = dir.join("dying-server.sh");
     std::fs::write(
         &script,
         "#!/bin/sh\nread -r _init\n\
          echo '{\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"serverInfo\":{\"name\":\"dying\"}}}'\n\
-         read -r _initialized\necho 'about to die' >&2\nsleep 2\nexit 3\n",
+         read -r _initialized\necho \"about to die ($MEW_TEST_MARK)\" >&2\nsleep 2\nexit 3\n",
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -449,6 +450,7 @@ async fn bridge_exits_1_when_its_server_exits() {
     let mut child = Command::new(mew_exe())
         .args(["bridge", "start", "-g", &gw.url(), "-s", &space])
         .args(["-p", "maze", "-t", "maze-token", "-m", &script])
+        .args(["--mcp-env", "MEW_TEST_MARK=from-mcp-env,OTHER=x"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -468,6 +470,6 @@ async fn bridge_exits_1_when_its_server_exits() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The server's stderr passes through, then the bridge says why it ends.
-    assert!(stderr.contains("about to die"), "{stderr}");
+    assert!(stderr.contains("about to die (from-mcp-env)"), "{stderr}");
     assert!(stderr.contains("exited with code 3"), "{stderr}");
 }
