@@ -26,7 +26,8 @@ pub struct StartArgs {
     /// Token sent with the join.
     #[arg(short, long, env = "MEW_TOKEN", hide_env_values = true)]
     pub token: String,
-    /// The MCP server's program, e.g. `mew` (see `mew mcp list`).
+    /// The MCP server's program; `mew` means this mew executable (its built-in servers: `mew mcp
+    /// list`).
     #[arg(short = 'm', long)]
     pub mcp_command: String,
     /// Its arguments, comma-separated, e.g. `mcp,filesystem,./`.
