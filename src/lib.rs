@@ -9,10 +9,12 @@
 //! - `protocol` — MEW envelopes and capability matching.
 //! - `gateway`  — the MEW gateway (WebSocket + HTTP hub); routing lives in `gateway::route`.
 //! - `client`, `agents` — MEW participants built into the binary.
+//! - `bridge`, `mcp` — `mew bridge start` (stdio MCP server → participant) and built-in MCP servers.
 //! - `tokens`   — participant token files, shared by the gateway and the runner.
 pub mod agents;
 pub mod apply;
 pub mod bench;
+pub mod bridge;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -22,6 +24,7 @@ pub mod error;
 pub mod export;
 pub mod gateway;
 pub mod init;
+pub mod mcp;
 pub mod ops;
 pub mod plan;
 pub mod protocol;

@@ -166,3 +166,110 @@ fn up_refuses_interactive_with_detach() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `mew init cat-maze` + `mew space up`: the bridge runs `mew mcp cat-maze` in the runtime image,
+/// and a `tools/call view` sent through the gateway (joined on the published port with the
+/// human's token) gets the maze back from `cat-maze`.
+#[test]
+fn cat_maze_template_bridge_answers_through_the_gateway() {
+    use mew::client::{envelope, Event, Participant, ParticipantOptions};
+    use serde_json::json;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let id = unique_space_id("maze");
+    let _guard = SpaceGuard::new(&id);
+    let out = mew(dir)
+        .args(["init", "cat-maze", "--name", &id])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    let out = mew(dir)
+        .args(["space", "up", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "up: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = std::fs::read_to_string(dir.join(".mew/tokens/human.token")).unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let reply = rt.block_on(async {
+        let mut p = Participant::spawn(ParticipantOptions {
+            gateway: format!("ws://127.0.0.1:{port}"),
+            space: id.clone(),
+            participant_id: "human".into(),
+            token: Some(token.trim().to_string()),
+        });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        // The bridge may join after us: wait until it is listed or announced.
+        loop {
+            let event = tokio::time::timeout_at(deadline, p.next_event()).await;
+            let Ok(Some(Event::Envelope(v))) = event else {
+                match event {
+                    Ok(Some(_)) => continue,
+                    _ => panic!("cat-maze never joined the space"),
+                }
+            };
+            let listed = v["kind"] == "system/welcome"
+                && v["payload"]["participants"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["id"] == "cat-maze"));
+            let joined = v["kind"] == "system/presence"
+                && v["payload"]["event"] == "join"
+                && v["payload"]["participant"]["id"] == "cat-maze";
+            if listed || joined {
+                break;
+            }
+        }
+        let request = envelope::build(
+            "human",
+            "mcp/request",
+            &["cat-maze".to_string()],
+            &[],
+            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                   "params": {"name": "view", "arguments": {}}}),
+        );
+        let request_id = request["id"].as_str().unwrap().to_string();
+        p.sender().send(&request);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let reply = loop {
+            match tokio::time::timeout_at(deadline, p.next_event()).await {
+                Ok(Some(Event::Envelope(v))) if v["correlation_id"] == json!([request_id]) => {
+                    break v
+                }
+                Ok(Some(_)) => {}
+                _ => panic!("no answer from cat-maze"),
+            }
+        };
+        p.close().await;
+        reply
+    });
+    assert_eq!(reply["kind"], "mcp/response", "{reply}");
+    assert_eq!(reply["from"], "cat-maze", "{reply}");
+    assert_eq!(reply["to"], json!(["human"]), "{reply}");
+    assert_eq!(reply["payload"]["id"], 7, "{reply}");
+    let text = reply["payload"]["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.contains("Level 1/3") && text.contains("#C...G#"),
+        "{reply}"
+    );
+
+    let out = mew(dir).args(["space", "down"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "down: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

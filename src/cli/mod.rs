@@ -6,12 +6,14 @@ use std::process::ExitCode;
 pub mod agent;
 pub mod bare;
 pub mod bench;
+pub mod bridge;
 pub mod client;
 pub mod completions;
 pub mod doctor;
 pub mod gateway;
 pub mod image;
 pub mod init;
+pub mod mcp;
 pub mod space;
 pub mod supervise;
 pub mod token;
@@ -58,6 +60,12 @@ pub enum Command {
     /// Run a built-in agent.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// Put a stdio MCP server into a space.
+    #[command(subcommand)]
+    Bridge(bridge::BridgeCommand),
+    /// MCP servers built into mew (stdio), for bridges.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
     /// Participant tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -124,6 +132,8 @@ async fn run(command: Option<Command>) -> anyhow::Result<()> {
         Command::Gateway(c) => gateway::run(c).await,
         Command::Client(c) => client::run(c).await,
         Command::Agent(c) => agent::run(c).await,
+        Command::Bridge(c) => bridge::run(c).await,
+        Command::Mcp(c) => mcp::run(c).await,
         Command::Token(c) => token::run(c).await,
         Command::Image(c) => image::run(c).await,
         Command::Doctor(a) => doctor::run(a).await,

@@ -1,0 +1,89 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Subcommand};
+
+use crate::bridge::{self, BridgeOptions, ServerCommand};
+use crate::client::ParticipantOptions;
+
+#[derive(Debug, Subcommand)]
+pub enum BridgeCommand {
+    /// Run a stdio MCP server and make it a participant of a space.
+    Start(StartArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Gateway WebSocket URL, e.g. ws://gateway:8080.
+    #[arg(short, long, env = "MEW_GATEWAY")]
+    pub gateway: String,
+    /// Space id to join.
+    #[arg(short, long, env = "MEW_SPACE")]
+    pub space: String,
+    /// The bridge's participant id; it answers `mcp/request`s addressed to this id.
+    #[arg(short = 'p', long, env = "MEW_PARTICIPANT_ID")]
+    pub participant_id: String,
+    /// Token sent with the join.
+    #[arg(short, long, env = "MEW_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The MCP server's program; `mew` means this mew executable (its built-in servers: `mew mcp
+    /// list`).
+    #[arg(short = 'm', long)]
+    pub mcp_command: String,
+    /// Its arguments, comma-separated, e.g. `mcp,filesystem,./`.
+    #[arg(long, allow_hyphen_values = true, value_name = "A,B,…")]
+    pub mcp_args: Option<String>,
+    /// Extra environment for it, e.g. `K=V,K2=V2`.
+    #[arg(long, allow_hyphen_values = true, value_name = "K=V,…")]
+    pub mcp_env: Option<String>,
+    /// Its working directory (default: the bridge's).
+    #[arg(long, value_name = "DIR")]
+    pub mcp_cwd: Option<PathBuf>,
+    /// Milliseconds the server gets to answer `initialize`.
+    #[arg(long, default_value_t = 30000, value_name = "MS")]
+    pub init_timeout: u64,
+    /// Accepted for compatibility: the bridge always reconnects to the gateway.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
+    pub reconnect: bool,
+    /// Accepted for compatibility: reconnects are not limited.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_reconnects: u32,
+    /// The participant's capabilities as a JSON list (checked only: the gateway grants
+    /// capabilities from space.yaml by token).
+    #[arg(long, value_name = "JSON")]
+    pub capabilities: Option<String>,
+}
+
+pub async fn run(cmd: BridgeCommand) -> anyhow::Result<()> {
+    let BridgeCommand::Start(a) = cmd;
+    if let Some(caps) = &a.capabilities {
+        bridge::parse_capabilities(caps)?;
+    }
+    let server = ServerCommand {
+        command: a.mcp_command,
+        args: a
+            .mcp_args
+            .as_deref()
+            .map(bridge::split_args)
+            .unwrap_or_default(),
+        env: a
+            .mcp_env
+            .as_deref()
+            .map(bridge::parse_env)
+            .transpose()?
+            .unwrap_or_default(),
+        cwd: a.mcp_cwd,
+    };
+    let opts = BridgeOptions {
+        participant: ParticipantOptions {
+            gateway: a.gateway,
+            space: a.space,
+            participant_id: a.participant_id,
+            token: Some(a.token),
+        },
+        server,
+        init_timeout: Duration::from_millis(a.init_timeout),
+    };
+    bridge::run(opts, crate::client::shutdown_signal()).await?;
+    Ok(())
+}
