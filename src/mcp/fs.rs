@@ -90,6 +90,11 @@ impl Root {
         for name in rest.iter().rev() {
             real.push(name);
         }
+        if holds_tokens(&real) {
+            return Err(format!(
+                "Access denied: `{requested}` holds the space's participant tokens"
+            ));
+        }
         Ok(real)
     }
 
@@ -101,6 +106,14 @@ impl Root {
             Err(_) => path.display().to_string(),
         }
     }
+}
+
+/// Whether `path` is a space's token directory (`.mew/tokens`) or inside it. The root is usually
+/// a space directory, and a token read there would let an agent join as someone else (a human
+/// with every capability), so no tool may open it.
+fn holds_tokens(path: &Path) -> bool {
+    let names: Vec<_> = path.components().map(|c| c.as_os_str()).collect();
+    names.windows(2).any(|w| w[0] == ".mew" && w[1] == "tokens")
 }
 
 /// The MCP face of the confined filesystem.
@@ -443,6 +456,25 @@ mod tests {
 
     fn call(fs: &mut Filesystem, tool: &str, args: Value) -> ToolResult {
         fs.call(tool, &args).unwrap()
+    }
+
+    #[test]
+    fn token_files_are_refused_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".mew/tokens")).unwrap();
+        std::fs::write(dir.path().join(".mew/tokens/human.token"), "t").unwrap();
+        std::fs::write(dir.path().join(".mew/space.yaml"), "space: {}").unwrap();
+        let r = Root::new(dir.path()).unwrap();
+        for p in [
+            ".mew/tokens/human.token",
+            ".mew/tokens",
+            "./.mew/x/../tokens/new",
+        ] {
+            let err = r.resolve(p).unwrap_err();
+            assert!(err.contains("tokens"), "{p}: {err}");
+        }
+        assert!(r.resolve(".mew/space.yaml").is_ok());
+        assert!(r.resolve("tokens/mine.txt").is_ok());
     }
 
     #[test]
