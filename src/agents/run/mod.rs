@@ -118,7 +118,7 @@ pub async fn run(
     let client = match &opts.model.api_key {
         None => {
             println!(
-                "agent {me}: no model is configured (OPENAI_API_KEY is not set); every chat gets \
+                "run agent {me}: no model is configured (OPENAI_API_KEY is not set); every chat gets \
                  an explanation instead of an answer"
             );
             None
@@ -131,13 +131,13 @@ pub async fn run(
         ) {
             Ok(c) => {
                 println!(
-                    "agent {me}: model {} at {}",
+                    "run agent {me}: model {} at {}",
                     opts.model.model, opts.model.base_url
                 );
                 Some(c)
             }
             Err(e) => {
-                println!("agent {me}: {e}; every chat gets this explanation");
+                println!("run agent {me}: {e}; every chat gets this explanation");
                 None
             }
         },
@@ -287,7 +287,7 @@ async fn discover(shared: Arc<Shared>, owner: String) {
         if !tools.is_empty() {
             let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
             println!(
-                "agent {}: tools of {owner}: {}",
+                "run agent {}: tools of {owner}: {}",
                 shared.me,
                 names.join(", ")
             );
@@ -317,7 +317,7 @@ async fn chat_worker(
                 let (answer, calls) =
                     converse(&shared, client, &mut history, &text, &chat_id).await;
                 println!(
-                    "agent {}: answered {asker} after {calls} model call(s)",
+                    "run agent {}: answered {asker} after {calls} model call(s)",
                     shared.me
                 );
                 answer
@@ -360,7 +360,7 @@ async fn converse(
         let reply = match client.complete(&messages, &catalog.functions).await {
             Ok(r) => r,
             Err(sentence) => {
-                println!("agent {}: {sentence}", shared.me);
+                println!("run agent {}: {sentence}", shared.me);
                 answer = Some(sentence);
                 break;
             }
@@ -430,11 +430,11 @@ async fn call_tool(shared: &Shared, catalog: &Catalog, call: &openai::ToolCall) 
         json!({ "name": tool, "arguments": arguments }),
     );
     if shared.may_send("mcp/request", &payload) {
-        println!("agent {}: calling {tool} of {owner}", shared.me);
+        println!("run agent {}: calling {tool} of {owner}", shared.me);
         request(shared, owner, payload).await
     } else if shared.may_send("mcp/proposal", &payload) {
         println!(
-            "agent {}: proposing {tool} of {owner}; waiting for approval",
+            "run agent {}: proposing {tool} of {owner}; waiting for approval",
             shared.me
         );
         propose(shared, owner, payload).await
@@ -514,7 +514,7 @@ async fn propose(shared: &Shared, owner: &str, payload: Value) -> String {
         match step {
             Some(Outcome::Done(text)) => return text,
             Some(Outcome::Fulfilled(request_id)) => {
-                println!("agent {}: proposal {proposal} approved", shared.me);
+                println!("run agent {}: proposal {proposal} approved", shared.me);
                 if let Some(env) = early.iter().find(|e| correlates(e, &request_id)) {
                     let p = env.get("payload").cloned().unwrap_or(Value::Null);
                     return tools::result_text(&p);
