@@ -138,7 +138,8 @@ impl Proc {
         Proc { child, lines }
     }
 
-    /// `mew agent run` with the env a container gets; `model_url` None leaves OPENAI_API_KEY unset.
+    /// `mew agent run` with the env a container gets. Without `model_url`, OPENAI_API_KEY is what
+    /// `mew space up` passes when the host has none: the literal `${OPENAI_API_KEY}`.
     fn agent_run(gw: &GatewayProc, space: &str, model_url: Option<&str>, config: &str) -> Proc {
         let mut cmd = Command::new(mew_exe());
         cmd.args(["agent", "run"])
@@ -148,11 +149,11 @@ impl Proc {
             .env("MEW_TOKEN", "mew-token")
             .env("MEW_AGENT_CONFIG", config)
             .env("OPENAI_MODEL", "fake-model")
-            .env_remove("OPENAI_API_KEY")
             .env_remove("OPENAI_BASE_URL");
-        if let Some(url) = model_url {
-            cmd.env("OPENAI_API_KEY", KEY).env("OPENAI_BASE_URL", url);
-        }
+        match model_url {
+            Some(url) => cmd.env("OPENAI_API_KEY", KEY).env("OPENAI_BASE_URL", url),
+            None => cmd.env("OPENAI_API_KEY", "${OPENAI_API_KEY}"),
+        };
         Proc::spawn(cmd)
     }
 
@@ -529,23 +530,19 @@ async fn without_an_api_key_chats_get_an_explanation() {
 
 #[test]
 fn a_bad_agent_config_exits_2_with_one_line() {
-    for bad in [
-        r#"{"maxIterations": "#,
-        r#"{"maxIterations": "lots"}"#,
-        "[]",
-    ] {
+    let cases = [
+        ("MEW_AGENT_CONFIG", r#"{"maxIterations": "#),
+        ("MEW_AGENT_CONFIG", r#"{"maxIterations": "lots"}"#),
+        ("MEW_AGENT_CONFIG", "[]"),
+        ("OPENAI_BASE_URL", "api.example.com/v1"),
+    ];
+    for (var, bad) in cases {
         let out = Command::new(mew_exe())
-            .args([
-                "agent",
-                "run",
-                "--gateway",
-                "ws://127.0.0.1:9",
-                "--space",
-                "s",
-                "--id",
-                "mew",
-            ])
-            .env("MEW_AGENT_CONFIG", bad)
+            .args(["agent", "run", "--gateway", "ws://127.0.0.1:9"])
+            .args(["--space", "s", "--id", "mew"])
+            .env_remove("MEW_AGENT_CONFIG")
+            .env_remove("OPENAI_BASE_URL")
+            .env(var, bad)
             .env("OPENAI_API_KEY", KEY)
             .stdin(Stdio::null())
             .output()
@@ -553,7 +550,7 @@ fn a_bad_agent_config_exits_2_with_one_line() {
         assert_eq!(out.status.code(), Some(2), "{bad}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-        assert!(stderr.contains("MEW_AGENT_CONFIG"), "{stderr}");
+        assert!(stderr.contains(var), "{stderr}");
         assert!(!stderr.contains(KEY) && !String::from_utf8_lossy(&out.stdout).contains(KEY));
     }
 }
@@ -587,4 +584,30 @@ fn exits_zero_on_sigterm_while_reconnecting() {
         "{:?}",
         start.elapsed()
     );
+}
+
+/// HTTPS through the TLS stack the static build uses (rustls + Graviola + webpki roots), with a
+/// made-up key: any HTTP status in the one-sentence answer proves the handshake and certificate
+/// check worked (the real OpenAI API answers 401). Needs network access, so it is not part of the
+/// default run: `cargo test --test agent_run -- --ignored`; `MEW_TEST_HTTPS_BASE_URL` picks
+/// another HTTPS server when api.openai.com is out of reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs network access to an HTTPS server"]
+async fn https_reaches_a_real_api_server() {
+    let base = std::env::var("MEW_TEST_HTTPS_BASE_URL")
+        .unwrap_or_else(|_| "https://api.openai.com/v1".into());
+    let space = unique("run-https");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let mut tester = Tester::join(&gw, &space).await;
+    let mut agent = Proc::agent_run(&gw, &space, Some(&base), "");
+    tester
+        .next(|v| v["kind"] == "system/presence" && v["payload"]["participant"]["id"] == "mew")
+        .await
+        .expect("agent joined");
+    let sentence = text(&tester.ask("hello").await);
+    assert!(sentence.contains("(HTTP "), "{sentence}");
+    assert!(!sentence.contains(KEY), "{sentence}");
+    let (code, _) = agent.stop();
+    assert_eq!(code, Some(0));
+    tester.p.close().await;
 }

@@ -75,9 +75,21 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
         .map_err(|e| InvalidInput::new(e.to_string()).into())
 }
 
-/// Empty counts as unset: templates pass `${OPENAI_API_KEY}`, which is empty when the host has none.
+/// Empty counts as unset, and so does a bare `${NAME}`: templates pass `${OPENAI_API_KEY}`, which
+/// `mew space up` leaves literal when the host has no such variable.
 fn env_nonempty(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty() && !is_placeholder(v))
+}
+
+fn is_placeholder(v: &str) -> bool {
+    v.strip_prefix("${")
+        .and_then(|r| r.strip_suffix('}'))
+        .is_some_and(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
 }
 
 async fn run_model_agent(args: RunArgs) -> anyhow::Result<()> {
@@ -94,10 +106,17 @@ async fn run_model_agent(args: RunArgs) -> anyhow::Result<()> {
         .or_else(|| config.model.clone())
         .or_else(|| env_nonempty("OPENAI_MODEL"))
         .unwrap_or_else(|| DEFAULT_MODEL.to_string());
+    let base_url = env_nonempty("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(InvalidInput::new(format!(
+            "OPENAI_BASE_URL `{base_url}` must start with http:// or https://"
+        ))
+        .into());
+    }
     let settings = ModelSettings {
-        base_url: env_nonempty("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+        base_url,
         model,
-        api_key: env_nonempty("OPENAI_API_KEY").map(|k| k.trim().to_string()),
+        api_key: env_nonempty("OPENAI_API_KEY"),
     };
     let opts = agents::run::RunOptions {
         participant: ParticipantOptions {
@@ -112,4 +131,15 @@ async fn run_model_agent(args: RunArgs) -> anyhow::Result<()> {
     agents::run::run(opts, crate::client::shutdown_signal())
         .await
         .map_err(|e| InvalidInput::new(e.to_string()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unexpanded_placeholders_count_as_unset() {
+        assert!(super::is_placeholder("${OPENAI_API_KEY}"));
+        assert!(!super::is_placeholder("sk-${x"));
+        assert!(!super::is_placeholder("${}"));
+        assert!(!super::is_placeholder("sk-abc"));
+    }
 }

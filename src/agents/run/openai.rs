@@ -44,6 +44,7 @@ impl ChatClient {
         timeout: Duration,
         temperature: Option<f64>,
     ) -> Result<ChatClient, String> {
+        install_tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .timeout(timeout)
@@ -65,6 +66,14 @@ impl ChatClient {
 
     /// One completion. `Err` is a sentence fit to show a user.
     pub async fn complete(&self, messages: &[Value], tools: &[Value]) -> Result<Reply, String> {
+        if self.url.starts_with("https://") && !tls_supported() {
+            return Err(format!(
+                "HTTPS is not available on this machine (the TLS library needs a CPU with \
+                 AES, PCLMUL, AVX2, BMI and ADX instructions), so {} cannot be reached; use an \
+                 http:// OPENAI_BASE_URL.",
+                self.url
+            ));
+        }
         let mut body = json!({ "model": self.model, "messages": messages });
         if !tools.is_empty() {
             body["tools"] = Value::Array(tools.to_vec());
@@ -101,7 +110,12 @@ impl ChatClient {
                 self.timeout.as_secs_f64().ceil() as u64
             )
         } else if e.is_connect() {
-            format!("Cannot reach the model API at {}.", self.url)
+            // The innermost cause says which: name resolution, refused, TLS, certificate.
+            format!(
+                "Cannot reach the model API at {} ({}).",
+                self.url,
+                root_cause(e)
+            )
         } else {
             format!("The request to the model API failed: {}.", error_chain(e))
         }
@@ -115,6 +129,49 @@ impl ChatClient {
             text.to_string()
         }
     }
+}
+
+/// rustls needs a process-wide crypto provider, even for a client that only ever speaks plain
+/// HTTP. Installing one does no cryptography, so it is safe on any CPU.
+fn install_tls_provider() {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        // Err only means one is installed already.
+        let _ = rustls_graviola::default_provider().install_default();
+    }
+}
+
+/// Whether Graviola can run here. It asserts on these CPU features at its first use, and with
+/// `panic = "abort"` that would end the agent, so HTTPS is refused up front instead.
+fn tls_supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+            && std::arch::is_x86_feature_detected!("bmi1")
+            && std::arch::is_x86_feature_detected!("adx")
+            && std::arch::is_x86_feature_detected!("avx")
+            && std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("sha2")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+            && std::arch::is_aarch64_feature_detected!("neon")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    one_line(&cause.to_string())
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
