@@ -499,6 +499,56 @@ async fn tools_beyond_the_capabilities_are_proposed_then_fulfilled_or_rejected()
     let result = tool_result(&requests[3].1, "call_mul2").unwrap_or_default();
     assert!(result.contains("rejected by tester"), "{result}");
 
+    // Any participant can be an MCP server: one that announces changed tools is asked again,
+    // and its tools are offered to the model from then on.
+    let changed = envelope::build(
+        "tester",
+        "mcp/notification",
+        &[],
+        &[],
+        json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+    );
+    tester.p.sender().send(&changed);
+    let list = tester
+        .next(|v| {
+            v["kind"] == "mcp/request"
+                && v["from"] == "mew"
+                && v["to"] == json!(["tester"])
+                && v["payload"]["method"] == "tools/list"
+        })
+        .await
+        .expect("the agent asks the tester for its tools");
+    let tools = json!({"jsonrpc": "2.0", "id": list["payload"]["id"], "result": {"tools": [
+        {"name": "write.file", "description": "Write a file",
+         "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}}}]}});
+    let answer = envelope::build(
+        "tester",
+        "mcp/response",
+        &["mew".into()],
+        &[list["id"].as_str().unwrap_or_default().to_string()],
+        tools,
+    );
+    tester.p.sender().send(&answer);
+    assert!(agent
+        .wait_line("tools of tester: write.file", Duration::from_secs(10))
+        .is_some());
+    model.say("noted");
+    assert_eq!(text(&tester.ask("what can you do?").await), "noted");
+    let requests = model.requests();
+    let names: Vec<String> = requests[4].1["tools"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|f| f["function"]["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        names.contains(&"tester__write_file".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"calc__multiply".to_string()), "{names:?}");
+
     let (code, took) = agent.stop();
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");

@@ -31,7 +31,8 @@ pub struct AgentConfig {
     pub tool_timeout_ms: u64,
     /// A proposal waits this long for a human's approval (or rejection).
     pub proposal_timeout_ms: u64,
-    /// `tools/list` discovery: most participants are not MCP servers and never answer.
+    /// `tools/list` discovery: most participants are not MCP servers and never answer, and a
+    /// bridge may still be starting its server, so the wait is long (it costs nothing).
     pub discovery_timeout_ms: u64,
     /// Send `reasoning/start` and `reasoning/conclusion` when the capabilities allow it.
     pub reasoning: bool,
@@ -48,7 +49,7 @@ impl Default for AgentConfig {
             request_timeout_ms: 120_000,
             tool_timeout_ms: 30_000,
             proposal_timeout_ms: 300_000,
-            discovery_timeout_ms: 5_000,
+            discovery_timeout_ms: 30_000,
             reasoning: true,
         }
     }

@@ -250,6 +250,13 @@ fn on_envelope(shared: &Arc<Shared>, env: &Value, chats: &mpsc::UnboundedSender<
                 _ => {}
             }
         }
+        // An MCP server says its tools changed: ask again.
+        "mcp/notification"
+            if env.pointer("/payload/method").and_then(Value::as_str)
+                == Some("notifications/tools/list_changed") =>
+        {
+            tokio::spawn(discover(shared.clone(), from.to_string()));
+        }
         "chat" => {
             // A chat carrying a correlation_id answers an earlier message (another agent's
             // reply to us): answering it again would let two agents talk forever.
