@@ -11,9 +11,13 @@ pub enum AgentCommand {
     Echo(AgentArgs),
     /// An MCP server over MEW with the tools add, multiply and evaluate.
     Calculator(AgentArgs),
-    /// A model-driven agent: answers chats with an OpenAI-compatible Chat Completions API
-    /// (OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL; MEW_AGENT_CONFIG JSON for settings),
-    /// using the MCP tools of the other participants.
+    /// A model-driven agent: answers chats through an OpenAI-compatible API.
+    ///
+    /// Model: OPENAI_API_KEY (without it, every chat gets an explanation), OPENAI_BASE_URL
+    /// (default https://api.openai.com/v1), OPENAI_MODEL (default gpt-4o-mini). Settings:
+    /// MEW_AGENT_CONFIG, a JSON object such as {"maxIterations": 10, "systemPrompt": "..."}.
+    /// The tools of the other participants (tools/list) are offered to the model; calls the
+    /// agent's capabilities do not allow are sent as mcp/proposal for someone to approve.
     Run(RunArgs),
 }
 
