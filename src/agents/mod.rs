@@ -1,8 +1,10 @@
 //! Built-in agents (`mew agent echo`, `mew agent calculator`). Each agent is a pure function from
 //! a received envelope to the envelopes it answers with; `run` connects it to a gateway.
+//! `mew agent run` (the model-driven agent) keeps state and waits on answers: see `run/`.
 pub mod calculator;
 pub mod echo;
 pub mod expr;
+pub mod run;
 
 use serde_json::Value;
 

@@ -1,5 +1,6 @@
 use clap::{Args, Subcommand};
 
+use crate::agents::run::config::{AgentConfig, ModelSettings, DEFAULT_BASE_URL, DEFAULT_MODEL};
 use crate::agents::{self, AgentKind};
 use crate::client::ParticipantOptions;
 use crate::error::InvalidInput;
@@ -10,6 +11,39 @@ pub enum AgentCommand {
     Echo(AgentArgs),
     /// An MCP server over MEW with the tools add, multiply and evaluate.
     Calculator(AgentArgs),
+    /// A model-driven agent: answers chats through an OpenAI-compatible API.
+    ///
+    /// Model: OPENAI_API_KEY (without it, every chat gets an explanation), OPENAI_BASE_URL
+    /// (default https://api.openai.com/v1), OPENAI_MODEL (default gpt-4o-mini). Settings:
+    /// MEW_AGENT_CONFIG, a JSON object such as {"maxIterations": 10, "systemPrompt": "..."}.
+    /// The tools of the other participants (tools/list) are offered to the model; calls the
+    /// agent's capabilities do not allow are sent as mcp/proposal for someone to approve.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Gateway WebSocket URL, e.g. ws://gateway:8080.
+    #[arg(short, long, env = "MEW_GATEWAY")]
+    pub gateway: String,
+    /// Space id to join.
+    #[arg(short, long, env = "MEW_SPACE")]
+    pub space: String,
+    /// Token sent with the join.
+    #[arg(short, long, env = "MEW_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Participant id.
+    #[arg(long, env = "MEW_PARTICIPANT_ID")]
+    pub id: String,
+    /// Model name (overrides OPENAI_MODEL and the config's `model`).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Model calls allowed per chat (overrides the config's `maxIterations`, default 10).
+    #[arg(long)]
+    pub max_iterations: Option<u32>,
+    /// System prompt (overrides the config's `systemPrompt`).
+    #[arg(long)]
+    pub system_prompt: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -32,6 +66,7 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
     let (kind, args) = match cmd {
         AgentCommand::Echo(a) => (AgentKind::Echo, a),
         AgentCommand::Calculator(a) => (AgentKind::Calculator, a),
+        AgentCommand::Run(a) => return run_model_agent(a).await,
     };
     let opts = ParticipantOptions {
         gateway: args.gateway,
@@ -42,4 +77,73 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
     agents::run(kind, opts, crate::client::shutdown_signal())
         .await
         .map_err(|e| InvalidInput::new(e.to_string()).into())
+}
+
+/// Empty counts as unset, and so does a bare `${NAME}`: templates pass `${OPENAI_API_KEY}`, which
+/// `mew space up` leaves literal when the host has no such variable.
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty() && !is_placeholder(v))
+}
+
+fn is_placeholder(v: &str) -> bool {
+    v.strip_prefix("${")
+        .and_then(|r| r.strip_suffix('}'))
+        .is_some_and(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+async fn run_model_agent(args: RunArgs) -> anyhow::Result<()> {
+    let raw = env_nonempty("MEW_AGENT_CONFIG");
+    let mut config = AgentConfig::from_json(raw.as_deref()).map_err(InvalidInput::new)?;
+    if let Some(n) = args.max_iterations {
+        config.max_iterations = n.max(1);
+    }
+    if let Some(p) = args.system_prompt {
+        config.system_prompt = p;
+    }
+    let model = args
+        .model
+        .or_else(|| config.model.clone())
+        .or_else(|| env_nonempty("OPENAI_MODEL"))
+        .unwrap_or_else(|| DEFAULT_MODEL.to_string());
+    let base_url = env_nonempty("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(InvalidInput::new(format!(
+            "OPENAI_BASE_URL `{base_url}` must start with http:// or https://"
+        ))
+        .into());
+    }
+    let settings = ModelSettings {
+        base_url,
+        model,
+        api_key: env_nonempty("OPENAI_API_KEY"),
+    };
+    let opts = agents::run::RunOptions {
+        participant: ParticipantOptions {
+            gateway: args.gateway,
+            space: args.space,
+            participant_id: args.id,
+            token: args.token,
+        },
+        config,
+        model: settings,
+    };
+    agents::run::run(opts, crate::client::shutdown_signal())
+        .await
+        .map_err(|e| InvalidInput::new(e.to_string()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unexpanded_placeholders_count_as_unset() {
+        assert!(super::is_placeholder("${OPENAI_API_KEY}"));
+        assert!(!super::is_placeholder("sk-${x"));
+        assert!(!super::is_placeholder("${}"));
+        assert!(!super::is_placeholder("sk-abc"));
+    }
 }

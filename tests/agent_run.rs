@@ -1,0 +1,663 @@
+//! `mew agent run` through the real gateway and a real `mew agent calculator`. Only the model
+//! service is simulated: a small OpenAI-compatible HTTP server that answers from a script and
+//! records every request it gets.
+#[path = "common/gateway_proc.rs"]
+mod gateway_proc;
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use gateway_proc::{mew_exe, terminate, unique, GatewayProc};
+use mew::client::{envelope, Event, Participant, ParticipantOptions};
+use serde_json::{json, Value};
+
+const KEY: &str = "sk-test-0123456789";
+
+// ---------------------------------------------------------------- fake model service
+
+/// (Authorization header, request body) of one request.
+type Recorded = (Option<String>, Value);
+
+#[derive(Clone, Default)]
+struct FakeModel {
+    script: Arc<Mutex<VecDeque<(u16, Value)>>>,
+    seen: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl FakeModel {
+    async fn start() -> (FakeModel, String) {
+        let model = FakeModel::default();
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", post(completions))
+            .with_state(model.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (model, format!("http://127.0.0.1:{port}/v1"))
+    }
+
+    fn push(&self, status: u16, body: Value) {
+        self.script.lock().unwrap().push_back((status, body));
+    }
+
+    fn say(&self, text: &str) {
+        self.push(
+            200,
+            json!({"id": "cmpl-1", "object": "chat.completion", "choices": [{"index": 0,
+                "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}),
+        );
+    }
+
+    fn call(&self, call_id: &str, name: &str, args: Value) {
+        self.push(
+            200,
+            json!({"id": "cmpl-2", "object": "chat.completion", "choices": [{"index": 0,
+                "message": {"role": "assistant", "content": null, "tool_calls": [{
+                    "id": call_id, "type": "function",
+                    "function": {"name": name, "arguments": args.to_string()}}]},
+                "finish_reason": "tool_calls"}]}),
+        );
+    }
+
+    fn requests(&self) -> Vec<Recorded> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn completions(
+    State(model): State<FakeModel>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, String) {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    model.seen.lock().unwrap().push((auth, parsed));
+    let next = model.script.lock().unwrap().pop_front();
+    let (status, reply) =
+        next.unwrap_or((500, json!({"error": {"message": "test script exhausted"}})));
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        reply.to_string(),
+    )
+}
+
+/// The `tool` message answering `call_id` in a recorded request.
+fn tool_result(body: &Value, call_id: &str) -> Option<String> {
+    body["messages"].as_array()?.iter().find_map(|m| {
+        (m["role"] == "tool" && m["tool_call_id"] == call_id)
+            .then(|| m["content"].as_str().unwrap_or_default().to_string())
+    })
+}
+
+// ---------------------------------------------------------------- processes and participants
+
+struct Proc {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                println!("[agent] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc { child, lines }
+    }
+
+    /// `mew agent run` with the env a container gets. Without `model_url`, OPENAI_API_KEY is what
+    /// `mew space up` passes when the host has none: the literal `${OPENAI_API_KEY}`.
+    fn agent_run(gw: &GatewayProc, space: &str, model_url: Option<&str>, config: &str) -> Proc {
+        let mut cmd = Command::new(mew_exe());
+        cmd.args(["agent", "run"])
+            .env("MEW_GATEWAY", gw.url())
+            .env("MEW_SPACE", space)
+            .env("MEW_PARTICIPANT_ID", "mew")
+            .env("MEW_TOKEN", "mew-token")
+            .env("MEW_AGENT_CONFIG", config)
+            .env("OPENAI_MODEL", "fake-model")
+            .env_remove("OPENAI_BASE_URL");
+        match model_url {
+            Some(url) => cmd.env("OPENAI_API_KEY", KEY).env("OPENAI_BASE_URL", url),
+            None => cmd.env("OPENAI_API_KEY", "${OPENAI_API_KEY}"),
+        };
+        Proc::spawn(cmd)
+    }
+
+    fn calculator(gw: &GatewayProc, space: &str) -> Proc {
+        let mut cmd = Command::new(mew_exe());
+        cmd.args(["agent", "calculator", "--gateway", &gw.url()])
+            .args(["--space", space, "--id", "calc", "--token", "calc-token"]);
+        Proc::spawn(cmd)
+    }
+
+    /// Wait for a stdout line containing `needle`; returns it.
+    fn wait_line(&self, needle: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    fn stop(&mut self) -> (Option<i32>, Duration) {
+        let start = Instant::now();
+        terminate(&mut self.child);
+        let code = self.child.wait().ok().and_then(|s| s.code());
+        (code, start.elapsed())
+    }
+}
+
+fn space_yaml(space: &str) -> String {
+    format!(
+        r#"space:
+  id: {space}
+  name: {space}
+participants:
+  tester:
+    tokens: ["tester-token"]
+    capabilities:
+      - kind: "*"
+  calc:
+    tokens: ["calc-token"]
+    capabilities:
+      - kind: "mcp/*"
+      - kind: chat
+  # Like the coder-agent template: some tools directly, everything else by proposal.
+  mew:
+    tokens: ["mew-token"]
+    capabilities:
+      - kind: chat
+      - kind: "reasoning/*"
+      - kind: mcp/proposal
+      - kind: mcp/response
+      - kind: mcp/request
+        payload:
+          method: tools/list
+      - kind: mcp/request
+        payload:
+          method: tools/call
+          params:
+            name: add
+"#
+    )
+}
+
+struct Tester {
+    p: Participant,
+    /// Everything received while waiting, for assertions on what went through the gateway.
+    seen: Vec<Value>,
+}
+
+impl Tester {
+    async fn join(gw: &GatewayProc, space: &str) -> Tester {
+        let p = Participant::spawn(ParticipantOptions {
+            gateway: gw.url(),
+            space: space.into(),
+            participant_id: "tester".into(),
+            token: Some("tester-token".into()),
+        });
+        let mut t = Tester {
+            p,
+            seen: Vec::new(),
+        };
+        t.next(|v| v["kind"] == "system/welcome")
+            .await
+            .expect("tester got no welcome");
+        t
+    }
+
+    async fn next(&mut self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            match tokio::time::timeout_at(deadline, self.p.next_event()).await {
+                Ok(Some(Event::Envelope(v))) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return Some(v);
+                    }
+                }
+                Ok(Some(_)) => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// Send a chat to the agent; returns its id.
+    fn chat(&mut self, text: &str) -> String {
+        let env = envelope::build(
+            "tester",
+            "chat",
+            &["mew".into()],
+            &[],
+            json!({"text": text}),
+        );
+        self.p.sender().send(&env);
+        env["id"].as_str().unwrap_or_default().to_string()
+    }
+
+    async fn reply_to(&mut self, chat_id: &str) -> Value {
+        let id = chat_id.to_string();
+        self.next(|v| {
+            v["kind"] == "chat" && v["from"] == "mew" && v["correlation_id"] == json!([id])
+        })
+        .await
+        .unwrap_or_else(|| panic!("no reply to {chat_id}"))
+    }
+
+    async fn ask(&mut self, text: &str) -> Value {
+        let id = self.chat(text);
+        let reply = self.reply_to(&id).await;
+        assert_eq!(reply["to"], json!(["tester"]), "{reply}");
+        reply
+    }
+}
+
+fn text(env: &Value) -> String {
+    env["payload"]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_chats_calls_allowed_tools_and_survives_model_errors() {
+    let (model, url) = FakeModel::start().await;
+    let space = unique("run-chat");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let mut tester = Tester::join(&gw, &space).await;
+    let _calc = Proc::calculator(&gw, &space);
+    tester
+        .next(|v| v["kind"] == "system/presence" && v["payload"]["participant"]["id"] == "calc")
+        .await
+        .expect("calc joined");
+    // The calculator is already there: the agent finds its tools through the welcome.
+    let config = r#"{"systemPrompt": "You are the test agent.", "maxIterations": 4, "ignored": 1}"#;
+    let mut agent = Proc::agent_run(&gw, &space, Some(&url), config);
+    assert!(
+        agent
+            .wait_line(
+                "tools of calc: add, multiply, evaluate",
+                Duration::from_secs(15)
+            )
+            .is_some(),
+        "the agent did not discover the calculator's tools"
+    );
+
+    // 1. Plain text answer, correlated to the question.
+    model.say("Hello from the model");
+    let chat_id = tester.chat("hello");
+    let reply = tester.reply_to(&chat_id).await;
+    assert_eq!(text(&reply), "Hello from the model");
+    assert_eq!(reply["to"], json!(["tester"]));
+    let requests = model.requests();
+    assert_eq!(requests.len(), 1);
+    let (auth, body) = &requests[0];
+    assert_eq!(auth.as_deref(), Some(format!("Bearer {KEY}").as_str()));
+    assert_eq!(body["model"], "fake-model");
+    assert_eq!(body["messages"][0]["role"], "system");
+    assert_eq!(body["messages"][0]["content"], "You are the test agent.");
+    assert_eq!(
+        body["messages"][1],
+        json!({"role": "user", "content": "hello"})
+    );
+    let names: Vec<&str> = body["tools"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|f| f["function"]["name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(names, ["calc__add", "calc__multiply", "calc__evaluate"]);
+    assert_eq!(body["tools"][0]["type"], "function");
+    assert_eq!(
+        body["tools"][0]["function"]["parameters"]["required"],
+        json!(["a", "b"])
+    );
+    // Reasoning is announced (the capabilities allow it), correlated to the chat.
+    let start = tester
+        .seen
+        .iter()
+        .find(|v| v["kind"] == "reasoning/start" && v["correlation_id"] == json!([chat_id]))
+        .cloned()
+        .expect("reasoning/start");
+    assert!(tester.seen.iter().any(
+        |v| v["kind"] == "reasoning/conclusion" && v["correlation_id"] == json!([start["id"]])
+    ));
+
+    // 2. A tool call the agent may make itself: mcp/request to calc, result back to the model.
+    model.call("call_add", "calc__add", json!({"a": 2, "b": 40}));
+    model.say("2 + 40 = 42");
+    let reply = tester.ask("what is 2 + 40?").await;
+    assert_eq!(text(&reply), "2 + 40 = 42");
+    let request = tester
+        .seen
+        .iter()
+        .find(|v| {
+            v["kind"] == "mcp/request"
+                && v["from"] == "mew"
+                && v["payload"]["method"] == "tools/call"
+        })
+        .cloned()
+        .expect("the agent's mcp/request went through the gateway");
+    assert_eq!(request["to"], json!(["calc"]));
+    assert_eq!(
+        request["payload"]["params"],
+        json!({"name": "add", "arguments": {"a": 2, "b": 40}})
+    );
+    let requests = model.requests();
+    assert_eq!(requests.len(), 3);
+    let follow_up = &requests[2].1;
+    assert_eq!(tool_result(follow_up, "call_add").as_deref(), Some("42"));
+    // The earlier exchange is remembered as history.
+    assert_eq!(follow_up["messages"][1]["content"], "hello");
+    assert_eq!(follow_up["messages"][2]["content"], "Hello from the model");
+
+    // 3. The model API fails: one sentence back, and the agent keeps going.
+    model.push(500, json!({"error": {"message": "upstream exploded"}}));
+    let reply = tester.ask("are you there?").await;
+    let sentence = text(&reply);
+    assert!(sentence.contains("HTTP 500"), "{sentence}");
+    assert!(sentence.contains("upstream exploded"), "{sentence}");
+    assert!(
+        !sentence.contains('\n') && sentence.ends_with('.'),
+        "{sentence}"
+    );
+    assert!(!sentence.contains(KEY));
+    model.say("still here");
+    assert_eq!(text(&tester.ask("and now?").await), "still here");
+
+    // 4. A model that never stops calling tools is cut off at maxIterations.
+    for i in 0..4 {
+        model.call(&format!("c{i}"), "calc__add", json!({"a": i, "b": 1}));
+    }
+    let reply = tester.ask("loop forever").await;
+    assert!(text(&reply).contains("maxIterations"), "{reply}");
+
+    let (code, took) = agent.stop();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    tester.p.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_beyond_the_capabilities_are_proposed_then_fulfilled_or_rejected() {
+    let (model, url) = FakeModel::start().await;
+    let space = unique("run-prop");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let mut tester = Tester::join(&gw, &space).await;
+    let mut agent = Proc::agent_run(&gw, &space, Some(&url), r#"{"proposalTimeoutMs": 10000}"#);
+    tester
+        .next(|v| v["kind"] == "system/presence" && v["payload"]["participant"]["id"] == "mew")
+        .await
+        .expect("agent joined");
+    // The calculator comes later: the agent finds its tools through the presence.
+    let _calc = Proc::calculator(&gw, &space);
+    assert!(
+        agent
+            .wait_line("tools of calc", Duration::from_secs(15))
+            .is_some(),
+        "the agent did not discover the calculator's tools"
+    );
+
+    // Approved: the tester sends the proposed request itself, correlated to the proposal.
+    model.call("call_mul", "calc__multiply", json!({"a": 6, "b": 7}));
+    model.say("6 x 7 = 42");
+    let chat_id = tester.chat("what is 6 x 7?");
+    let proposal = tester
+        .next(|v| v["kind"] == "mcp/proposal" && v["from"] == "mew")
+        .await
+        .expect("a proposal");
+    assert_eq!(proposal["to"], json!(["calc"]));
+    assert_eq!(proposal["payload"]["method"], "tools/call");
+    assert_eq!(
+        proposal["payload"]["params"],
+        json!({"name": "multiply", "arguments": {"a": 6, "b": 7}})
+    );
+    assert!(
+        !tester.seen.iter().any(|v| v["kind"] == "mcp/request"
+            && v["from"] == "mew"
+            && v["payload"]["params"]["name"] == "multiply"),
+        "the agent must not call a tool it lacks the capability for"
+    );
+    let fulfil = envelope::build(
+        "tester",
+        "mcp/request",
+        &["calc".into()],
+        &[proposal["id"].as_str().unwrap_or_default().to_string()],
+        proposal["payload"].clone(),
+    );
+    tester.p.sender().send(&fulfil);
+    let reply = tester.reply_to(&chat_id).await;
+    assert_eq!(text(&reply), "6 x 7 = 42");
+    let requests = model.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        tool_result(&requests[1].1, "call_mul").as_deref(),
+        Some("42")
+    );
+
+    // Rejected: the model is told who rejected it.
+    model.call("call_mul2", "calc__multiply", json!({"a": 1, "b": 2}));
+    model.say("understood");
+    let chat_id = tester.chat("multiply 1 by 2");
+    let proposal = tester
+        .next(|v| v["kind"] == "mcp/proposal" && v["from"] == "mew")
+        .await
+        .expect("a second proposal");
+    let reject = envelope::build(
+        "tester",
+        "mcp/reject",
+        &["mew".into()],
+        &[proposal["id"].as_str().unwrap_or_default().to_string()],
+        json!({"reason": "rejected by tester"}),
+    );
+    tester.p.sender().send(&reject);
+    assert_eq!(text(&tester.reply_to(&chat_id).await), "understood");
+    let requests = model.requests();
+    assert_eq!(requests.len(), 4);
+    let result = tool_result(&requests[3].1, "call_mul2").unwrap_or_default();
+    assert!(result.contains("rejected by tester"), "{result}");
+
+    // Any participant can be an MCP server: one that announces changed tools is asked again,
+    // and its tools are offered to the model from then on.
+    let changed = envelope::build(
+        "tester",
+        "mcp/notification",
+        &[],
+        &[],
+        json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+    );
+    tester.p.sender().send(&changed);
+    let list = tester
+        .next(|v| {
+            v["kind"] == "mcp/request"
+                && v["from"] == "mew"
+                && v["to"] == json!(["tester"])
+                && v["payload"]["method"] == "tools/list"
+        })
+        .await
+        .expect("the agent asks the tester for its tools");
+    let tools = json!({"jsonrpc": "2.0", "id": list["payload"]["id"], "result": {"tools": [
+        {"name": "write.file", "description": "Write a file",
+         "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}}}]}});
+    let answer = envelope::build(
+        "tester",
+        "mcp/response",
+        &["mew".into()],
+        &[list["id"].as_str().unwrap_or_default().to_string()],
+        tools,
+    );
+    tester.p.sender().send(&answer);
+    assert!(agent
+        .wait_line("tools of tester: write.file", Duration::from_secs(10))
+        .is_some());
+    model.say("noted");
+    assert_eq!(text(&tester.ask("what can you do?").await), "noted");
+    let requests = model.requests();
+    let names: Vec<String> = requests[4].1["tools"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|f| f["function"]["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        names.contains(&"tester__write_file".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"calc__multiply".to_string()), "{names:?}");
+
+    let (code, took) = agent.stop();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    tester.p.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_api_key_chats_get_an_explanation() {
+    let space = unique("run-nokey");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let mut tester = Tester::join(&gw, &space).await;
+    let mut agent = Proc::agent_run(&gw, &space, None, "");
+    assert!(agent
+        .wait_line("OPENAI_API_KEY is not set", Duration::from_secs(10))
+        .is_some());
+    assert!(agent.wait_line("joined", Duration::from_secs(10)).is_some());
+    tester
+        .next(|v| v["kind"] == "system/presence" && v["payload"]["participant"]["id"] == "mew")
+        .await;
+    let reply = tester.ask("hello?").await;
+    let sentence = text(&reply);
+    assert!(sentence.contains("OPENAI_API_KEY"), "{sentence}");
+    assert!(!sentence.contains('\n'));
+    let (code, took) = agent.stop();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    tester.p.close().await;
+}
+
+#[test]
+fn a_bad_agent_config_exits_2_with_one_line() {
+    let cases = [
+        ("MEW_AGENT_CONFIG", r#"{"maxIterations": "#),
+        ("MEW_AGENT_CONFIG", r#"{"maxIterations": "lots"}"#),
+        ("MEW_AGENT_CONFIG", "[]"),
+        ("OPENAI_BASE_URL", "api.example.com/v1"),
+    ];
+    for (var, bad) in cases {
+        let out = Command::new(mew_exe())
+            .args(["agent", "run", "--gateway", "ws://127.0.0.1:9"])
+            .args(["--space", "s", "--id", "mew"])
+            .env_remove("MEW_AGENT_CONFIG")
+            .env_remove("OPENAI_BASE_URL")
+            .env(var, bad)
+            .env("OPENAI_API_KEY", KEY)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(var), "{stderr}");
+        assert!(!stderr.contains(KEY) && !String::from_utf8_lossy(&out.stdout).contains(KEY));
+    }
+}
+
+#[test]
+fn exits_zero_on_sigterm_while_reconnecting() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let mut child = Command::new(mew_exe())
+        .args([
+            "agent",
+            "run",
+            "--gateway",
+            &format!("ws://127.0.0.1:{port}"),
+        ])
+        .args(["--space", "nowhere", "--id", "mew"])
+        .env("OPENAI_API_KEY", KEY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(400));
+    let start = Instant::now();
+    terminate(&mut child);
+    let code = child.wait().ok().and_then(|s| s.code());
+    assert_eq!(code, Some(0));
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// HTTPS through the TLS stack the static build uses (rustls + Graviola + webpki roots), with a
+/// made-up key: any HTTP status in the one-sentence answer proves the handshake and certificate
+/// check worked (the real OpenAI API answers 401). Needs network access, so it is not part of the
+/// default run: `cargo test --test agent_run -- --ignored`; `MEW_TEST_HTTPS_BASE_URL` picks
+/// another HTTPS server when api.openai.com is out of reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs network access to an HTTPS server"]
+async fn https_reaches_a_real_api_server() {
+    let base = std::env::var("MEW_TEST_HTTPS_BASE_URL")
+        .unwrap_or_else(|_| "https://api.openai.com/v1".into());
+    let space = unique("run-https");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let mut tester = Tester::join(&gw, &space).await;
+    let mut agent = Proc::agent_run(&gw, &space, Some(&base), "");
+    tester
+        .next(|v| v["kind"] == "system/presence" && v["payload"]["participant"]["id"] == "mew")
+        .await
+        .expect("agent joined");
+    let sentence = text(&tester.ask("hello").await);
+    assert!(sentence.contains("(HTTP "), "{sentence}");
+    assert!(!sentence.contains(KEY), "{sentence}");
+    let (code, _) = agent.stop();
+    assert_eq!(code, Some(0));
+    tester.p.close().await;
+}
