@@ -9,7 +9,7 @@ pub mod run;
 use serde_json::Value;
 
 use crate::client::participant::{normalize_url, UrlError};
-use crate::client::{Event, Participant, ParticipantOptions};
+use crate::client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions};
 
 /// Which built-in agent to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,10 +47,7 @@ pub async fn run(
     let (gateway, space) = (opts.gateway.clone(), opts.space.clone());
     let mut participant = Participant::spawn(opts);
     let sender = participant.sender();
-    let mut connected = false;
-    // Say once why the first join is taking long (the gateway's name does not resolve, nothing
-    // answers), so an agent that never joins leaves a reason in its log.
-    let mut told_waiting = false;
+    let mut link = LinkLog::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -59,18 +56,18 @@ pub async fn run(
                 None => break,
                 // One line per (re)join, so the participant's log shows it is alive.
                 Some(Event::Joined) => {
-                    connected = true;
+                    link.joined();
                     println!("{} agent {me} joined space {space} at {gateway}", kind.name());
                 }
-                Some(Event::Disconnected(reason)) => {
-                    if connected {
+                Some(Event::Disconnected(reason)) => match link.disconnected(&reason) {
+                    Some(LinkNote::Lost(reason)) => {
                         println!("{} agent {me} disconnected ({reason}); reconnecting", kind.name());
-                    } else if !told_waiting {
-                        println!("{} agent {me}: {reason}; retrying", kind.name());
-                        told_waiting = true;
                     }
-                    connected = false;
-                }
+                    Some(LinkNote::Waiting(reason)) => {
+                        println!("{} agent {me}: {reason}; retrying", kind.name());
+                    }
+                    None => {}
+                },
                 Some(Event::Envelope(env)) => {
                     for reply in kind.respond(&me, &env) {
                         sender.send(&reply);

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use thiserror::Error;
 
 use crate::client::participant::{normalize_url, UrlError};
-use crate::client::{Event, Participant, ParticipantOptions};
+use crate::client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions};
 use child::McpChild;
 pub use child::ServerCommand;
 use route::{Action, Router};
@@ -142,29 +142,28 @@ pub async fn run(
     let mut participant = Participant::spawn(opts.participant);
     let sender = participant.sender();
     let mut router = Router::new(&me, ready.init_result, LIST_ID + 1);
-    let mut connected = false;
-    let mut told_waiting = false;
+    let mut link = LinkLog::default();
     let outcome = loop {
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
             event = participant.next_event() => match event {
                 None => break Ok(()),
                 Some(Event::Joined) => {
-                    connected = true;
+                    link.joined();
                     println!(
                         "bridge {me} joined space {space} at {gateway}; MCP server {} ready ({tools})",
                         ready.name
                     );
                 }
-                Some(Event::Disconnected(reason)) => {
-                    if connected {
+                Some(Event::Disconnected(reason)) => match link.disconnected(&reason) {
+                    Some(LinkNote::Lost(reason)) => {
                         println!("bridge {me} disconnected ({reason}); reconnecting");
-                    } else if !told_waiting {
-                        println!("bridge {me}: {reason}; retrying");
-                        told_waiting = true;
                     }
-                    connected = false;
-                }
+                    Some(LinkNote::Waiting(reason)) => {
+                        println!("bridge {me}: {reason}; retrying");
+                    }
+                    None => {}
+                },
                 Some(Event::Envelope(env)) => {
                     for action in router.from_space(&env) {
                         apply(action, &server, &sender);

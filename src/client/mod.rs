@@ -6,7 +6,7 @@ pub mod io;
 pub mod participant;
 pub mod render;
 
-pub use participant::{Event, Participant, ParticipantOptions, Sender};
+pub use participant::{Event, LinkLog, LinkNote, Participant, ParticipantOptions, Sender};
 
 /// Resolves on SIGINT or SIGTERM (the ways a container engine or a terminal stop a participant).
 pub async fn shutdown_signal() {

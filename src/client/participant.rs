@@ -79,6 +79,44 @@ pub enum Event {
     Disconnected(String),
 }
 
+/// What a long-running participant (agent, bridge) should say about its connection, so its log
+/// shows it is alive without a line per retry: each join, each loss of a joined connection, and
+/// the first reason a join is still waiting for (a gateway name that does not resolve, nothing
+/// answering), which is what someone reading the log of a participant that never joined needs.
+#[derive(Debug, Default)]
+pub struct LinkLog {
+    connected: bool,
+    told_waiting: bool,
+}
+
+/// A line for `LinkLog`'s owner to print, in its own words.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LinkNote<'a> {
+    /// A joined connection was lost: reconnecting.
+    Lost(&'a str),
+    /// Not joined yet, for this reason: retrying (said once).
+    Waiting(&'a str),
+}
+
+impl LinkLog {
+    pub fn joined(&mut self) {
+        self.connected = true;
+    }
+
+    pub fn disconnected<'a>(&mut self, reason: &'a str) -> Option<LinkNote<'a>> {
+        let note = if self.connected {
+            Some(LinkNote::Lost(reason))
+        } else if !self.told_waiting {
+            self.told_waiting = true;
+            Some(LinkNote::Waiting(reason))
+        } else {
+            None
+        };
+        self.connected = false;
+        note
+    }
+}
+
 /// Queue outgoing messages. Messages queued while disconnected are sent after the next join.
 #[derive(Debug, Clone)]
 pub struct Sender {
@@ -261,6 +299,18 @@ fn deliver(events: &mpsc::UnboundedSender<Event>, text: &str) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn link_log_says_each_loss_and_the_first_wait_only() {
+        let mut log = LinkLog::default();
+        assert_eq!(log.disconnected("a"), Some(LinkNote::Waiting("a")));
+        assert_eq!(log.disconnected("b"), None);
+        log.joined();
+        assert_eq!(log.disconnected("c"), Some(LinkNote::Lost("c")));
+        assert_eq!(log.disconnected("d"), None);
+        log.joined();
+        assert_eq!(log.disconnected("e"), Some(LinkNote::Lost("e")));
+    }
+
     use super::*;
 
     #[test]

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::client::envelope;
 use crate::client::participant::{normalize_url, UrlError};
-use crate::client::{Event, Participant, ParticipantOptions, Sender};
+use crate::client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions, Sender};
 use crate::protocol;
 use config::{AgentConfig, ModelSettings};
 use openai::ChatClient;
@@ -157,8 +157,7 @@ pub async fn run(
     let (chat_tx, chat_rx) = mpsc::unbounded_channel();
     let worker = tokio::spawn(chat_worker(shared.clone(), chat_rx, client));
 
-    let mut connected = false;
-    let mut told_waiting = false;
+    let mut link = LinkLog::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -166,18 +165,18 @@ pub async fn run(
             event = participant.next_event() => match event {
                 None => break,
                 Some(Event::Joined) => {
-                    connected = true;
+                    link.joined();
                     println!("run agent {me} joined space {space} at {gateway}");
                 }
-                Some(Event::Disconnected(reason)) => {
-                    if connected {
+                Some(Event::Disconnected(reason)) => match link.disconnected(&reason) {
+                    Some(LinkNote::Lost(reason)) => {
                         println!("run agent {me} disconnected ({reason}); reconnecting");
-                    } else if !told_waiting {
-                        println!("run agent {me}: {reason}; retrying");
-                        told_waiting = true;
                     }
-                    connected = false;
-                }
+                    Some(LinkNote::Waiting(reason)) => {
+                        println!("run agent {me}: {reason}; retrying");
+                    }
+                    None => {}
+                },
                 Some(Event::Envelope(env)) => {
                     // No subscriber is normal (nothing is waiting).
                     let _ = shared.bus.send(env.clone());
