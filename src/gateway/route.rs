@@ -305,16 +305,7 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
             json!({"error":"invalid_request","message":REGISTER_TEXT}),
         );
         let meta = source_meta("system_register_blocked");
-        send_one(
-            gw,
-            &st,
-            &mut out,
-            space_id,
-            pid,
-            &Outgoing::new(&err),
-            Some(&meta),
-            pid,
-        );
+        error_to_sender(gw, &st, &mut out, space_id, pid, &err, &meta);
         drop(st);
         out.flush(gw);
         return;
@@ -431,16 +422,7 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
                 Err((_, err)) => {
                     let code = err["payload"]["error"].as_str().unwrap_or("").to_string();
                     let meta = source_meta(&code);
-                    send_one(
-                        gw,
-                        &st,
-                        &mut out,
-                        space_id,
-                        pid,
-                        &Outgoing::new(&err),
-                        Some(&meta),
-                        pid,
-                    );
+                    error_to_sender(gw, &st, &mut out, space_id, pid, &err, &meta);
                 }
             }
             drop(st);
@@ -597,16 +579,7 @@ fn http_route(
             json!({"error":"invalid_request","message":REGISTER_TEXT}),
         );
         let meta = id_meta("invalid_request");
-        send_one(
-            gw,
-            st,
-            out,
-            space_id,
-            pid,
-            &Outgoing::new(&err),
-            Some(&meta),
-            pid,
-        );
+        error_to_sender(gw, st, out, space_id, pid, &err, &meta);
         return resp(
             400,
             json!({"error":"invalid_request","message":REGISTER_TEXT}),
@@ -637,16 +610,7 @@ fn http_route(
             }),
         );
         let meta = id_meta("capability_violation");
-        send_one(
-            gw,
-            st,
-            out,
-            space_id,
-            pid,
-            &Outgoing::new(&err),
-            Some(&meta),
-            pid,
-        );
+        error_to_sender(gw, st, out, space_id, pid, &err, &meta);
         if gw.logs.switches.envelope_history {
             let id = outgoing.id_json.as_str();
             gw.logs.envelope(envelope_record(
@@ -764,16 +728,21 @@ fn send_violation(
 ) {
     let err = error_envelope(GATEWAY, json!([pid]), correlation_of(msg_id), payload);
     let meta = reason_meta("capability_violation", msg_id);
-    send_one(
-        gw,
-        st,
-        out,
-        space_id,
-        pid,
-        &Outgoing::new(&err),
-        Some(&meta),
-        pid,
-    );
+    error_to_sender(gw, st, out, space_id, pid, &err, &meta);
+}
+
+/// Send an error envelope back to the sender `pid`, logged as `delivered` with `meta`.
+fn error_to_sender(
+    gw: &Gateway,
+    st: &State,
+    out: &mut Outbox,
+    space_id: &str,
+    pid: &str,
+    err: &Value,
+    meta: &str,
+) {
+    let msg = Outgoing::new(err);
+    send_one(gw, st, out, space_id, pid, &msg, Some(meta), pid);
 }
 
 /// Log metadata `{"reason":…,"source_envelope":…}` for an error sent back to a sender.
