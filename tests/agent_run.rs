@@ -17,7 +17,7 @@ use axum::routing::post;
 use gateway_proc::process::{stop_timed, LineChild};
 use gateway_proc::{mew_exe, unique, GatewayProc};
 use mew::client::{envelope, Participant};
-use participant::next_matching;
+use participant::{next_matching, space_yaml_with_tester};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-test-0123456789";
@@ -144,16 +144,9 @@ fn calculator(gw: &GatewayProc, space: &str) -> LineChild {
 }
 
 fn space_yaml(space: &str) -> String {
-    format!(
-        r#"space:
-  id: {space}
-  name: {space}
-participants:
-  tester:
-    tokens: ["tester-token"]
-    capabilities:
-      - kind: "*"
-  calc:
+    space_yaml_with_tester(
+        space,
+        r#"  calc:
     tokens: ["calc-token"]
     capabilities:
       - kind: "mcp/*"
@@ -174,7 +167,7 @@ participants:
           method: tools/call
           params:
             name: add
-"#
+"#,
     )
 }
 
@@ -189,7 +182,7 @@ struct Tester {
 
 impl Tester {
     async fn join(gw: &GatewayProc, space: &str) -> Tester {
-        let p = participant::join(&gw.url(), space, "tester", "tester-token", LIMIT).await;
+        let p = participant::join_tester(&gw.url(), space, LIMIT).await;
         Tester {
             p,
             seen: Vec::new(),

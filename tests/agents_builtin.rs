@@ -11,7 +11,7 @@ use std::time::Duration;
 use gateway_proc::process::{stop_timed, LineChild};
 use gateway_proc::{mew_exe, unique, GatewayProc};
 use mew::client::{envelope, Participant};
-use participant::{is_join_of, next_matching, text_of, welcome_lists};
+use participant::{is_join_of, next_matching, space_yaml_with_tester, text_of, welcome_lists};
 use serde_json::{json, Value};
 
 /// Start `mew agent <kind>` with the env fallbacks (MEW_*), as containers run it.
@@ -30,16 +30,9 @@ fn start_agent(kind: &str, gw: &GatewayProc, space: &str, id: &str, token: &str)
 }
 
 fn space_yaml(space: &str) -> String {
-    format!(
-        r#"space:
-  id: {space}
-  name: {space}
-participants:
-  tester:
-    tokens: ["tester-token"]
-    capabilities:
-      - kind: "*"
-  calc:
+    space_yaml_with_tester(
+        space,
+        r#"  calc:
     tokens: ["calc-token"]
     capabilities:
       - kind: "mcp/*"
@@ -48,7 +41,7 @@ participants:
     tokens: ["echo-token"]
     capabilities:
       - kind: chat
-"#
+"#,
     )
 }
 
@@ -62,7 +55,7 @@ struct Tester {
 
 impl Tester {
     async fn join(gw: &GatewayProc, space: &str) -> Tester {
-        let p = participant::join(&gw.url(), space, "tester", "tester-token", LIMIT).await;
+        let p = participant::join_tester(&gw.url(), space, LIMIT).await;
         Tester { p }
     }
 

@@ -13,20 +13,13 @@ use std::time::{Duration, Instant};
 use gateway_proc::process::LineChild;
 use gateway_proc::{mew_exe, unique, GatewayProc};
 use mew::client::{envelope, Participant};
-use participant::{is_join_of, next_matching, text_of};
+use participant::{is_join_of, next_matching, space_yaml_with_tester, text_of};
 use serde_json::{json, Value};
 
 fn space_yaml(space: &str) -> String {
-    format!(
-        r#"space:
-  id: {space}
-  name: {space}
-participants:
-  tester:
-    tokens: ["tester-token"]
-    capabilities:
-      - kind: "*"
-  maze:
+    space_yaml_with_tester(
+        space,
+        r#"  maze:
     tokens: ["maze-token"]
     capabilities:
       - kind: "mcp/*"
@@ -34,7 +27,7 @@ participants:
     tokens: ["files-token"]
     capabilities:
       - kind: "mcp/*"
-"#
+"#,
     )
 }
 
@@ -63,7 +56,7 @@ struct Tester {
 
 impl Tester {
     async fn join(gw: &GatewayProc, space: &str) -> Tester {
-        let p = participant::join(&gw.url(), space, "tester", "tester-token", LIMIT).await;
+        let p = participant::join_tester(&gw.url(), space, LIMIT).await;
         Tester { p, next: 100 }
     }
 

@@ -8,6 +8,28 @@ use std::time::Duration;
 use mew::client::{Event, Participant, ParticipantOptions};
 use serde_json::Value;
 
+/// space.yaml for `space`: participant `tester` (token `tester-token`, may send anything), then
+/// `others`, YAML entries indented as under `participants:`.
+pub fn space_yaml_with_tester(space: &str, others: &str) -> String {
+    format!(
+        r#"space:
+  id: {space}
+  name: {space}
+participants:
+  tester:
+    tokens: ["tester-token"]
+    capabilities:
+      - kind: "*"
+{others}"#
+    )
+}
+
+/// Join `space` at `gateway` as the `tester` of [`space_yaml_with_tester`]; waits up to `limit`
+/// for the welcome.
+pub async fn join_tester(gateway: &str, space: &str, limit: Duration) -> Participant {
+    join(gateway, space, "tester", "tester-token", limit).await
+}
+
 /// Join `space` at `gateway` (`ws://…`) as `id` and wait up to `limit` for the welcome.
 pub async fn join(
     gateway: &str,
