@@ -356,9 +356,7 @@ async fn answers_chats_calls_allowed_tools_and_survives_model_errors() {
     let reply = tester.ask("loop forever").await;
     assert!(text(&reply).contains("maxIterations"), "{reply}");
 
-    let (code, took) = agent.stop();
-    assert_eq!(code, Some(0));
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    agent.assert_clean_stop(Duration::from_secs(1));
     tester.p.close().await;
 }
 
@@ -488,9 +486,7 @@ async fn tools_beyond_the_capabilities_are_proposed_then_fulfilled_or_rejected()
     );
     assert!(names.contains(&"calc__multiply".to_string()), "{names:?}");
 
-    let (code, took) = agent.stop();
-    assert_eq!(code, Some(0));
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    agent.assert_clean_stop(Duration::from_secs(1));
     tester.p.close().await;
 }
 
@@ -509,9 +505,7 @@ async fn without_an_api_key_chats_get_an_explanation() {
     let sentence = text(&reply);
     assert!(sentence.contains("OPENAI_API_KEY"), "{sentence}");
     assert!(!sentence.contains('\n'));
-    let (code, took) = agent.stop();
-    assert_eq!(code, Some(0));
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    agent.assert_clean_stop(Duration::from_secs(1));
     tester.p.close().await;
 }
 

@@ -128,9 +128,7 @@ async fn echo_agent_answers_and_rejoins_after_restart() {
     let reply = tester.ask(envelope::chat("tester", "again")).await;
     assert_eq!(reply["payload"]["text"], "Echo: again");
 
-    let (code, took) = agent.stop();
-    assert_eq!(code, Some(0));
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    agent.assert_clean_stop(Duration::from_secs(1));
     tester.p.close().await;
 }
 
@@ -213,9 +211,7 @@ async fn calculator_serves_mcp_tools() {
     let unknown_method = tester.mcp("calc", "prompts/list", json!({})).await;
     assert_eq!(unknown_method["error"]["code"], -32601);
 
-    let (code, took) = agent.stop();
-    assert_eq!(code, Some(0));
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    agent.assert_clean_stop(Duration::from_secs(1));
     tester.p.close().await;
 }
 

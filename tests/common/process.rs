@@ -104,4 +104,12 @@ impl LineChild {
     pub fn stop(&mut self) -> (Option<i32>, Duration) {
         stop_timed(&mut self.child)
     }
+
+    /// SIGTERM; asserts the child exits with code 0 in less than `limit`.
+    #[track_caller]
+    pub fn assert_clean_stop(&mut self, limit: Duration) {
+        let (code, took) = self.stop();
+        assert_eq!(code, Some(0), "exit code after SIGTERM");
+        assert!(took < limit, "SIGTERM took {took:?}");
+    }
 }
