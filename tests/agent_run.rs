@@ -3,18 +3,21 @@
 //! records every request it gets.
 #[path = "common/gateway_proc.rs"]
 mod gateway_proc;
+#[path = "common/participant.rs"]
+mod participant;
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use gateway_proc::{mew_exe, terminate, unique, GatewayProc};
-use mew::client::{envelope, Event, Participant, ParticipantOptions};
+use gateway_proc::process::{stop_timed, LineChild};
+use gateway_proc::{mew_exe, unique, GatewayProc};
+use mew::client::{envelope, Participant};
+use participant::{next_matching, space_yaml_with_tester};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-test-0123456789";
@@ -104,98 +107,46 @@ fn tool_result(body: &Value, call_id: &str) -> Option<String> {
 
 // ---------------------------------------------------------------- processes and participants
 
-struct Proc {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
+/// Spawn an agent process; its stdout lines are echoed as `[agent] …`.
+fn spawn_agent(cmd: &mut Command) -> LineChild {
+    LineChild::spawn_echoing(
+        cmd.stdin(Stdio::null()).stderr(Stdio::inherit()),
+        "agent",
+        "agent",
+    )
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `mew agent run` with the env a container gets. Without `model_url`, OPENAI_API_KEY is what
+/// `mew space up` passes when the host has none: the literal `${OPENAI_API_KEY}`.
+fn agent_run(gw: &GatewayProc, space: &str, model_url: Option<&str>, config: &str) -> LineChild {
+    let mut cmd = Command::new(mew_exe());
+    cmd.args(["agent", "run"])
+        .env("MEW_GATEWAY", gw.url())
+        .env("MEW_SPACE", space)
+        .env("MEW_PARTICIPANT_ID", "mew")
+        .env("MEW_TOKEN", "mew-token")
+        .env("MEW_AGENT_CONFIG", config)
+        .env("OPENAI_MODEL", "fake-model")
+        .env_remove("OPENAI_BASE_URL");
+    match model_url {
+        Some(url) => cmd.env("OPENAI_API_KEY", KEY).env("OPENAI_BASE_URL", url),
+        None => cmd.env("OPENAI_API_KEY", "${OPENAI_API_KEY}"),
+    };
+    spawn_agent(&mut cmd)
 }
 
-impl Proc {
-    fn spawn(mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                println!("[agent] {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc { child, lines }
-    }
-
-    /// `mew agent run` with the env a container gets. Without `model_url`, OPENAI_API_KEY is what
-    /// `mew space up` passes when the host has none: the literal `${OPENAI_API_KEY}`.
-    fn agent_run(gw: &GatewayProc, space: &str, model_url: Option<&str>, config: &str) -> Proc {
-        let mut cmd = Command::new(mew_exe());
-        cmd.args(["agent", "run"])
-            .env("MEW_GATEWAY", gw.url())
-            .env("MEW_SPACE", space)
-            .env("MEW_PARTICIPANT_ID", "mew")
-            .env("MEW_TOKEN", "mew-token")
-            .env("MEW_AGENT_CONFIG", config)
-            .env("OPENAI_MODEL", "fake-model")
-            .env_remove("OPENAI_BASE_URL");
-        match model_url {
-            Some(url) => cmd.env("OPENAI_API_KEY", KEY).env("OPENAI_BASE_URL", url),
-            None => cmd.env("OPENAI_API_KEY", "${OPENAI_API_KEY}"),
-        };
-        Proc::spawn(cmd)
-    }
-
-    fn calculator(gw: &GatewayProc, space: &str) -> Proc {
-        let mut cmd = Command::new(mew_exe());
-        cmd.args(["agent", "calculator", "--gateway", &gw.url()])
-            .args(["--space", space, "--id", "calc", "--token", "calc-token"]);
-        Proc::spawn(cmd)
-    }
-
-    /// Wait for a stdout line containing `needle`; returns it.
-    fn wait_line(&self, needle: &str, limit: Duration) -> Option<String> {
-        let deadline = Instant::now() + limit;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return Some(line),
-                Ok(_) => {}
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    fn stop(&mut self) -> (Option<i32>, Duration) {
-        let start = Instant::now();
-        terminate(&mut self.child);
-        let code = self.child.wait().ok().and_then(|s| s.code());
-        (code, start.elapsed())
-    }
+fn calculator(gw: &GatewayProc, space: &str) -> LineChild {
+    spawn_agent(
+        Command::new(mew_exe())
+            .args(["agent", "calculator", "--gateway", &gw.url()])
+            .args(["--space", space, "--id", "calc", "--token", "calc-token"]),
+    )
 }
 
 fn space_yaml(space: &str) -> String {
-    format!(
-        r#"space:
-  id: {space}
-  name: {space}
-participants:
-  tester:
-    tokens: ["tester-token"]
-    capabilities:
-      - kind: "*"
-  calc:
+    space_yaml_with_tester(
+        space,
+        r#"  calc:
     tokens: ["calc-token"]
     capabilities:
       - kind: "mcp/*"
@@ -216,48 +167,42 @@ participants:
           method: tools/call
           params:
             name: add
-"#
+"#,
     )
 }
 
+/// How long the tester waits for an envelope.
+const LIMIT: Duration = Duration::from_secs(15);
+
 struct Tester {
     p: Participant,
-    /// Everything received while waiting, for assertions on what went through the gateway.
+    /// Everything received after the welcome, for assertions on what went through the gateway.
     seen: Vec<Value>,
 }
 
 impl Tester {
     async fn join(gw: &GatewayProc, space: &str) -> Tester {
-        let p = Participant::spawn(ParticipantOptions {
-            gateway: gw.url(),
-            space: space.into(),
-            participant_id: "tester".into(),
-            token: Some("tester-token".into()),
-        });
-        let mut t = Tester {
+        let p = participant::join_tester(&gw.url(), space, LIMIT).await;
+        Tester {
             p,
             seen: Vec::new(),
-        };
-        t.next(|v| v["kind"] == "system/welcome")
-            .await
-            .expect("tester got no welcome");
-        t
+        }
     }
 
+    /// The next envelope for which `pred` holds; all received on the way are kept in `seen`.
     async fn next(&mut self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            match tokio::time::timeout_at(deadline, self.p.next_event()).await {
-                Ok(Some(Event::Envelope(v))) => {
-                    self.seen.push(v.clone());
-                    if pred(&v) {
-                        return Some(v);
-                    }
-                }
-                Ok(Some(_)) => {}
-                _ => return None,
-            }
-        }
+        let seen = &mut self.seen;
+        next_matching(&mut self.p, LIMIT, |v| {
+            seen.push(v.clone());
+            pred(v)
+        })
+        .await
+    }
+
+    /// The presence event of `id`.
+    async fn presence_of(&mut self, id: &str) -> Option<Value> {
+        self.next(|v| v["kind"] == "system/presence" && v["payload"]["participant"]["id"] == id)
+            .await
     }
 
     /// Send a chat to the agent; returns its id.
@@ -305,14 +250,11 @@ async fn answers_chats_calls_allowed_tools_and_survives_model_errors() {
     let space = unique("run-chat");
     let gw = GatewayProc::start(&space_yaml(&space));
     let mut tester = Tester::join(&gw, &space).await;
-    let _calc = Proc::calculator(&gw, &space);
-    tester
-        .next(|v| v["kind"] == "system/presence" && v["payload"]["participant"]["id"] == "calc")
-        .await
-        .expect("calc joined");
+    let _calc = calculator(&gw, &space);
+    tester.presence_of("calc").await.expect("calc joined");
     // The calculator is already there: the agent finds its tools through the welcome.
     let config = r#"{"systemPrompt": "You are the test agent.", "maxIterations": 4, "ignored": 1}"#;
-    let mut agent = Proc::agent_run(&gw, &space, Some(&url), config);
+    let mut agent = agent_run(&gw, &space, Some(&url), config);
     assert!(
         agent
             .wait_line(
@@ -414,9 +356,7 @@ async fn answers_chats_calls_allowed_tools_and_survives_model_errors() {
     let reply = tester.ask("loop forever").await;
     assert!(text(&reply).contains("maxIterations"), "{reply}");
 
-    let (code, took) = agent.stop();
-    assert_eq!(code, Some(0));
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    agent.assert_clean_stop(Duration::from_secs(1));
     tester.p.close().await;
 }
 
@@ -426,13 +366,10 @@ async fn tools_beyond_the_capabilities_are_proposed_then_fulfilled_or_rejected()
     let space = unique("run-prop");
     let gw = GatewayProc::start(&space_yaml(&space));
     let mut tester = Tester::join(&gw, &space).await;
-    let mut agent = Proc::agent_run(&gw, &space, Some(&url), r#"{"proposalTimeoutMs": 10000}"#);
-    tester
-        .next(|v| v["kind"] == "system/presence" && v["payload"]["participant"]["id"] == "mew")
-        .await
-        .expect("agent joined");
+    let mut agent = agent_run(&gw, &space, Some(&url), r#"{"proposalTimeoutMs": 10000}"#);
+    tester.presence_of("mew").await.expect("agent joined");
     // The calculator comes later: the agent finds its tools through the presence.
-    let _calc = Proc::calculator(&gw, &space);
+    let _calc = calculator(&gw, &space);
     assert!(
         agent
             .wait_line("tools of calc", Duration::from_secs(15))
@@ -549,9 +486,7 @@ async fn tools_beyond_the_capabilities_are_proposed_then_fulfilled_or_rejected()
     );
     assert!(names.contains(&"calc__multiply".to_string()), "{names:?}");
 
-    let (code, took) = agent.stop();
-    assert_eq!(code, Some(0));
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    agent.assert_clean_stop(Duration::from_secs(1));
     tester.p.close().await;
 }
 
@@ -560,21 +495,17 @@ async fn without_an_api_key_chats_get_an_explanation() {
     let space = unique("run-nokey");
     let gw = GatewayProc::start(&space_yaml(&space));
     let mut tester = Tester::join(&gw, &space).await;
-    let mut agent = Proc::agent_run(&gw, &space, None, "");
+    let mut agent = agent_run(&gw, &space, None, "");
     assert!(agent
         .wait_line("OPENAI_API_KEY is not set", Duration::from_secs(10))
         .is_some());
     assert!(agent.wait_line("joined", Duration::from_secs(10)).is_some());
-    tester
-        .next(|v| v["kind"] == "system/presence" && v["payload"]["participant"]["id"] == "mew")
-        .await;
+    tester.presence_of("mew").await;
     let reply = tester.ask("hello?").await;
     let sentence = text(&reply);
     assert!(sentence.contains("OPENAI_API_KEY"), "{sentence}");
     assert!(!sentence.contains('\n'));
-    let (code, took) = agent.stop();
-    assert_eq!(code, Some(0));
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    agent.assert_clean_stop(Duration::from_secs(1));
     tester.p.close().await;
 }
 
@@ -625,15 +556,9 @@ fn exits_zero_on_sigterm_while_reconnecting() {
         .spawn()
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(400));
-    let start = Instant::now();
-    terminate(&mut child);
-    let code = child.wait().ok().and_then(|s| s.code());
+    let (code, took) = stop_timed(&mut child);
     assert_eq!(code, Some(0));
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(took < Duration::from_secs(1), "{took:?}");
 }
 
 /// HTTPS through the TLS stack the static build uses (rustls + Graviola + webpki roots), with a
@@ -649,11 +574,8 @@ async fn https_reaches_a_real_api_server() {
     let space = unique("run-https");
     let gw = GatewayProc::start(&space_yaml(&space));
     let mut tester = Tester::join(&gw, &space).await;
-    let mut agent = Proc::agent_run(&gw, &space, Some(&base), "");
-    tester
-        .next(|v| v["kind"] == "system/presence" && v["payload"]["participant"]["id"] == "mew")
-        .await
-        .expect("agent joined");
+    let mut agent = agent_run(&gw, &space, Some(&base), "");
+    tester.presence_of("mew").await.expect("agent joined");
     let sentence = text(&tester.ask("hello").await);
     assert!(sentence.contains("(HTTP "), "{sentence}");
     assert!(!sentence.contains(KEY), "{sentence}");

@@ -2,87 +2,37 @@
 //! gateway restart, prompt exit 0 on SIGTERM.
 #[path = "common/gateway_proc.rs"]
 mod gateway_proc;
+#[path = "common/participant.rs"]
+mod participant;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use gateway_proc::{mew_exe, terminate, unique, GatewayProc};
-use mew::client::{envelope, Event, Participant, ParticipantOptions};
+use gateway_proc::process::{stop_timed, LineChild};
+use gateway_proc::{mew_exe, unique, GatewayProc};
+use mew::client::{envelope, Participant};
+use participant::{is_join_of, next_matching, space_yaml_with_tester, text_of, welcome_lists};
 use serde_json::{json, Value};
 
-struct Agent {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Agent {
-    /// Start `mew agent <kind>` with the env fallbacks (MEW_*), as containers run it.
-    fn start(kind: &str, gw: &GatewayProc, space: &str, id: &str, token: &str) -> Agent {
-        let mut child = Command::new(mew_exe())
+/// Start `mew agent <kind>` with the env fallbacks (MEW_*), as containers run it.
+fn start_agent(kind: &str, gw: &GatewayProc, space: &str, id: &str, token: &str) -> LineChild {
+    LineChild::spawn(
+        Command::new(mew_exe())
             .args(["agent", kind])
             .env("MEW_GATEWAY", gw.url())
             .env("MEW_SPACE", space)
             .env("MEW_PARTICIPANT_ID", id)
             .env("MEW_TOKEN", token)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn agent");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Agent { child, lines }
-    }
-
-    /// Wait for a stdout line containing `needle`.
-    fn wait_line(&self, needle: &str, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return true,
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-        false
-    }
-
-    /// SIGTERM; returns the exit code and how long it took.
-    fn stop(&mut self) -> (Option<i32>, Duration) {
-        let start = Instant::now();
-        terminate(&mut self.child);
-        let code = self.child.wait().ok().and_then(|s| s.code());
-        (code, start.elapsed())
-    }
+            .stderr(Stdio::inherit()),
+        "agent",
+    )
 }
 
 fn space_yaml(space: &str) -> String {
-    format!(
-        r#"space:
-  id: {space}
-  name: {space}
-participants:
-  tester:
-    tokens: ["tester-token"]
-    capabilities:
-      - kind: "*"
-  calc:
+    space_yaml_with_tester(
+        space,
+        r#"  calc:
     tokens: ["calc-token"]
     capabilities:
       - kind: "mcp/*"
@@ -91,9 +41,12 @@ participants:
     tokens: ["echo-token"]
     capabilities:
       - kind: chat
-"#
+"#,
     )
 }
+
+/// How long the tester waits for an envelope.
+const LIMIT: Duration = Duration::from_secs(10);
 
 /// A test participant built on the same library the agents use.
 struct Tester {
@@ -102,29 +55,15 @@ struct Tester {
 
 impl Tester {
     async fn join(gw: &GatewayProc, space: &str) -> Tester {
-        let mut p = Participant::spawn(ParticipantOptions {
-            gateway: gw.url(),
-            space: space.into(),
-            participant_id: "tester".into(),
-            token: Some("tester-token".into()),
-        });
-        let welcome = next_matching(&mut p, |v| v["kind"] == "system/welcome").await;
-        assert!(welcome.is_some(), "tester got no welcome");
+        let p = participant::join_tester(&gw.url(), space, LIMIT).await;
         Tester { p }
     }
 
     /// Wait until `id` is in the space: its join presence, or (when the tester itself rejoined
     /// later) its listing in the tester's welcome.
     async fn wait_presence(&mut self, id: &str) {
-        let got = next_matching(&mut self.p, |v| {
-            let joined = v["kind"] == "system/presence"
-                && v["payload"]["event"] == "join"
-                && v["payload"]["participant"]["id"] == id;
-            let listed = v["kind"] == "system/welcome"
-                && v["payload"]["participants"]
-                    .as_array()
-                    .is_some_and(|ps| ps.iter().any(|p| p["id"] == id));
-            joined || listed
+        let got = next_matching(&mut self.p, LIMIT, |v| {
+            is_join_of(v, id) || welcome_lists(v, id)
         })
         .await;
         assert!(got.is_some(), "{id} never joined");
@@ -134,7 +73,7 @@ impl Tester {
     async fn ask(&mut self, env: Value) -> Value {
         let id = env["id"].as_str().unwrap_or_default().to_string();
         self.p.sender().send(&env);
-        next_matching(&mut self.p, |v| {
+        next_matching(&mut self.p, LIMIT, |v| {
             v["correlation_id"] == json!([id]) && v["from"] != "tester"
         })
         .await
@@ -158,32 +97,14 @@ impl Tester {
     }
 }
 
-async fn next_matching(p: &mut Participant, pred: impl Fn(&Value) -> bool) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::time::timeout_at(deadline, p.next_event()).await {
-            Ok(Some(Event::Envelope(v))) if pred(&v) => return Some(v),
-            Ok(Some(_)) => {}
-            _ => return None,
-        }
-    }
-}
-
-fn text_of(result: &Value) -> String {
-    result["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_agent_answers_and_rejoins_after_restart() {
     let space = unique("ag-echo");
     let mut gw = GatewayProc::start(&space_yaml(&space));
     let mut tester = Tester::join(&gw, &space).await;
-    let mut agent = Agent::start("echo", &gw, &space, "echo", "echo-token");
+    let mut agent = start_agent("echo", &gw, &space, "echo", "echo-token");
     assert!(
-        agent.wait_line("joined", Duration::from_secs(10)),
+        agent.wait_line("joined", Duration::from_secs(10)).is_some(),
         "no join log line"
     );
     tester.wait_presence("echo").await;
@@ -200,16 +121,14 @@ async fn echo_agent_answers_and_rejoins_after_restart() {
     // The gateway restarts: the agent rejoins on its own and answers again.
     gw.restart();
     assert!(
-        agent.wait_line("joined", Duration::from_secs(10)),
+        agent.wait_line("joined", Duration::from_secs(10)).is_some(),
         "agent did not rejoin"
     );
     tester.wait_presence("echo").await;
     let reply = tester.ask(envelope::chat("tester", "again")).await;
     assert_eq!(reply["payload"]["text"], "Echo: again");
 
-    let (code, took) = agent.stop();
-    assert_eq!(code, Some(0));
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    agent.assert_clean_stop(Duration::from_secs(1));
     tester.p.close().await;
 }
 
@@ -218,9 +137,9 @@ async fn calculator_serves_mcp_tools() {
     let space = unique("ag-calc");
     let gw = GatewayProc::start(&space_yaml(&space));
     let mut tester = Tester::join(&gw, &space).await;
-    let mut agent = Agent::start("calculator", &gw, &space, "calc", "calc-token");
+    let mut agent = start_agent("calculator", &gw, &space, "calc", "calc-token");
     assert!(
-        agent.wait_line("joined", Duration::from_secs(10)),
+        agent.wait_line("joined", Duration::from_secs(10)).is_some(),
         "no join log line"
     );
     tester.wait_presence("calc").await;
@@ -292,9 +211,7 @@ async fn calculator_serves_mcp_tools() {
     let unknown_method = tester.mcp("calc", "prompts/list", json!({})).await;
     assert_eq!(unknown_method["error"]["code"], -32601);
 
-    let (code, took) = agent.stop();
-    assert_eq!(code, Some(0));
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    agent.assert_clean_stop(Duration::from_secs(1));
     tester.p.close().await;
 }
 
@@ -308,17 +225,19 @@ fn an_agent_whose_gateway_never_answers_retries_and_joins() {
     gw.stop();
     // A black hole on the gateway's port: accepts, holds the socket, never answers.
     let hole = std::net::TcpListener::bind(("127.0.0.1", gw.port)).expect("bind black hole");
-    let agent = Agent::start("echo", &gw, &space, "echo", "echo-token");
+    let agent = start_agent("echo", &gw, &space, "echo", "echo-token");
     let (held, _) = hole.accept().expect("the agent connects");
     drop(hole);
     // The held socket stays open while the real gateway comes back on the same port.
     gw.restart();
     assert!(
-        agent.wait_line("no answer within", Duration::from_secs(10)),
+        agent
+            .wait_line("no answer within", Duration::from_secs(10))
+            .is_some(),
         "the agent did not give up on the silent connection"
     );
     assert!(
-        agent.wait_line("joined", Duration::from_secs(10)),
+        agent.wait_line("joined", Duration::from_secs(10)).is_some(),
         "the agent did not join after giving up"
     );
     drop(held);
@@ -345,15 +264,9 @@ fn agents_exit_zero_on_sigterm_even_without_a_gateway() {
             .spawn()
             .expect("spawn");
         std::thread::sleep(Duration::from_millis(400));
-        let start = Instant::now();
-        terminate(&mut child);
-        let code = child.wait().ok().and_then(|s| s.code());
+        let (code, took) = stop_timed(&mut child);
         assert_eq!(code, Some(0), "{kind}");
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "{kind} took {:?}",
-            start.elapsed()
-        );
+        assert!(took < Duration::from_secs(1), "{kind} took {took:?}");
     }
 }
 
@@ -386,14 +299,8 @@ fn supervised_agent_logs_its_join_and_stops_cleanly() {
             .ok()
             .filter(|s| s.contains("calculator agent calc joined space"))
     });
-    let start = Instant::now();
-    terminate(&mut child);
-    let code = child.wait().ok().and_then(|s| s.code());
+    let (code, took) = stop_timed(&mut child);
     assert!(joined.is_some(), "no join line in {}", log.display());
     assert_eq!(code, Some(0));
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(took < Duration::from_secs(1), "took {took:?}");
 }

@@ -3,27 +3,23 @@
 //! for the others, path confinement, start failures (exit 1, one line) and prompt SIGTERM.
 #[path = "common/gateway_proc.rs"]
 mod gateway_proc;
+#[path = "common/participant.rs"]
+mod participant;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use gateway_proc::{mew_exe, terminate, unique, GatewayProc};
-use mew::client::{envelope, Event, Participant, ParticipantOptions};
+use gateway_proc::process::LineChild;
+use gateway_proc::{mew_exe, unique, GatewayProc};
+use mew::client::{envelope, Participant};
+use participant::{is_join_of, next_matching, space_yaml_with_tester, text_of};
 use serde_json::{json, Value};
 
 fn space_yaml(space: &str) -> String {
-    format!(
-        r#"space:
-  id: {space}
-  name: {space}
-participants:
-  tester:
-    tokens: ["tester-token"]
-    capabilities:
-      - kind: "*"
-  maze:
+    space_yaml_with_tester(
+        space,
+        r#"  maze:
     tokens: ["maze-token"]
     capabilities:
       - kind: "mcp/*"
@@ -31,69 +27,27 @@ participants:
     tokens: ["files-token"]
     capabilities:
       - kind: "mcp/*"
-"#
+"#,
     )
 }
 
-struct Bridge {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Bridge {
-    /// `mew bridge start` as the runner generates it, for participant `id`.
-    fn start(gw: &GatewayProc, space: &str, id: &str, extra: &[&str]) -> Bridge {
-        let token = format!("{id}-token");
-        let mut child = Command::new(mew_exe())
+/// `mew bridge start` as the runner generates it, for participant `id`.
+fn start_bridge(gw: &GatewayProc, space: &str, id: &str, extra: &[&str]) -> LineChild {
+    let token = format!("{id}-token");
+    LineChild::spawn(
+        Command::new(mew_exe())
             .args(["bridge", "start", "--gateway", &gw.url(), "--space", space])
             .args(["--participant-id", id, "--token", &token])
             .args(["--mcp-command", mew_exe()])
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn bridge");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Bridge { child, lines }
-    }
-
-    /// The first stdout line containing `needle`.
-    fn wait_line(&self, needle: &str, limit: Duration) -> Option<String> {
-        let deadline = Instant::now() + limit;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return Some(line),
-                Ok(_) => {}
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    /// SIGTERM; the exit code and how long it took.
-    fn stop(&mut self) -> (Option<i32>, Duration) {
-        let start = Instant::now();
-        terminate(&mut self.child);
-        let code = self.child.wait().ok().and_then(|s| s.code());
-        (code, start.elapsed())
-    }
+            .stderr(Stdio::inherit()),
+        "bridge",
+    )
 }
+
+/// How long the tester waits for an envelope.
+const LIMIT: Duration = Duration::from_secs(10);
 
 struct Tester {
     p: Participant,
@@ -102,24 +56,12 @@ struct Tester {
 
 impl Tester {
     async fn join(gw: &GatewayProc, space: &str) -> Tester {
-        let mut p = Participant::spawn(ParticipantOptions {
-            gateway: gw.url(),
-            space: space.into(),
-            participant_id: "tester".into(),
-            token: Some("tester-token".into()),
-        });
-        let welcome = next_matching(&mut p, |v| v["kind"] == "system/welcome").await;
-        assert!(welcome.is_some(), "tester got no welcome");
+        let p = participant::join_tester(&gw.url(), space, LIMIT).await;
         Tester { p, next: 100 }
     }
 
     async fn wait_presence(&mut self, id: &str) {
-        let got = next_matching(&mut self.p, |v| {
-            v["kind"] == "system/presence"
-                && v["payload"]["event"] == "join"
-                && v["payload"]["participant"]["id"] == id
-        })
-        .await;
+        let got = next_matching(&mut self.p, LIMIT, |v| is_join_of(v, id)).await;
         assert!(got.is_some(), "{id} never joined");
     }
 
@@ -143,9 +85,11 @@ impl Tester {
     /// Call `method` on `to`; checks the correlation and the JSON-RPC id, returns the payload.
     async fn mcp(&mut self, to: &str, method: &str, params: Value) -> Value {
         let (env_id, rpc_id) = self.request(to, method, params);
-        let reply = next_matching(&mut self.p, |v| v["correlation_id"] == json!([env_id]))
-            .await
-            .unwrap_or_else(|| panic!("no reply to {method}"));
+        let reply = next_matching(&mut self.p, LIMIT, |v| {
+            v["correlation_id"] == json!([env_id])
+        })
+        .await
+        .unwrap_or_else(|| panic!("no reply to {method}"));
         assert_eq!(reply["kind"], "mcp/response", "{reply}");
         assert_eq!(reply["from"], to, "{reply}");
         assert_eq!(reply["to"], json!(["tester"]), "{reply}");
@@ -162,31 +106,13 @@ impl Tester {
     }
 }
 
-async fn next_matching(p: &mut Participant, pred: impl Fn(&Value) -> bool) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::time::timeout_at(deadline, p.next_event()).await {
-            Ok(Some(Event::Envelope(v))) if pred(&v) => return Some(v),
-            Ok(Some(_)) => {}
-            _ => return None,
-        }
-    }
-}
-
-fn text_of(result: &Value) -> String {
-    result["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cat_maze_bridge_answers_requests_addressed_to_it() {
     let space = unique("br-maze");
     let gw = GatewayProc::start(&space_yaml(&space));
     let mut tester = Tester::join(&gw, &space).await;
     let caps = r#"[{"kind":"mcp/request"},{"kind":"mcp/response"}]"#;
-    let mut bridge = Bridge::start(
+    let mut bridge = start_bridge(
         &gw,
         &space,
         "maze",
@@ -216,7 +142,7 @@ async fn cat_maze_bridge_answers_requests_addressed_to_it() {
     let no_to_id = broadcast["id"].as_str().unwrap_or_default().to_string();
     let (list_env, list_rpc) = tester.request("maze", "tools/list", json!({}));
     let mut seen = Vec::new();
-    let reply = next_matching(&mut tester.p, |v| {
+    let reply = next_matching(&mut tester.p, LIMIT, |v| {
         v["from"] == "maze" && v["kind"] == "mcp/response"
     })
     .await;
@@ -259,9 +185,7 @@ async fn cat_maze_bridge_answers_requests_addressed_to_it() {
     let init = tester.mcp("maze", "initialize", json!({})).await;
     assert_eq!(init["result"]["serverInfo"]["name"], "mew-cat-maze");
 
-    let (code, took) = bridge.stop();
-    assert_eq!(code, Some(0));
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    bridge.assert_clean_stop(Duration::from_secs(1));
     tester.p.close().await;
 }
 
@@ -278,7 +202,7 @@ async fn filesystem_bridge_stays_inside_its_root() {
 
     let mut tester = Tester::join(&gw, &space).await;
     // Relative root resolved against --mcp-cwd, as templates use it (`mcp,filesystem,./`).
-    let mut bridge = Bridge::start(
+    let mut bridge = start_bridge(
         &gw,
         &space,
         "files",
@@ -336,9 +260,7 @@ async fn filesystem_bridge_stays_inside_its_root() {
     assert!(!outside.path().join("planted.txt").exists());
     assert!(!root.path().parent().unwrap().join("planted.txt").exists());
 
-    let (code, took) = bridge.stop();
-    assert_eq!(code, Some(0));
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    bridge.assert_clean_stop(Duration::from_secs(1));
     tester.p.close().await;
 }
 

@@ -2,17 +2,15 @@
 //! finds the running space and connects; a typed line comes back from the echo agent.
 mod common;
 
-use common::engine::{free_port, unique_space_id, SpaceGuard};
-use std::io::{BufRead, BufReader, Write};
+use common::engine::{free_port, mew_command, unique_space_id, SpaceGuard};
+use common::process::LineChild;
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn mew(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mew"));
+    let mut cmd = mew_command();
     cmd.current_dir(dir)
-        .env_remove("MEW_SPACE_ID")
-        .env_remove("MEW_SPACE_CONFIG")
         .envs(common::engine::engine_env())
         .env("HOME", dir);
     cmd
@@ -25,37 +23,52 @@ fn bare_mew_until(dir: &std::path::Path, needle: &str) -> Vec<String> {
 
 /// Run `mew <args>`, type a line, wait until `needle` shows, then `/exit`; returns the output.
 fn mew_until(dir: &std::path::Path, args: &[&str], needle: &str) -> Vec<String> {
-    let mut child = mew(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut stdin = child.stdin.take().unwrap();
+    let mut child = LineChild::spawn(
+        mew(dir)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::inherit()),
+        "mew",
+    );
+    let mut stdin = child.stdin();
     stdin.write_all(b"hello engine\n").unwrap();
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(90);
     while !seen.iter().any(|l: &String| l.contains(needle)) {
         let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("never saw {needle:?}; output:\n{}", seen.join("\n"));
-            }
+        match child.next_line(left) {
+            Some(line) => seen.push(line),
+            None => panic!("never saw {needle:?}; output:\n{}", seen.join("\n")),
         }
     }
     stdin.write_all(b"/exit\n").unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(child.child.wait().unwrap().success());
     seen
+}
+
+/// Run `mew <args>` in `dir` to the end; panics with `what` and its stderr unless it succeeds.
+fn mew_ok(dir: &std::path::Path, args: &[&str], what: &str) {
+    let out = mew(dir).args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `mew init <template> --name <id>` in `dir`.
+fn init(dir: &std::path::Path, template: &str, id: &str) {
+    mew_ok(dir, &["init", template, "--name", id], "init");
+}
+
+/// `mew space up --port <port>` in `dir`.
+fn up(dir: &std::path::Path, port: u16) {
+    mew_ok(dir, &["space", "up", "--port", &port.to_string()], "up");
+}
+
+/// `mew space down` in `dir`.
+fn down(dir: &std::path::Path) {
+    mew_ok(dir, &["space", "down"], "down");
 }
 
 #[test]
@@ -75,12 +88,7 @@ fn bare_mew_in_an_empty_directory_initialises_starts_and_connects() {
         "{seen:?}"
     );
     assert!(dir.join(".mew/space.yaml").is_file());
-    let out = mew(dir).args(["space", "down"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "down: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    down(dir);
 }
 
 #[test]
@@ -90,26 +98,8 @@ fn echo_template_comes_up_and_bare_mew_connects() {
     let id = unique_space_id("init");
     let _guard = SpaceGuard::new(&id);
 
-    let out = mew(dir)
-        .args(["init", "echo", "--name", &id])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = mew(dir)
-        .args(["space", "up", "--port", &free_port().to_string()])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "up: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    init(dir, "echo", &id);
+    up(dir, free_port());
 
     let seen = bare_mew_until(dir, "← echo chat Echo: hello engine");
     assert_eq!(seen[0], "Connecting to running space...");
@@ -118,12 +108,7 @@ fn echo_template_comes_up_and_bare_mew_connects() {
         "{seen:?}"
     );
 
-    let out = mew(dir).args(["space", "down"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "down: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    down(dir);
 }
 
 #[test]
@@ -132,16 +117,7 @@ fn up_dash_i_brings_the_space_up_and_connects() {
     let dir = tmp.path();
     let id = unique_space_id("upi");
     let _guard = SpaceGuard::new(&id);
-    let out = mew(dir)
-        .args(["init", "echo", "--name", &id])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    init(dir, "echo", &id);
     let port = free_port().to_string();
     let seen = mew_until(
         dir,
@@ -149,12 +125,7 @@ fn up_dash_i_brings_the_space_up_and_connects() {
         "← echo chat Echo: hello engine",
     );
     assert!(seen.iter().any(|l| l.contains("Space is up")), "{seen:?}");
-    let out = mew(dir).args(["space", "down"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "down: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    down(dir);
 }
 
 #[test]
@@ -172,34 +143,17 @@ fn up_refuses_interactive_with_detach() {
 /// human's token) gets the maze back from `cat-maze`.
 #[test]
 fn cat_maze_template_bridge_answers_through_the_gateway() {
-    use mew::client::{envelope, Event, Participant, ParticipantOptions};
+    use common::participant::{is_join_of, next_matching, welcome_lists};
+    use mew::client::{envelope, Participant, ParticipantOptions};
     use serde_json::json;
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let id = unique_space_id("maze");
     let _guard = SpaceGuard::new(&id);
-    let out = mew(dir)
-        .args(["init", "cat-maze", "--name", &id])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    init(dir, "cat-maze", &id);
     let port = free_port();
-    let out = mew(dir)
-        .args(["space", "up", "--port", &port.to_string()])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "up: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    up(dir, port);
     let token = std::fs::read_to_string(dir.join(".mew/tokens/human.token")).unwrap();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -210,27 +164,12 @@ fn cat_maze_template_bridge_answers_through_the_gateway() {
             participant_id: "human".into(),
             token: Some(token.trim().to_string()),
         });
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         // The bridge may join after us: wait until it is listed or announced.
-        loop {
-            let event = tokio::time::timeout_at(deadline, p.next_event()).await;
-            let Ok(Some(Event::Envelope(v))) = event else {
-                match event {
-                    Ok(Some(_)) => continue,
-                    _ => panic!("cat-maze never joined the space"),
-                }
-            };
-            let listed = v["kind"] == "system/welcome"
-                && v["payload"]["participants"]
-                    .as_array()
-                    .is_some_and(|ps| ps.iter().any(|p| p["id"] == "cat-maze"));
-            let joined = v["kind"] == "system/presence"
-                && v["payload"]["event"] == "join"
-                && v["payload"]["participant"]["id"] == "cat-maze";
-            if listed || joined {
-                break;
-            }
-        }
+        next_matching(&mut p, Duration::from_secs(60), |v| {
+            welcome_lists(v, "cat-maze") || is_join_of(v, "cat-maze")
+        })
+        .await
+        .expect("cat-maze never joined the space");
         let request = envelope::build(
             "human",
             "mcp/request",
@@ -241,16 +180,11 @@ fn cat_maze_template_bridge_answers_through_the_gateway() {
         );
         let request_id = request["id"].as_str().unwrap().to_string();
         p.sender().send(&request);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        let reply = loop {
-            match tokio::time::timeout_at(deadline, p.next_event()).await {
-                Ok(Some(Event::Envelope(v))) if v["correlation_id"] == json!([request_id]) => {
-                    break v
-                }
-                Ok(Some(_)) => {}
-                _ => panic!("no answer from cat-maze"),
-            }
-        };
+        let reply = next_matching(&mut p, Duration::from_secs(20), |v| {
+            v["correlation_id"] == json!([request_id])
+        })
+        .await
+        .expect("no answer from cat-maze");
         p.close().await;
         reply
     });
@@ -266,10 +200,5 @@ fn cat_maze_template_bridge_answers_through_the_gateway() {
         "{reply}"
     );
 
-    let out = mew(dir).args(["space", "down"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "down: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    down(dir);
 }

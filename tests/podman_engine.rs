@@ -6,51 +6,18 @@ mod common;
 use common::engine::*;
 use mew::plan::labels;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 const DOCKER: &str = "unix:///var/run/docker.sock";
 
 fn mew(host: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mew"))
+    mew_command()
         .args(args)
-        .env_remove("MEW_SPACE_ID")
-        .env_remove("MEW_SPACE_CONFIG")
         .env("DOCKER_HOST", host)
         .env("NO_COLOR", "1")
         .output()
         .expect("run mew")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Removes a space's objects from the engine at `host` when dropped (also on failure).
-struct HostGuard {
-    host: String,
-    id: String,
-}
-
-impl Drop for HostGuard {
-    fn drop(&mut self) {
-        let (host, id) = (self.host.clone(), self.id.clone());
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Runtime::new() {
-                rt.block_on(async {
-                    if let Ok(engine) = mew::engine::connect(Some(&host)).await {
-                        remove_space_objects(&engine.docker, &id).await;
-                    }
-                });
-            }
-        })
-        .join();
-    }
 }
 
 /// A space directory whose only participant is the echo agent (mew from the runtime image).
@@ -110,12 +77,9 @@ async fn a_space_on_docker_and_one_on_podman_run_side_by_side() {
             (host, id, dir, free_port())
         })
         .collect();
-    let _guards: Vec<HostGuard> = spaces
+    let _guards: Vec<SpaceGuard> = spaces
         .iter()
-        .map(|(host, id, _, _)| HostGuard {
-            host: host.to_string(),
-            id: id.clone(),
-        })
+        .map(|(host, id, _, _)| SpaceGuard::on_host(host, id))
         .collect();
 
     // Both up at the same time.
@@ -134,7 +98,7 @@ async fn a_space_on_docker_and_one_on_podman_run_side_by_side() {
             .collect()
     });
     for out in &ups {
-        assert!(out.status.success(), "{}", text(out));
+        assert!(out.status.success(), "{}", output_text(out));
     }
     for (_, _, _, port) in &spaces {
         assert!(healthy(*port), "gateway on {port} answers");
@@ -155,7 +119,7 @@ async fn a_space_on_docker_and_one_on_podman_run_side_by_side() {
     // Down on Podman leaves Docker's space running, and the other way round.
     let dir = |s: &(&str, String, tempfile::TempDir, u16)| s.2.path().display().to_string();
     let down = mew(&podman, &["space", "down", "-d", &dir(p)]);
-    assert!(down.status.success(), "{}", text(&down));
+    assert!(down.status.success(), "{}", output_text(&down));
     assert!(space_containers(&podman, &p.1).await.is_empty());
     assert!(healthy(d.3), "the Docker space still answers");
     let start = Instant::now();
@@ -164,7 +128,7 @@ async fn a_space_on_docker_and_one_on_podman_run_side_by_side() {
     }
     assert!(!healthy(p.3), "the Podman space's port is released");
     let down = mew(DOCKER, &["space", "down", "-d", &dir(d)]);
-    assert!(down.status.success(), "{}", text(&down));
+    assert!(down.status.success(), "{}", output_text(&down));
     assert!(space_containers(DOCKER, &d.1).await.is_empty());
 }
 
@@ -175,7 +139,7 @@ fn doctor_names_podman_and_the_negotiated_api() {
         return;
     };
     let out = mew(&podman, &["doctor"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = |key: &str| {
         stdout

@@ -6,57 +6,11 @@ use common::engine::*;
 use mew::apply::{apply, ApplyContext, ApplyError, Progress};
 use mew::engine::EngineError;
 use mew::plan::*;
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-fn labels_for(space: &str, participant: &str, role: Role) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (labels::SPACE.to_string(), space.to_string()),
-        (labels::SPACE_DIR.to_string(), format!("/tmp/{space}")),
-        (labels::PARTICIPANT.to_string(), participant.to_string()),
-        (labels::ROLE.to_string(), role.as_str().to_string()),
-    ])
-}
-
 fn spec(space: &str, participant: &str, role: Role, script: &str) -> ContainerSpec {
-    ContainerSpec {
-        name: format!("{space}-{participant}"),
-        participant: participant.into(),
-        role,
-        image: BUSYBOX.into(),
-        cmd: vec![
-            "/bin/busybox".into(),
-            "sh".into(),
-            "-c".into(),
-            script.into(),
-        ],
-        env: BTreeMap::new(),
-        working_dir: None,
-        user: Some("0:0".into()),
-        mounts: vec![],
-        network: format!("mew-{space}"),
-        aliases: vec![participant.into()],
-        ports: vec![],
-        resources: Resources {
-            memory_bytes: Some(64 << 20),
-            nano_cpus: None,
-            pids_limit: Some(64),
-        },
-        restart: RestartPolicy::No,
-        log: LogConfig {
-            driver: "json-file".into(),
-            options: BTreeMap::new(),
-        },
-        stop_grace_secs: 1,
-        init: false,
-        cap_drop_all: true,
-        no_new_privileges: true,
-        read_only_rootfs: false,
-        healthcheck: None,
-        labels: labels_for(space, participant, role),
-    }
-    .with_hash()
+    busybox_container(space, participant, role, script).with_hash()
 }
 
 /// A stand-in gateway: busybox httpd answering `/health` with `{"status":"ok"}`.

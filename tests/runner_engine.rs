@@ -26,53 +26,15 @@ async fn connects_and_negotiates_an_api_the_engine_accepts() {
     assert!(list.is_ok(), "{list:?}");
 }
 
-fn labels_for(space: &str, participant: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (labels::SPACE.to_string(), space.to_string()),
-        (labels::SPACE_DIR.to_string(), format!("/tmp/{space}")),
-        (labels::PARTICIPANT.to_string(), participant.to_string()),
-        (labels::ROLE.to_string(), "agent".to_string()),
-    ])
-}
-
+/// An agent as nobody (65534), in `/` with `HELLO=world`, read-only root, logs capped at 1m.
 fn busybox_spec(space: &str, participant: &str, script: &str) -> ContainerSpec {
-    ContainerSpec {
-        name: format!("{space}-{participant}"),
-        participant: participant.into(),
-        role: Role::Agent,
-        image: BUSYBOX.into(),
-        cmd: vec![
-            "/bin/busybox".into(),
-            "sh".into(),
-            "-c".into(),
-            script.into(),
-        ],
-        env: BTreeMap::from([("HELLO".into(), "world".into())]),
-        working_dir: Some("/".into()),
-        user: Some("65534:65534".into()),
-        mounts: vec![],
-        network: format!("mew-{space}"),
-        aliases: vec![participant.into()],
-        ports: vec![],
-        resources: Resources {
-            memory_bytes: Some(64 << 20),
-            nano_cpus: None,
-            pids_limit: Some(64),
-        },
-        restart: RestartPolicy::No,
-        log: LogConfig {
-            driver: "json-file".into(),
-            options: BTreeMap::from([("max-size".into(), "1m".into())]),
-        },
-        stop_grace_secs: 1,
-        init: false,
-        cap_drop_all: true,
-        no_new_privileges: true,
-        read_only_rootfs: true,
-        healthcheck: None,
-        labels: labels_for(space, participant),
-    }
-    .with_hash()
+    let mut spec = busybox_container(space, participant, Role::Agent, script);
+    spec.env = BTreeMap::from([("HELLO".into(), "world".into())]);
+    spec.working_dir = Some("/".into());
+    spec.user = Some("65534:65534".into());
+    spec.log.options = BTreeMap::from([("max-size".into(), "1m".into())]);
+    spec.read_only_rootfs = true;
+    spec.with_hash()
 }
 
 async fn exit_code(docker: &bollard::Docker, name: &str) -> i64 {
@@ -116,7 +78,7 @@ async fn runtime_image_and_volume_run_mew_in_any_image() {
         docker,
         &NetworkSpec {
             name: format!("mew-{space}"),
-            labels: labels_for(&space, "net"),
+            labels: labels_for(&space, "net", Role::Agent),
         },
     )
     .await
@@ -179,7 +141,7 @@ async fn containers_get_limits_labels_and_hardening_and_ports_conflict_cleanly()
     let _guard = SpaceGuard::new(&space);
     let net = NetworkSpec {
         name: format!("mew-{space}"),
-        labels: labels_for(&space, "net"),
+        labels: labels_for(&space, "net", Role::Agent),
     };
     network::create_network(docker, &net)
         .await
@@ -273,7 +235,7 @@ async fn networks_get_explicit_subnets_from_mews_pool() {
     let _guard = SpaceGuard::new(&space);
     let spec = |n: &str| NetworkSpec {
         name: format!("mew-{space}-{n}"),
-        labels: labels_for(&space, "net"),
+        labels: labels_for(&space, "net", Role::Agent),
     };
     // A /23 holds two /24s.
     let pool = "10.214.254.0/23";

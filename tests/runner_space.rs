@@ -9,24 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn mew(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mew"))
-        .args(args)
-        .env_remove("MEW_SPACE_ID")
-        .env_remove("MEW_SPACE_CONFIG")
-        .env_remove("DOCKER_HOST")
-        .envs(engine_env())
-        .output()
-        .expect("run mew")
+/// `mew <args>` on the engine the tests run against.
+fn mew_cmd(args: &[&str]) -> Command {
+    let mut cmd = mew_command();
+    cmd.args(args).env_remove("DOCKER_HOST").envs(engine_env());
+    cmd
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+fn mew(args: &[&str]) -> Output {
+    mew_cmd(args).output().expect("run mew")
 }
 
 /// A space directory with a space.yaml, its engine objects removed when dropped.
@@ -69,9 +60,12 @@ impl TestSpace {
     }
     /// `up` for spaces whose participants never join (busybox): do not wait for them.
     fn up_nowait(&self) -> Output {
+        self.up_nowait_cmd().output().expect("run mew")
+    }
+    fn up_nowait_cmd(&self) -> Command {
         let port = self.port.to_string();
         let dir = self.dir_str();
-        mew(&[
+        mew_cmd(&[
             "space",
             "up",
             "-d",
@@ -155,12 +149,12 @@ async fn up_runs_gateway_and_echo_agent_idempotently_and_down_removes_everything
     let docker = docker().await;
     let s = TestSpace::new("echo", ECHO_AND_CLIENT);
     let out = s.up();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!("ws://127.0.0.1:{}", s.port)),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 
     // A chat over HTTP reaches the echo agent; its answer lands in the output_log file.
@@ -180,7 +174,7 @@ async fn up_runs_gateway_and_echo_agent_idempotently_and_down_removes_everything
         "no echo in {}: {:?}\nup said: {}\necho.log: {:?}",
         output_log.display(),
         std::fs::read_to_string(&output_log),
-        text(&out),
+        output_text(&out),
         std::fs::read_to_string(&echo_log)
     );
     // The participants' output is teed into logs/<id>.log (echo says it joined, the gateway
@@ -253,30 +247,30 @@ async fn up_runs_gateway_and_echo_agent_idempotently_and_down_removes_everything
     // A second `up` changes nothing.
     let before = container_ids(&docker, &s.id).await;
     let again = s.up();
-    assert!(again.status.success(), "{}", text(&again));
+    assert!(again.status.success(), "{}", output_text(&again));
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("nothing changed"),
         "{}",
-        text(&again)
+        output_text(&again)
     );
     assert_eq!(container_ids(&docker, &s.id).await, before);
 
     let down = s.down();
-    assert!(down.status.success(), "{}", text(&down));
+    assert!(down.status.success(), "{}", output_text(&down));
     assert_eq!(count_space_objects(&docker, &s.id).await, 0);
     assert!(gateway_log.exists() && output_log.exists(), "logs are kept");
     // Logs are appended to, never truncated: they grow over a second life of the space.
     let (gw_before, echo_before) = (file_len(&gateway_log), file_len(&echo_log));
     let out = s.up();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     assert!(wait_for(Duration::from_secs(5), || file_len(&gateway_log)
         > gw_before
         && file_len(&echo_log) > echo_before));
     let down = s.down();
-    assert!(down.status.success(), "{}", text(&down));
+    assert!(down.status.success(), "{}", output_text(&down));
     // Nothing left: a second down says so.
     let none = s.down();
-    assert_eq!(none.status.code(), Some(1), "{}", text(&none));
+    assert_eq!(none.status.code(), Some(1), "{}", output_text(&none));
     assert!(String::from_utf8_lossy(&none.stderr).contains("No running space found"));
 }
 
@@ -296,13 +290,13 @@ async fn only_changed_participants_are_recreated_and_orphans_removed() {
         &(busybox("a1", sleep, "    env:\n      MODE: one\n") + &busybox("a2", sleep, "")),
     );
     let out = s.up_nowait();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let first = container_ids(&docker, &s.id).await;
     assert_eq!(first.len(), 3, "{first:?}");
 
     s.write(&(busybox("a1", sleep, "    env:\n      MODE: two\n") + &busybox("a2", sleep, "")));
     let out = s.up_nowait();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let second = container_ids(&docker, &s.id).await;
     assert_ne!(second["a1"], first["a1"], "a1 changed: recreated");
     assert_eq!(second["a2"], first["a2"], "a2 unchanged: kept");
@@ -318,7 +312,7 @@ async fn only_changed_participants_are_recreated_and_orphans_removed() {
 
     s.write(&busybox("a1", sleep, "    env:\n      MODE: two\n"));
     let out = s.up_nowait();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let third = container_ids(&docker, &s.id).await;
     assert!(!third.contains_key("a2"), "orphan removed: {third:?}");
     assert!(third.contains_key("a1") && third.contains_key("gateway"));
@@ -337,7 +331,7 @@ async fn memory_limits_oom_kill_and_on_failure_restarts_are_counted() {
         ) + &busybox("crash", "exit 3", "    restart_policy: on-failure:2\n")),
     );
     let out = s.up_nowait();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
 
     // Docker 20.10 sometimes records a fast OOM kill only as exit code 137 (its OOM event and the
     // exit race): then run the hog again; the flag must show in one of three runs.
@@ -346,7 +340,7 @@ async fn memory_limits_oom_kill_and_on_failure_restarts_are_counted() {
     'attempts: for attempt in 0..3 {
         if attempt > 0 {
             let out = mew(&["space", "restart", "-d", &s.dir_str(), "hog"]);
-            assert!(out.status.success(), "{}", text(&out));
+            assert!(out.status.success(), "{}", output_text(&out));
         }
         for _ in 0..50 {
             let state = inspect(&docker, &s.container("hog"))
@@ -422,8 +416,8 @@ async fn two_spaces_are_isolated_and_down_of_one_keeps_the_other() {
     let a = TestSpace::new("isoa", &busybox("probe", sleep, ""));
     let b = TestSpace::new("isob", &busybox("probe", sleep, ""));
     let (ua, ub) = (a.up_nowait(), b.up_nowait());
-    assert!(ua.status.success(), "{}", text(&ua));
-    assert!(ub.status.success(), "{}", text(&ub));
+    assert!(ua.status.success(), "{}", output_text(&ua));
+    assert!(ub.status.success(), "{}", output_text(&ub));
 
     let ip_of = |name: String| {
         let docker = docker.clone();
@@ -497,7 +491,7 @@ async fn two_spaces_are_isolated_and_down_of_one_keeps_the_other() {
     }
 
     let down = a.down();
-    assert!(down.status.success(), "{}", text(&down));
+    assert!(down.status.success(), "{}", output_text(&down));
     assert_eq!(count_space_objects(&docker, &a.id).await, 0);
     let b_state = inspect(&docker, &b.container("gateway"))
         .await
@@ -512,7 +506,7 @@ async fn a_taken_port_fails_with_exit_1_and_leaves_nothing() {
     let s = TestSpace::new("port", ECHO_AND_CLIENT);
     let holder = std::net::TcpListener::bind(("127.0.0.1", s.port)).expect("hold the port");
     let out = s.up();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&s.port.to_string()), "{err}");
     assert!(err.contains("--port"), "{err}");
@@ -526,10 +520,10 @@ async fn down_works_after_space_yaml_is_deleted() {
     ensure_busybox(&docker).await;
     let s = TestSpace::new("nofile", &busybox("p", "exec /bin/busybox sleep 300", ""));
     let out = s.up_nowait();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     std::fs::remove_file(s.path().join("space.yaml")).expect("delete space.yaml");
     let down = s.down();
-    assert!(down.status.success(), "{}", text(&down));
+    assert!(down.status.success(), "{}", output_text(&down));
     assert_eq!(count_space_objects(&docker, &s.id).await, 0);
 }
 
@@ -538,7 +532,7 @@ async fn a_bad_space_yaml_exits_2_and_creates_nothing() {
     let docker = docker().await;
     let s = TestSpace::new("bad", "  echo:\n    comand: mew\n");
     let out = s.up();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("space.yaml:"), "{err}");
     assert_eq!(count_space_objects(&docker, &s.id).await, 0);
@@ -558,7 +552,7 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
         &port,
         "--dry-run",
     ]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&s.container("gateway")), "{stdout}");
     assert_eq!(count_space_objects(&docker, &s.id).await, 0);
@@ -579,7 +573,7 @@ async fn a_space_id_used_by_another_directory_is_refused() {
     let participants = busybox("p", "exec /bin/busybox sleep 300", "");
     let a = TestSpace::new("dup", &participants);
     let out = a.up_nowait();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     // Same space id, another directory.
     let other = tempfile::tempdir().expect("tempdir");
     let yaml = std::fs::read_to_string(a.path().join("space.yaml")).expect("read");
@@ -593,7 +587,7 @@ async fn a_space_id_used_by_another_directory_is_refused() {
         "--join-timeout",
         "0",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&a.dir_str()) && err.contains("--space-id"),
@@ -611,22 +605,9 @@ async fn a_killed_up_converges_on_the_next_up_and_down() {
     let docker = docker().await;
     ensure_busybox(&docker).await;
     let s = TestSpace::new("kill", &busybox("p", "exec /bin/busybox sleep 300", ""));
-    let port = s.port.to_string();
-    let dir = s.dir_str();
     for delay_ms in [300u64, 900] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mew"))
-            .args([
-                "space",
-                "up",
-                "-d",
-                &dir,
-                "--port",
-                &port,
-                "--join-timeout",
-                "0",
-            ])
-            .env_remove("MEW_SPACE_ID")
-            .envs(engine_env())
+        let mut child = s
+            .up_nowait_cmd()
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -638,12 +619,12 @@ async fn a_killed_up_converges_on_the_next_up_and_down() {
         assert!(
             out.status.success(),
             "after a kill at {delay_ms} ms: {}",
-            text(&out)
+            output_text(&out)
         );
         let ids = container_ids(&docker, &s.id).await;
         assert_eq!(ids.len(), 2, "{ids:?}");
         let down = s.down();
-        assert!(down.status.success(), "{}", text(&down));
+        assert!(down.status.success(), "{}", output_text(&down));
         assert_eq!(count_space_objects(&docker, &s.id).await, 0);
     }
 }
@@ -670,7 +651,7 @@ async fn a_fifo_client_sends_what_is_written_to_its_fifo() {
 "#,
     );
     let out = s.up();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let fifo = s.path().join("fifos/human-in");
     use std::os::unix::fs::FileTypeExt;
     let meta = std::fs::metadata(&fifo).expect("fifos/human-in exists");
@@ -699,5 +680,5 @@ async fn a_fifo_client_sends_what_is_written_to_its_fifo() {
     );
     writer.join().expect("writer");
     let out = s.down();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
 }

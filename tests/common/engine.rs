@@ -6,7 +6,8 @@ use bollard::query_parameters::{BuildImageOptions, RemoveContainerOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
 use mew::engine::observe::{containers_with, networks_with};
-use mew::plan::labels;
+use mew::plan::{labels, ContainerSpec, LogConfig, Resources, RestartPolicy, Role};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Image with only `/bin/busybox` (no shell symlinks: call `/bin/busybox sh -c …`).
@@ -67,11 +68,17 @@ pub async fn ensure_busybox(docker: &Docker) {
     if docker.inspect_image(BUSYBOX).await.is_ok() {
         return;
     }
+    let dockerfile = b"FROM scratch\nCOPY busybox /bin/busybox\n";
+    build_with_busybox(docker, BUSYBOX, dockerfile, "the busybox test image").await;
+}
+
+/// Build image `tag` from a context holding `dockerfile` and the host's `/bin/busybox` (as
+/// `busybox`); `what` names the image in the panic when the build fails.
+pub async fn build_with_busybox(docker: &Docker, tag: &str, dockerfile: &[u8], what: &str) {
     let busybox = std::fs::read("/bin/busybox").expect("busybox-static is installed");
     let mut tar = tar::Builder::new(Vec::new());
-    let dockerfile = b"FROM scratch\nCOPY busybox /bin/busybox\n";
     for (name, mode, data) in [
-        ("Dockerfile", 0o644, &dockerfile[..]),
+        ("Dockerfile", 0o644, dockerfile),
         ("busybox", 0o755, &busybox[..]),
     ] {
         let mut h = tar::Header::new_gnu();
@@ -83,7 +90,7 @@ pub async fn ensure_busybox(docker: &Docker) {
     let body = tar.into_inner().expect("tar");
     let mut stream = docker.build_image(
         BuildImageOptions {
-            t: Some(BUSYBOX.to_string()),
+            t: Some(tag.to_string()),
             rm: true,
             ..Default::default()
         },
@@ -91,8 +98,66 @@ pub async fn ensure_busybox(docker: &Docker) {
         Some(bollard::body_full(body.into())),
     );
     while let Some(item) = stream.next().await {
-        let info = item.expect("build the busybox test image");
-        assert!(info.error.is_none(), "busybox image: {:?}", info.error);
+        let info = item.unwrap_or_else(|e| panic!("build {what}: {e}"));
+        assert!(info.error.is_none(), "{what}: {:?}", info.error);
+    }
+}
+
+/// The labels of a space's object: space id, space dir `/tmp/<space>`, participant and role.
+pub fn labels_for(space: &str, participant: &str, role: Role) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::SPACE.to_string(), space.to_string()),
+        (labels::SPACE_DIR.to_string(), format!("/tmp/{space}")),
+        (labels::PARTICIPANT.to_string(), participant.to_string()),
+        (labels::ROLE.to_string(), role.as_str().to_string()),
+    ])
+}
+
+/// Container `<space>-<participant>` on network `mew-<space>` running `/bin/busybox sh -c
+/// <script>` from [`BUSYBOX`]: as root, 64 MiB and 64 pids at most, no restart, json-file logs,
+/// 1 s stop grace, all capabilities dropped, no new privileges, writable root. Without the config
+/// hash: change what a test needs, then call `.with_hash()`.
+pub fn busybox_container(
+    space: &str,
+    participant: &str,
+    role: Role,
+    script: &str,
+) -> ContainerSpec {
+    ContainerSpec {
+        name: format!("{space}-{participant}"),
+        participant: participant.into(),
+        role,
+        image: BUSYBOX.into(),
+        cmd: vec![
+            "/bin/busybox".into(),
+            "sh".into(),
+            "-c".into(),
+            script.into(),
+        ],
+        env: BTreeMap::new(),
+        working_dir: None,
+        user: Some("0:0".into()),
+        mounts: vec![],
+        network: format!("mew-{space}"),
+        aliases: vec![participant.into()],
+        ports: vec![],
+        resources: Resources {
+            memory_bytes: Some(64 << 20),
+            nano_cpus: None,
+            pids_limit: Some(64),
+        },
+        restart: RestartPolicy::No,
+        log: LogConfig {
+            driver: "json-file".into(),
+            options: BTreeMap::new(),
+        },
+        stop_grace_secs: 1,
+        init: false,
+        cap_drop_all: true,
+        no_new_privileges: true,
+        read_only_rootfs: false,
+        healthcheck: None,
+        labels: labels_for(space, participant, role),
     }
 }
 
@@ -129,17 +194,31 @@ pub async fn count_space_objects(docker: &Docker, space_id: &str) -> usize {
 /// Removes the space's engine objects when dropped (test end, failure or panic).
 pub struct SpaceGuard {
     pub id: String,
+    /// The engine to clean up on: `DOCKER_HOST`-style address, or None for mew's discovery.
+    host: Option<String>,
 }
 
 impl SpaceGuard {
+    /// On the engine the tests run against ([`engine_host`]).
     pub fn new(id: &str) -> Self {
-        SpaceGuard { id: id.to_string() }
+        SpaceGuard {
+            id: id.to_string(),
+            host: engine_host(),
+        }
+    }
+
+    /// On the engine at `host` (e.g. `unix:///var/run/docker.sock`).
+    pub fn on_host(host: &str, id: &str) -> Self {
+        SpaceGuard {
+            id: id.to_string(),
+            host: Some(host.to_string()),
+        }
     }
 }
 
 impl Drop for SpaceGuard {
     fn drop(&mut self) {
-        let id = self.id.clone();
+        let (id, host) = (self.id.clone(), self.host.clone());
         // Drop cannot await, and may run inside a runtime: clean up on a thread of its own.
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -147,7 +226,7 @@ impl Drop for SpaceGuard {
                 .build()
             {
                 rt.block_on(async {
-                    if let Ok(engine) = mew::engine::connect(engine_host().as_deref()).await {
+                    if let Ok(engine) = mew::engine::connect(host.as_deref()).await {
                         remove_space_objects(&engine.docker, &id).await;
                     }
                 });
@@ -155,6 +234,25 @@ impl Drop for SpaceGuard {
         })
         .join();
     }
+}
+
+/// The `mew` binary under test, with no space picked by the environment (`MEW_SPACE_ID` and
+/// `MEW_SPACE_CONFIG` removed).
+pub fn mew_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mew"));
+    cmd.env_remove("MEW_SPACE_ID")
+        .env_remove("MEW_SPACE_CONFIG");
+    cmd
+}
+
+/// A finished command for a failure message: its exit code, stdout and stderr.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Assert an inspected `HostConfig.CapDrop` drops every capability: Docker reports `["ALL"]`,

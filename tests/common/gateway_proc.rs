@@ -1,6 +1,11 @@
 //! Test harness: run the real `mew gateway start` on a free loopback port in a temp directory.
-//! Include with `#[path = "common/gateway_proc.rs"] mod gateway_proc;`.
+//! Include with `#[path = "common/gateway_proc.rs"] mod gateway_proc;`; child processes with a
+//! stdout line reader come with it as `gateway_proc::process`.
 #![allow(dead_code)]
+#[path = "process.rs"]
+pub mod process;
+
+pub use process::terminate;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -78,20 +83,6 @@ impl Drop for GatewayProc {
             let _ = child.wait();
         }
     }
-}
-
-pub fn terminate(child: &mut Child) {
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 fn spawn(dir: &Path, port: u16) -> (Child, u16) {

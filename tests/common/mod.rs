@@ -3,3 +3,5 @@
 
 pub mod engine;
 pub mod gateway;
+pub mod participant;
+pub mod process;
