@@ -202,3 +202,117 @@ fn cat_maze_template_bridge_answers_through_the_gateway() {
 
     down(dir);
 }
+
+/// `mew init coder-agent` + `mew space up` with no model configured: the filesystem bridge runs
+/// mew's built-in server in the runtime image and reads a file of the space (but not a token),
+/// and the model agent `mew` is up and explains, in answer to a chat, that it has no model.
+#[test]
+fn coder_agent_template_comes_up_and_answers_without_a_model() {
+    use common::participant::{is_join_of, next_matching, text_of, welcome_lists};
+    use mew::client::{envelope, Participant, ParticipantOptions};
+    use serde_json::{json, Value};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let id = unique_space_id("coder");
+    let _guard = SpaceGuard::new(&id);
+    init(dir, "coder-agent", &id);
+    std::fs::write(dir.join("hello.txt"), "hello from the space\n").unwrap();
+    let port = free_port();
+    let out = mew(dir)
+        .args(["space", "up", "--port", &port.to_string()])
+        .env_remove("OPENAI_API_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "up: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = std::fs::read_to_string(dir.join(".mew/tokens/human.token")).unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (read, token_read, chat) = rt.block_on(async {
+        let mut p = Participant::spawn(ParticipantOptions {
+            gateway: format!("ws://127.0.0.1:{port}"),
+            space: id.clone(),
+            participant_id: "human".into(),
+            token: Some(token.trim().to_string()),
+        });
+        let mut missing = vec!["mew", "mcp-fs-bridge"];
+        while !missing.is_empty() {
+            let seen = next_matching(&mut p, Duration::from_secs(60), |v| {
+                missing
+                    .iter()
+                    .any(|id| welcome_lists(v, id) || is_join_of(v, id))
+            })
+            .await
+            .unwrap_or_else(|| panic!("never joined: {missing:?}"));
+            missing.retain(|id| !(welcome_lists(&seen, id) || is_join_of(&seen, id)));
+        }
+        let call = |path: &str, rpc_id: u64| {
+            let request = envelope::build(
+                "human",
+                "mcp/request",
+                &["mcp-fs-bridge".to_string()],
+                &[],
+                json!({"jsonrpc": "2.0", "id": rpc_id, "method": "tools/call",
+                       "params": {"name": "read_file", "arguments": {"path": path}}}),
+            );
+            p.sender().send(&request);
+            request["id"].as_str().unwrap().to_string()
+        };
+        let read_id = call("hello.txt", 1);
+        let token_id = call(".mew/tokens/human.token", 2);
+        let mut answers: Vec<Value> = Vec::new();
+        for corr in [read_id, token_id] {
+            let reply = next_matching(&mut p, Duration::from_secs(20), |v| {
+                v["correlation_id"] == json!([corr])
+            })
+            .await
+            .expect("no answer from mcp-fs-bridge");
+            answers.push(reply);
+        }
+        let chat = envelope::build(
+            "human",
+            "chat",
+            &["mew".to_string()],
+            &[],
+            json!({"text": "hello agent"}),
+        );
+        let chat_id = chat["id"].as_str().unwrap().to_string();
+        p.sender().send(&chat);
+        let reply = next_matching(&mut p, Duration::from_secs(20), |v| {
+            v["kind"] == "chat" && v["correlation_id"] == json!([chat_id])
+        })
+        .await
+        .expect("no answer from the mew agent");
+        p.close().await;
+        let token_answer = answers.pop().unwrap();
+        (answers.pop().unwrap(), token_answer, reply)
+    });
+    assert_eq!(read["from"], "mcp-fs-bridge", "{read}");
+    assert_eq!(
+        text_of(&read["payload"]["result"]),
+        "hello from the space\n",
+        "{read}"
+    );
+    assert_eq!(
+        token_read["payload"]["result"]["isError"], true,
+        "{token_read}"
+    );
+    assert!(
+        !text_of(&token_read["payload"]["result"]).contains(token.trim()),
+        "{token_read}"
+    );
+    assert_eq!(chat["from"], "mew", "{chat}");
+    assert!(
+        chat["payload"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("OPENAI_API_KEY")),
+        "{chat}"
+    );
+
+    down(dir);
+}
