@@ -41,6 +41,10 @@ fn space_yaml(space: &str) -> String {
     tokens: ["echo-token"]
     capabilities:
       - kind: chat
+  fulfiller-agent:
+    tokens: ["fulfiller-token"]
+    capabilities:
+      - kind: mcp/request
 "#,
     )
 }
@@ -303,4 +307,57 @@ fn supervised_agent_logs_its_join_and_stops_cleanly() {
     assert!(joined.is_some(), "no join line in {}", log.display());
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+/// `mew agent start --type fulfiller` (upstream's form; id `fulfiller-agent`) carries out a
+/// proposal: the calculator gets the proposed call from the fulfiller, correlated to the
+/// proposal, and its answer is correlated to the fulfiller's request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fulfiller_started_the_upstream_way_carries_out_proposals() {
+    let space = unique("ag-ful");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let mut tester = Tester::join(&gw, &space).await;
+    let mut calc = start_agent("calculator", &gw, &space, "calc", "calc-token");
+    let mut fulfiller = LineChild::spawn(
+        Command::new(mew_exe())
+            .args(["agent", "start", "--type", "fulfiller", "-g", &gw.url()])
+            .args(["-s", &space, "--token", "fulfiller-token"])
+            .env_remove("MEW_PARTICIPANT_ID")
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit()),
+        "fulfiller",
+    );
+    tester.wait_presence("calc").await;
+    tester.wait_presence("fulfiller-agent").await;
+
+    let proposal = envelope::build(
+        "tester",
+        "mcp/proposal",
+        &["calc".to_string()],
+        &[],
+        json!({"method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 3}}}),
+    );
+    let proposal_id = proposal["id"].as_str().unwrap_or_default().to_string();
+    tester.p.sender().send(&proposal);
+    let request = next_matching(&mut tester.p, LIMIT, |v| {
+        v["kind"] == "mcp/request" && v["correlation_id"] == json!([proposal_id])
+    })
+    .await
+    .expect("the fulfiller sent no request for the proposal");
+    assert_eq!(request["from"], "fulfiller-agent", "{request}");
+    assert_eq!(request["to"], json!(["calc"]), "{request}");
+    assert_eq!(request["payload"]["params"]["name"], "add", "{request}");
+    let request_id = request["id"].as_str().unwrap_or_default().to_string();
+    let response = next_matching(&mut tester.p, LIMIT, |v| {
+        v["kind"] == "mcp/response" && v["correlation_id"] == json!([request_id])
+    })
+    .await
+    .expect("the calculator did not answer the fulfilled request");
+    assert_eq!(response["from"], "calc", "{response}");
+    assert_eq!(response["to"], json!(["fulfiller-agent"]), "{response}");
+    assert_eq!(text_of(&response["payload"]["result"]), "5", "{response}");
+
+    fulfiller.assert_clean_stop(Duration::from_secs(1));
+    calc.assert_clean_stop(Duration::from_secs(1));
+    tester.p.close().await;
 }

@@ -1,9 +1,10 @@
-//! Built-in agents (`mew agent echo`, `mew agent calculator`). Each agent is a pure function from
+//! Built-in agents (`mew agent echo`, `mew agent calculator`, `mew agent fulfiller`). Each agent is a pure function from
 //! a received envelope to the envelopes it answers with; `run` connects it to a gateway.
 //! `mew agent run` (the model-driven agent) keeps state and waits on answers: see `run/`.
 pub mod calculator;
 pub mod echo;
 pub mod expr;
+pub mod fulfiller;
 pub mod run;
 
 use serde_json::Value;
@@ -16,6 +17,7 @@ use crate::client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions};
 pub enum AgentKind {
     Echo,
     Calculator,
+    Fulfiller,
 }
 
 impl AgentKind {
@@ -23,6 +25,7 @@ impl AgentKind {
         match self {
             AgentKind::Echo => "echo",
             AgentKind::Calculator => "calculator",
+            AgentKind::Fulfiller => "fulfiller",
         }
     }
 
@@ -31,6 +34,7 @@ impl AgentKind {
         let reply = match self {
             AgentKind::Echo => echo::respond(me, env),
             AgentKind::Calculator => calculator::respond(me, env),
+            AgentKind::Fulfiller => fulfiller::respond(me, env),
         };
         reply.into_iter().collect()
     }

@@ -11,6 +11,10 @@ pub enum AgentCommand {
     Echo(AgentArgs),
     /// An MCP server over MEW with the tools add, multiply and evaluate.
     Calculator(AgentArgs),
+    /// Carry out every mcp/proposal in the space (sends the proposed request for the proposer).
+    Fulfiller(AgentArgs),
+    /// Upstream's form: `mew agent start --type echo|calculator|fulfiller` (id `<type>-agent`).
+    Start(StartArgs),
     /// A model-driven agent: answers chats through an OpenAI-compatible API.
     ///
     /// Model: OPENAI_API_KEY (without it, every chat gets an explanation), OPENAI_BASE_URL
@@ -46,6 +50,34 @@ pub struct RunArgs {
     pub system_prompt: Option<String>,
 }
 
+/// Which built-in agent `mew agent start --type` runs.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StartType {
+    Echo,
+    Calculator,
+    Fulfiller,
+}
+
+/// Upstream's flags: `-t` is the type here, so the token has no short form.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The built-in agent to run.
+    #[arg(short = 't', long = "type", value_enum, value_name = "TYPE")]
+    pub kind: StartType,
+    /// Gateway WebSocket URL, e.g. ws://gateway:8080.
+    #[arg(short, long, env = "MEW_GATEWAY")]
+    pub gateway: String,
+    /// Space id to join.
+    #[arg(short, long, env = "MEW_SPACE")]
+    pub space: String,
+    /// Token sent with the join.
+    #[arg(long, env = "MEW_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Participant id (default: <type>-agent).
+    #[arg(long, env = "MEW_PARTICIPANT_ID")]
+    pub id: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// Gateway WebSocket URL, e.g. ws://gateway:8080.
@@ -66,6 +98,21 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
     let (kind, args) = match cmd {
         AgentCommand::Echo(a) => (AgentKind::Echo, a),
         AgentCommand::Calculator(a) => (AgentKind::Calculator, a),
+        AgentCommand::Fulfiller(a) => (AgentKind::Fulfiller, a),
+        AgentCommand::Start(a) => {
+            let kind = match a.kind {
+                StartType::Echo => AgentKind::Echo,
+                StartType::Calculator => AgentKind::Calculator,
+                StartType::Fulfiller => AgentKind::Fulfiller,
+            };
+            let agent = AgentArgs {
+                gateway: a.gateway,
+                space: a.space,
+                token: a.token,
+                id: a.id,
+            };
+            (kind, agent)
+        }
         AgentCommand::Run(a) => return run_model_agent(a).await,
     };
     let opts = ParticipantOptions {

@@ -158,3 +158,14 @@ fn init_tracing(verbose: u8) {
         .with_target(false)
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command line's consistency (duplicate flags, bad defaults) only when that
+    /// subcommand is parsed; this checks every subcommand at once.
+    #[test]
+    fn every_subcommand_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -90,6 +90,31 @@ pub fn is_for_me(env: &Value, me: &str) -> bool {
     to.is_empty() || to.contains(&me)
 }
 
+/// The `mcp/request` that carries out a proposal on the proposer's behalf: the proposed JSON-RPC
+/// call (`payload`), sent to the proposal's addressees `to` and correlated to the proposal's id.
+/// `rpc_id` is used when the proposed call has no id of its own.
+pub fn fulfilment(
+    me: &str,
+    proposal_id: &str,
+    to: &[String],
+    payload: &Value,
+    rpc_id: Value,
+) -> Value {
+    let mut call = match payload {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    call.entry("jsonrpc").or_insert(json!("2.0"));
+    call.entry("id").or_insert(rpc_id);
+    build(
+        me,
+        "mcp/request",
+        to,
+        &[proposal_id.to_string()],
+        Value::Object(call),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

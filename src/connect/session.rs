@@ -262,22 +262,18 @@ impl Session {
 
     /// The proposed request, sent by us to the proposal's target and correlated to it.
     fn fulfil(&mut self, p: &Proposal) -> Value {
-        let mut payload = match &p.payload {
-            Value::Object(m) => m.clone(),
-            _ => Map::new(),
-        };
-        payload.entry("jsonrpc").or_insert(json!("2.0"));
-        if !payload.contains_key("id") {
-            payload.insert("id".into(), json!(self.next_rpc_id));
+        let has_id = p.payload.get("id").is_some();
+        let env = envelope::fulfilment(
+            &self.me,
+            &p.envelope_id,
+            &p.to,
+            &p.payload,
+            json!(self.next_rpc_id),
+        );
+        if !has_id {
             self.next_rpc_id += 1;
         }
-        envelope::build(
-            &self.me,
-            "mcp/request",
-            &p.to,
-            std::slice::from_ref(&p.envelope_id),
-            Value::Object(payload),
-        )
+        env
     }
 }
 
