@@ -11,7 +11,9 @@ use std::time::Duration;
 use gateway_proc::process::{stop_timed, LineChild};
 use gateway_proc::{mew_exe, unique, GatewayProc};
 use mew::client::{envelope, Participant};
-use participant::{is_join_of, next_matching, space_yaml_with_tester, text_of, welcome_lists};
+use participant::{
+    is_join_of, next_matching, space_yaml_with_tester, text_of, wait_present, welcome_lists,
+};
 use serde_json::{json, Value};
 
 /// Start `mew agent <kind>` with the env fallbacks (MEW_*), as containers run it.
@@ -327,8 +329,7 @@ async fn fulfiller_started_the_upstream_way_carries_out_proposals() {
             .stderr(Stdio::inherit()),
         "fulfiller",
     );
-    tester.wait_presence("calc").await;
-    tester.wait_presence("fulfiller-agent").await;
+    wait_present(&mut tester.p, &["calc", "fulfiller-agent"], LIMIT).await;
 
     let proposal = envelope::build(
         "tester",

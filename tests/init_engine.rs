@@ -208,7 +208,7 @@ fn cat_maze_template_bridge_answers_through_the_gateway() {
 /// and the model agent `mew` is up and explains, in answer to a chat, that it has no model.
 #[test]
 fn coder_agent_template_comes_up_and_answers_without_a_model() {
-    use common::participant::{is_join_of, next_matching, text_of, welcome_lists};
+    use common::participant::{next_matching, text_of, wait_present};
     use mew::client::{envelope, Participant, ParticipantOptions};
     use serde_json::{json, Value};
 
@@ -240,17 +240,7 @@ fn coder_agent_template_comes_up_and_answers_without_a_model() {
             participant_id: "human".into(),
             token: Some(token.trim().to_string()),
         });
-        let mut missing = vec!["mew", "mcp-fs-bridge"];
-        while !missing.is_empty() {
-            let seen = next_matching(&mut p, Duration::from_secs(60), |v| {
-                missing
-                    .iter()
-                    .any(|id| welcome_lists(v, id) || is_join_of(v, id))
-            })
-            .await
-            .unwrap_or_else(|| panic!("never joined: {missing:?}"));
-            missing.retain(|id| !(welcome_lists(&seen, id) || is_join_of(&seen, id)));
-        }
+        wait_present(&mut p, &["mew", "mcp-fs-bridge"], Duration::from_secs(60)).await;
         let call = |path: &str, rpc_id: u64| {
             let request = envelope::build(
                 "human",

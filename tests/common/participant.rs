@@ -66,6 +66,23 @@ pub async fn next_matching(
     }
 }
 
+/// Wait until every one of `ids` is in the space (its join presence, or its listing in a
+/// welcome), in any order: a presence arriving while waiting for another id is not skipped.
+/// Panics naming who is missing when `limit` passes between two arrivals.
+pub async fn wait_present(p: &mut Participant, ids: &[&str], limit: Duration) {
+    let mut missing = ids.to_vec();
+    while !missing.is_empty() {
+        let got = next_matching(p, limit, |v| {
+            missing
+                .iter()
+                .any(|id| is_join_of(v, id) || welcome_lists(v, id))
+        })
+        .await
+        .unwrap_or_else(|| panic!("never joined: {missing:?}"));
+        missing.retain(|id| !(is_join_of(&got, id) || welcome_lists(&got, id)));
+    }
+}
+
 /// `v` is the presence event of `id` joining.
 pub fn is_join_of(v: &Value, id: &str) -> bool {
     v["kind"] == "system/presence"
