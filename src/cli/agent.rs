@@ -27,12 +27,8 @@ pub enum AgentCommand {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Gateway WebSocket URL, e.g. ws://gateway:8080.
-    #[arg(short, long, env = "MEW_GATEWAY")]
-    pub gateway: String,
-    /// Space id to join.
-    #[arg(short, long, env = "MEW_SPACE")]
-    pub space: String,
+    #[command(flatten)]
+    pub at: GatewayArgs,
     /// Token sent with the join.
     #[arg(short, long, env = "MEW_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -50,6 +46,17 @@ pub struct RunArgs {
     pub system_prompt: Option<String>,
 }
 
+/// Where an agent joins: the same flags and environment for every agent.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Gateway WebSocket URL, e.g. ws://gateway:8080.
+    #[arg(short, long, env = "MEW_GATEWAY")]
+    pub gateway: String,
+    /// Space id to join.
+    #[arg(short, long, env = "MEW_SPACE")]
+    pub space: String,
+}
+
 /// Which built-in agent `mew agent start --type` runs.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum StartType {
@@ -64,12 +71,8 @@ pub struct StartArgs {
     /// The built-in agent to run.
     #[arg(short = 't', long = "type", value_enum, value_name = "TYPE")]
     pub kind: StartType,
-    /// Gateway WebSocket URL, e.g. ws://gateway:8080.
-    #[arg(short, long, env = "MEW_GATEWAY")]
-    pub gateway: String,
-    /// Space id to join.
-    #[arg(short, long, env = "MEW_SPACE")]
-    pub space: String,
+    #[command(flatten)]
+    pub at: GatewayArgs,
     /// Token sent with the join.
     #[arg(long, env = "MEW_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -80,12 +83,8 @@ pub struct StartArgs {
 
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// Gateway WebSocket URL, e.g. ws://gateway:8080.
-    #[arg(short, long, env = "MEW_GATEWAY")]
-    pub gateway: String,
-    /// Space id to join.
-    #[arg(short, long, env = "MEW_SPACE")]
-    pub space: String,
+    #[command(flatten)]
+    pub at: GatewayArgs,
     /// Token sent with the join.
     #[arg(short, long, env = "MEW_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -106,8 +105,7 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
                 StartType::Fulfiller => AgentKind::Fulfiller,
             };
             let agent = AgentArgs {
-                gateway: a.gateway,
-                space: a.space,
+                at: a.at,
                 token: a.token,
                 id: a.id,
             };
@@ -116,8 +114,8 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
         AgentCommand::Run(a) => return run_model_agent(a).await,
     };
     let opts = ParticipantOptions {
-        gateway: args.gateway,
-        space: args.space,
+        gateway: args.at.gateway,
+        space: args.at.space,
         participant_id: args.id.unwrap_or_else(|| format!("{}-agent", kind.name())),
         token: args.token,
     };
@@ -171,8 +169,8 @@ async fn run_model_agent(args: RunArgs) -> anyhow::Result<()> {
     };
     let opts = agents::run::RunOptions {
         participant: ParticipantOptions {
-            gateway: args.gateway,
-            space: args.space,
+            gateway: args.at.gateway,
+            space: args.at.space,
             participant_id: args.id,
             token: args.token,
         },
