@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 fn mew(dir: &std::path::Path) -> Command {
     let mut cmd = mew_command();
+    // A developer's model key must not reach the templates' agents under test.
     cmd.current_dir(dir)
         .envs(common::engine::engine_env())
-        .env("HOME", dir);
+        .env("HOME", dir)
+        .env_remove("OPENAI_API_KEY");
     cmd
 }
 
@@ -219,17 +221,7 @@ fn coder_agent_template_comes_up_and_answers_without_a_model() {
     init(dir, "coder-agent", &id);
     std::fs::write(dir.join("hello.txt"), "hello from the space\n").unwrap();
     let port = free_port();
-    let out = mew(dir)
-        .args(["space", "up", "--port", &port.to_string()])
-        .env_remove("OPENAI_API_KEY")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "up: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    up(dir, port);
     let token = std::fs::read_to_string(dir.join(".mew/tokens/human.token")).unwrap();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
