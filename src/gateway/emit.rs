@@ -286,14 +286,7 @@ pub fn welcome(st: &State, space_id: &str, pid: &str, you_caps: Value) -> Value 
             s.registry
                 .keys()
                 .filter(|id| id.as_str() != pid)
-                .map(|id| {
-                    let caps = st
-                        .static_caps
-                        .get(id)
-                        .map(|c| Value::Array(c.list.clone()))
-                        .unwrap_or_else(|| json!([]));
-                    json!({"id": id, "capabilities": caps})
-                })
+                .map(|id| json!({"id": id, "capabilities": st.static_value(id)}))
                 .collect()
         })
         .unwrap_or_default();

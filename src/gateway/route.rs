@@ -330,13 +330,7 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
         if let Some(k) = kind {
             p.insert("attempted_kind".into(), json!(k));
         }
-        p.insert(
-            "your_capabilities".into(),
-            st.static_caps
-                .get(pid)
-                .map(|c| Value::Array(c.list.clone()))
-                .unwrap_or_else(|| json!([])),
-        );
+        p.insert("your_capabilities".into(), st.static_value(pid));
         send_violation(gw, &st, &mut out, space_id, pid, msg_id, Value::Object(p));
         drop(st);
         out.flush(gw);
@@ -606,7 +600,7 @@ fn http_route(
             json!({
                 "error": "capability_violation",
                 "attempted_kind": kind,
-                "your_capabilities": st.static_caps.get(pid).map(|c| Value::Array(c.list.clone())).unwrap_or_else(|| json!([])),
+                "your_capabilities": st.static_value(pid),
             }),
         );
         let meta = id_meta("capability_violation");

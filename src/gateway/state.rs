@@ -296,6 +296,14 @@ impl State {
             .unwrap_or("[]")
     }
 
+    /// The participant's static capabilities as a JSON array (`[]` when it has none).
+    pub fn static_value(&self, id: &str) -> Value {
+        self.static_caps
+            .get(id)
+            .map(|c| Value::Array(c.list.clone()))
+            .unwrap_or_else(|| Value::Array(Vec::new()))
+    }
+
     pub fn effective_value(&self, id: &str) -> Value {
         Value::Array(self.effective(id).0.into_iter().cloned().collect())
     }

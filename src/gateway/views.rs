@@ -33,14 +33,7 @@ pub fn participants(gw: &Gateway, space_q: Option<&str>) -> String {
         .map(|s| {
             s.registry
                 .keys()
-                .map(|id| {
-                    let caps = st
-                        .static_caps
-                        .get(id)
-                        .map(|c| Value::Array(c.list.clone()))
-                        .unwrap_or_else(|| json!([]));
-                    json!({"id": id, "connected": true, "capabilities": caps})
-                })
+                .map(|id| json!({"id": id, "connected": true, "capabilities": st.static_value(id)}))
                 .collect()
         })
         .unwrap_or_default();
