@@ -1,19 +1,26 @@
 //! `mew bench gateway` runs end to end (a functional check: it asserts counts, never timings).
 use std::process::Command;
 
-#[test]
-fn bench_spawns_its_gateway_and_counts_every_delivery() {
+/// Run `mew bench gateway <args>`; its stdout, after checking it exited 0.
+fn bench(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_mew"))
-        .args(["bench", "gateway", "--receivers", "3", "--messages", "25"])
+        .args(["bench", "gateway"])
+        .args(args)
         .output()
         .expect("run bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.status.code(),
         Some(0),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+#[test]
+fn bench_spawns_its_gateway_and_counts_every_delivery() {
+    let stdout = bench(&["--receivers", "3", "--messages", "25"]);
     assert!(stdout.contains("deliveries     75 / 75"), "{stdout}");
     assert!(stdout.contains("gateway RSS    idle"), "{stdout}");
     assert!(stdout.contains("p99"), "{stdout}");
@@ -30,27 +37,16 @@ fn bench_runs_the_same_load_against_a_peer_command() {
         env!("CARGO_BIN_EXE_mew"),
         config.display()
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_mew"))
-        .args([
-            "bench",
-            "gateway",
-            "--receivers",
-            "2",
-            "--messages",
-            "10",
-            "--rate",
-            "500",
-        ])
-        .args(["--peer-cmd", &peer])
-        .output()
-        .expect("run bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = bench(&[
+        "--receivers",
+        "2",
+        "--messages",
+        "10",
+        "--rate",
+        "500",
+        "--peer-cmd",
+        &peer,
+    ]);
     assert_eq!(
         stdout.matches("deliveries     20 / 20").count(),
         2,

@@ -224,6 +224,13 @@ async fn exercise(gw: &TestGateway) {
     tokio::time::sleep(Duration::from_millis(80)).await;
 }
 
+/// Whether `exercise`'s message `s-1` reached the log `file` within the flush window.
+async fn logged_s1(gw: &TestGateway, file: &str) -> bool {
+    gw.wait_line(&gw.log_path(file), "s-1", Duration::from_millis(200))
+        .await
+        .is_some()
+}
+
 #[tokio::test]
 async fn switches_from_env_and_yaml() {
     let off = TestGateway::start_with(Opts {
@@ -244,28 +251,14 @@ async fn switches_from_env_and_yaml() {
     });
     exercise(&dec_only).await;
     assert!(!dec_only.log_path("envelope-history.jsonl").exists());
-    assert!(dec_only
-        .wait_line(
-            &dec_only.log_path("capability-decisions.jsonl"),
-            "s-1",
-            Duration::from_millis(200)
-        )
-        .await
-        .is_some());
+    assert!(logged_s1(&dec_only, "capability-decisions.jsonl").await);
 
     let yaml_off =
         format!("{YAML}\ngateway_logging:\n  capability_decisions:\n    enabled: false\n");
     let env_only = TestGateway::start(&yaml_off);
     exercise(&env_only).await;
     assert!(!env_only.log_path("capability-decisions.jsonl").exists());
-    assert!(env_only
-        .wait_line(
-            &env_only.log_path("envelope-history.jsonl"),
-            "s-1",
-            Duration::from_millis(200)
-        )
-        .await
-        .is_some());
+    assert!(logged_s1(&env_only, "envelope-history.jsonl").await);
 
     // env wins over yaml; unknown values are ignored
     let yaml_master_off = format!("{YAML}\ngateway_logging:\n  enabled: false\n");
