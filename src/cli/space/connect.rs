@@ -2,8 +2,8 @@
 use anyhow::Context;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
 
+use crate::cli::space::status::SpaceSelect;
 use crate::config::Space;
 use crate::connect::{self, ResolveError, SessionOptions};
 use crate::error::InvalidInput;
@@ -19,39 +19,25 @@ pub struct ConnectArgs {
     /// Participant to join as (default: space.default_participant, else the only human).
     #[arg(long, value_name = "ID")]
     pub participant: Option<String>,
-    /// Space directory (default: the current directory).
-    #[arg(short = 'd', long, value_name = "DIR")]
-    pub space_dir: Option<PathBuf>,
-    /// Space configuration file (default: <dir>/.mew/space.yaml, else <dir>/space.yaml).
-    #[arg(
-        short = 'c',
-        long = "space-config",
-        visible_alias = "config",
-        value_name = "FILE"
-    )]
-    pub space_config: Option<PathBuf>,
-    /// Override space.id.
-    #[arg(long, value_name = "ID", env = "MEW_SPACE_ID")]
-    pub space_id: Option<String>,
+    #[command(flatten)]
+    pub select: SpaceSelect,
     /// Gateway URL (default: the running gateway's published port).
     #[arg(long, value_name = "URL")]
     pub gateway: Option<String>,
-    /// Engine address (unix:///path or tcp://host:port); default: DOCKER_HOST, then the usual sockets.
-    #[arg(long)]
-    pub host: Option<String>,
 }
 
 pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
+    let sel = &args.select;
     let space = crate::config::find_and_load(
-        args.space_dir.as_deref(),
-        args.space_config.as_deref(),
-        args.space_id.as_deref(),
+        sel.space_dir.as_deref(),
+        sel.space_config.as_deref(),
+        sel.space_id.as_deref(),
     )?;
     connect_to(
         &space,
         args.participant.as_deref(),
         args.gateway,
-        args.host.as_deref(),
+        sel.host.as_deref(),
     )
     .await
 }
