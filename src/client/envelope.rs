@@ -82,6 +82,15 @@ pub fn to(env: &Value) -> Vec<&str> {
 
 /// Whether `me` should act on `env`: someone else sent it, and it is broadcast (no `to`) or
 /// addressed to `me`. The gateway relays everything to everyone, so this is the only filter.
+/// The ids an envelope answers (`correlation_id`, an array or, from older peers, a string).
+pub fn correlation(env: &Value) -> Vec<&str> {
+    match env.get("correlation_id") {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(s)) => vec![s.as_str()],
+        _ => Vec::new(),
+    }
+}
+
 pub fn is_for_me(env: &Value, me: &str) -> bool {
     if from(env) == Some(me) {
         return false;

@@ -99,7 +99,7 @@ impl Session {
             }
             // Someone else dealt with a proposal (fulfilled, rejected or withdrawn): forget it.
             "mcp/request" | "mcp/reject" | "mcp/withdraw" => {
-                let corr = correlation(env);
+                let corr = envelope::correlation(env);
                 self.proposals
                     .retain(|_, p| !corr.iter().any(|c| *c == p.envelope_id));
             }
@@ -286,14 +286,6 @@ fn complete(mut obj: Map<String, Value>, me: &str) -> Value {
     obj.entry("ts").or_insert(json!(envelope::now_ts()));
     obj.insert("from".into(), json!(me));
     Value::Object(obj)
-}
-
-fn correlation(env: &Value) -> Vec<&str> {
-    match env.get("correlation_id") {
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-        Some(Value::String(s)) => vec![s.as_str()],
-        _ => Vec::new(),
-    }
 }
 
 const PREVIEW_MAX: usize = 120;

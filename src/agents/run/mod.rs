@@ -92,16 +92,8 @@ async fn wait_for<T>(
     }
 }
 
-fn correlation(env: &Value) -> Vec<&str> {
-    match env.get("correlation_id") {
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-        Some(Value::String(s)) => vec![s.as_str()],
-        _ => Vec::new(),
-    }
-}
-
 fn correlates(env: &Value, id: &str) -> bool {
-    correlation(env).contains(&id)
+    envelope::correlation(env).contains(&id)
 }
 
 /// Run the agent until `shutdown` resolves; it rejoins by itself after a gateway restart.
@@ -262,7 +254,7 @@ fn on_envelope(shared: &Arc<Shared>, env: &Value, chats: &mpsc::UnboundedSender<
             if from.is_empty()
                 || from.starts_with("system")
                 || !envelope::is_for_me(env, me)
-                || !correlation(env).is_empty()
+                || !envelope::correlation(env).is_empty()
             {
                 return;
             }
@@ -491,7 +483,7 @@ async fn propose(shared: &Shared, owner: &str, payload: Value) -> String {
                     envelope::id(env).map(|id| Outcome::Fulfilled(id.to_string()))
                 }
                 "mcp/response" => {
-                    let corr = correlation(env);
+                    let corr = envelope::correlation(env);
                     if corr.iter().any(|c| fulfilments.contains(*c)) {
                         let p = env.get("payload").cloned().unwrap_or(Value::Null);
                         Some(Outcome::Done(tools::result_text(&p)))
