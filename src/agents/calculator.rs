@@ -1,31 +1,20 @@
 //! The calculator agent: an MCP server spoken over MEW. It answers `mcp/request` envelopes
 //! addressed to it with an `mcp/response` to the requester whose payload is JSON-RPC 2.0.
-//! Conventions (MCP): an unknown method or tool is a JSON-RPC error; a tool that fails (bad
-//! arguments, division by zero) returns a `result` with `isError: true` and a text.
+//! The JSON-RPC side (initialize, tools/list, tools/call, errors) is the one the stdio MCP
+//! servers use (`mcp::server`); only the tools and the MEW envelope around them are here.
 use serde_json::{json, Value};
 
 use super::expr;
 use crate::client::envelope;
-
-const METHOD_NOT_FOUND: i64 = -32601;
-const INVALID_PARAMS: i64 = -32602;
-const DEFAULT_PROTOCOL_VERSION: &str = "2025-06-18";
+use crate::mcp::server::{handle_message, tool, RpcError, ToolResult, ToolServer};
 
 pub fn respond(me: &str, env: &Value) -> Option<Value> {
     if envelope::kind(env) != Some("mcp/request") || !envelope::is_for_me(env, me) {
         return None;
     }
-    let payload = env.get("payload")?;
-    // A JSON-RPC request without an id is a notification: no answer.
-    let rpc_id = payload.get("id")?.clone();
-    let method = payload.get("method").and_then(Value::as_str).unwrap_or("");
-    let params = payload.get("params").cloned().unwrap_or(Value::Null);
-    let outcome = handle(method, &params);
-    let mut body = json!({ "jsonrpc": "2.0", "id": rpc_id });
-    match outcome {
-        Ok(result) => body["result"] = result,
-        Err((code, message)) => body["error"] = json!({ "code": code, "message": message }),
-    }
+    // Only a request (an object with an id) is answered; notifications and junk are not.
+    let payload = env.get("payload").filter(|p| p.get("id").is_some())?;
+    let body = handle_message(&mut Calculator, payload)?;
     let requester = envelope::from(env)?;
     let correlation: Vec<String> = envelope::id(env).map(String::from).into_iter().collect();
     Some(envelope::build(
@@ -37,74 +26,44 @@ pub fn respond(me: &str, env: &Value) -> Option<Value> {
     ))
 }
 
-/// JSON-RPC method dispatch: `Ok(result)` or `Err((code, message))`.
-fn handle(method: &str, params: &Value) -> Result<Value, (i64, String)> {
-    match method {
-        "initialize" => Ok(json!({
-            "protocolVersion": params.get("protocolVersion").and_then(Value::as_str)
-                .unwrap_or(DEFAULT_PROTOCOL_VERSION),
-            "capabilities": { "tools": {} },
-            "serverInfo": { "name": "mew-calculator", "version": env!("CARGO_PKG_VERSION") },
-        })),
-        "ping" => Ok(json!({})),
-        "tools/list" => Ok(json!({ "tools": tools() })),
-        "tools/call" => call(params),
-        other => Err((METHOD_NOT_FOUND, format!("Method not found: {other}"))),
+struct Calculator;
+
+impl ToolServer for Calculator {
+    fn name(&self) -> &str {
+        "mew-calculator"
     }
-}
 
-fn number_schema(description: &str) -> Value {
-    json!({ "type": "number", "description": description })
-}
+    fn tools(&self) -> Vec<Value> {
+        let number = |d: &str| json!({ "type": "number", "description": d });
+        let pair = json!({ "a": number("First operand"), "b": number("Second operand") });
+        vec![
+            tool("add", "Add two numbers", pair.clone(), &["a", "b"]),
+            tool("multiply", "Multiply two numbers", pair, &["a", "b"]),
+            tool(
+                "evaluate",
+                "Evaluate an arithmetic expression (+ - * / parentheses, decimals)",
+                json!({ "expression": { "type": "string", "description": "e.g. (2 + 3) * 4.5" } }),
+                &["expression"],
+            ),
+        ]
+    }
 
-fn tools() -> Value {
-    let pair = json!({
-        "type": "object",
-        "properties": { "a": number_schema("First operand"), "b": number_schema("Second operand") },
-        "required": ["a", "b"],
-    });
-    json!([
-        { "name": "add", "description": "Add two numbers", "inputSchema": pair },
-        { "name": "multiply", "description": "Multiply two numbers", "inputSchema": pair },
-        {
-            "name": "evaluate",
-            "description": "Evaluate an arithmetic expression (+ - * / parentheses, decimals)",
-            "inputSchema": {
-                "type": "object",
-                "properties": {
-                    "expression": { "type": "string", "description": "e.g. (2 + 3) * 4.5" }
-                },
-                "required": ["expression"],
+    fn call(&mut self, name: &str, args: &Value) -> Result<ToolResult, RpcError> {
+        let outcome = match name {
+            "add" => operands(args).map(|(a, b)| a + b),
+            "multiply" => operands(args).map(|(a, b)| a * b),
+            "evaluate" => match args.get("expression").and_then(Value::as_str) {
+                Some(e) => expr::evaluate(e).map_err(|err| format!("Cannot evaluate `{e}`: {err}")),
+                None => Err("Invalid arguments: `expression` must be a string".into()),
             },
-        },
-    ])
-}
-
-fn call(params: &Value) -> Result<Value, (i64, String)> {
-    let Some(name) = params.get("name").and_then(Value::as_str) else {
-        return Err((INVALID_PARAMS, "tools/call requires params.name".into()));
-    };
-    let args = params.get("arguments").cloned().unwrap_or(json!({}));
-    let outcome = match name {
-        "add" => operands(&args).map(|(a, b)| a + b),
-        "multiply" => operands(&args).map(|(a, b)| a * b),
-        "evaluate" => match args.get("expression").and_then(Value::as_str) {
-            Some(e) => expr::evaluate(e).map_err(|err| format!("Cannot evaluate `{e}`: {err}")),
-            None => Err("Invalid arguments: `expression` must be a string".into()),
-        },
-        other => return Err((INVALID_PARAMS, format!("Unknown tool: {other}"))),
-    };
-    let outcome = outcome.and_then(|v| {
-        if v.is_finite() {
-            Ok(v)
-        } else {
-            Err("Result is not a finite number".into())
-        }
-    });
-    Ok(match outcome {
-        Ok(v) => json!({ "content": [{ "type": "text", "text": format_number(v) }] }),
-        Err(msg) => json!({ "content": [{ "type": "text", "text": msg }], "isError": true }),
-    })
+            other => return Err(RpcError::invalid_params(format!("Unknown tool: {other}"))),
+        };
+        Ok(match outcome {
+            Ok(v) if v.is_finite() => ToolResult::ok(format_number(v)),
+            Ok(_) => ToolResult::error("Result is not a finite number"),
+            Err(msg) => ToolResult::error(msg),
+        })
+    }
 }
 
 fn operands(args: &Value) -> Result<(f64, f64), String> {
@@ -127,6 +86,7 @@ pub fn format_number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mcp::server::{INVALID_PARAMS, METHOD_NOT_FOUND};
 
     fn request(method: &str, params: Value) -> Value {
         json!({"id":"req-1","from":"client","to":["calc"],"kind":"mcp/request",
