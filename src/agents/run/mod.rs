@@ -282,15 +282,16 @@ async fn discover(shared: Arc<Shared>, owner: String) {
     .await;
     if let Some(payload) = answer {
         let tools = tools::parse_list(&payload);
-        if !tools.is_empty() {
-            let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+        let names: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
+        // Known first, then said: whoever reads the line may rely on the tools being offered.
+        shared.registry().set(&owner, tools);
+        if !names.is_empty() {
             println!(
                 "run agent {}: tools of {owner}: {}",
                 shared.me,
                 names.join(", ")
             );
         }
-        shared.registry().set(&owner, tools);
     }
 }
 
