@@ -97,6 +97,7 @@ pub fn parse_space(file: &Path, text: &str, opts: &LoadOptions) -> Result<Space,
         description: section.description,
         default_participant: section.default_participant,
         network_mode: section.network_mode,
+        allow_anonymous_joins: section.allow_anonymous_joins,
         participants,
         defaults,
         gateway,
@@ -112,6 +113,7 @@ struct SpaceSection {
     description: Option<String>,
     default_participant: Option<String>,
     network_mode: NetworkMode,
+    allow_anonymous_joins: bool,
 }
 
 fn same_identity(a: &str, b: &str) -> bool {
@@ -191,6 +193,10 @@ impl Reader<'_> {
         let description = text("description")?;
         let default_participant = text("default_participant")?;
         text("ui_theme")?;
+        let allow_anonymous_joins = get(m, "allow_anonymous_joins")
+            .map(|n| self.bool(n, "`space.allow_anonymous_joins`"))
+            .transpose()?
+            .unwrap_or(false);
         let network_mode = match get(m, "network") {
             None => NetworkMode::Bridge,
             Some(n) => {
@@ -217,6 +223,7 @@ impl Reader<'_> {
             description,
             default_participant,
             network_mode,
+            allow_anonymous_joins,
         })
     }
 

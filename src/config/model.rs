@@ -19,6 +19,9 @@ pub struct Space {
     pub description: Option<String>,
     pub default_participant: Option<String>,
     pub network_mode: NetworkMode,
+    /// `space.allow_anonymous_joins`: whether the gateway accepts joins without a participant's
+    /// token under ids nobody configured, invited or holds (default false).
+    pub allow_anonymous_joins: bool,
     /// In space.yaml order.
     pub participants: Vec<Participant>,
     pub defaults: Defaults,

@@ -19,6 +19,7 @@ pub const SPACE: &[&str] = &[
     "ui_theme",
     // mew
     "network",
+    "allow_anonymous_joins",
 ];
 
 pub const NETWORK: &[&str] = &["mode"];

@@ -11,6 +11,8 @@ pub struct GatewayConfig {
     pub participants: IndexMap<String, ParticipantConfig>,
     pub default_capabilities: Option<Vec<Value>>,
     pub logging: LoggingSwitches,
+    /// `space.allow_anonymous_joins` (mew): joins without a participant's token under new ids.
+    pub allow_anonymous_joins: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -77,6 +79,11 @@ impl GatewayConfig {
                 envelope_history: switch(logging.and_then(|l| l.get("envelope_history"))),
                 capability_decisions: switch(logging.and_then(|l| l.get("capability_decisions"))),
             },
+            // Anything but a literal `true` keeps them off: a typo must not open the space.
+            allow_anonymous_joins: space
+                .and_then(|s| s.get("allow_anonymous_joins"))
+                .and_then(Value::as_bool)
+                == Some(true),
         }
     }
 }
@@ -167,6 +174,11 @@ gateway_logging:
         assert_eq!(cfg.logging.envelope_history, Some(false));
         assert_eq!(cfg.logging.capability_decisions, None);
         assert_eq!(cfg.logging.enabled, Some(true));
+        assert!(!cfg.allow_anonymous_joins);
+        let open = GatewayConfig::parse("space: {id: s, allow_anonymous_joins: true}").unwrap();
+        assert!(open.allow_anonymous_joins);
+        let typo = GatewayConfig::parse("space: {allow_anonymous_joins: \"yes\"}").unwrap();
+        assert!(!typo.allow_anonymous_joins);
     }
 
     #[test]

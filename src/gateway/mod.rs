@@ -7,12 +7,14 @@
 //! - [`state`]: spaces, registries, tokens, capabilities, connections' outbound queues.
 //! - [`http`] / [`ws`]: the transport; [`logs`]: JSONL records and the console;
 //!   [`config`]: the space.yaml keys the gateway reads; [`virtual_participant`]: `output_log`;
-//!   [`autostart`]: children started without `--no-auto-start`.
+//!   [`autostart`]: children started without `--no-auto-start`; [`identity`]: who a join
+//!   may be (tokens against claimed ids).
 pub mod autostart;
 pub mod config;
 pub(crate) mod emit;
 mod grants;
 pub mod http;
+pub mod identity;
 pub mod logs;
 pub mod route;
 pub mod state;

@@ -6,6 +6,7 @@
 //! files are collected in an `Outbox` and done after the lock is released.
 use super::emit::*;
 use super::grants::*;
+use super::identity;
 use super::logs::{envelope_record, js};
 use super::state::{text, Caps, Endpoint, Gateway, State};
 use super::streams::*;
@@ -123,6 +124,15 @@ fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
     }
 
     let mut st = gw.lock();
+    let (claimed, authenticated) =
+        match identity::decide_join(gw, &st, claimed.as_deref(), token.as_deref()) {
+            identity::Decision::Accept { id, authenticated } => (id, authenticated),
+            identity::Decision::Refuse { reason, message } => {
+                drop(st);
+                refuse_join(gw, cx, obj, &space_id, claimed.as_deref(), reason, &message);
+                return;
+            }
+        };
     let mut out = Outbox::default();
     let space = st.space_mut(&space_id);
     let id = claimed.unwrap_or_else(|| {
@@ -133,7 +143,7 @@ fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
         }
         format!("participant-{ms}")
     });
-    space
+    let previous = space
         .registry
         .insert(id.clone(), Endpoint::Socket(cx.conn.clone()));
     if gw.logs.switches.envelope_history {
@@ -149,11 +159,12 @@ fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
             "",
         ));
     }
+    // Only accepted joins get here: the token is the id's own, or an anonymous session's.
     match &token {
         Some(t) => st.participant_tokens.insert(id.clone(), t.clone()),
         None => st.participant_tokens.remove(&id),
     };
-    let caps = Caps::new(baseline(&resolve_static(gw, &st, &id, token.as_deref())));
+    let caps = Caps::new(baseline(&resolve_static(gw, &st, &id, authenticated)));
     let you_caps = Value::Array(caps.list.clone());
     let presence_caps = you_caps.clone();
     st.static_caps.insert(id.clone(), caps);
@@ -180,6 +191,28 @@ fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
     send_all(gw, &st, &mut out, &space_id, &p, &meta, Some(&id));
     drop(st);
     out.flush(gw);
+    // The newer connection wins; the old one is told and closed, never left unregistered.
+    if let Some(Endpoint::Socket(old)) =
+        previous.filter(|ep| matches!(ep, Endpoint::Socket(c) if c.serial != cx.conn.serial))
+    {
+        let err = error_envelope(
+            GATEWAY,
+            json!([id]),
+            None,
+            json!({
+                "error": "replaced",
+                "message": format!("{id} joined again from another connection; this one is closed"),
+            }),
+        );
+        old.close_with(
+            text(err.to_string()),
+            1000,
+            "replaced by a newer connection",
+        );
+        gw.console.warn(&format!(
+            "Participant {id} joined again: closing its previous connection"
+        ));
+    }
     cx.joined = Some(Joined {
         space: space_id.clone(),
         id: id.clone(),
@@ -188,42 +221,59 @@ fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
         .info(&format!("Participant {id} joined space {space_id}"));
 }
 
-/// §4.2: the token decides, not the claimed id.
-fn resolve_static(gw: &Gateway, st: &State, id: &str, token: Option<&str>) -> Vec<Value> {
-    let defaults = gw.default_capabilities();
-    if let Some(tok) = token {
-        if let Some(name) = st.name_for_token(tok) {
-            if let Some(c) = st.static_caps.get(name).or_else(|| st.invited.get(name)) {
-                return c.list.clone();
-            }
-            if let Some(list) = gw
-                .participant_config(name)
-                .and_then(|p| p.capabilities.as_ref())
-                .or(defaults)
-            {
-                return list.clone();
-            }
-            if gw.config.is_some() {
-                return Vec::new();
-            }
-        }
-        if let Some(cfg) = &gw.config {
-            if let Some(p) = cfg
-                .participants
-                .values()
-                .find(|p| p.tokens.iter().any(|t| t == tok))
-            {
-                return p
-                    .capabilities
-                    .clone()
-                    .or(defaults.cloned())
-                    .unwrap_or_default();
-            }
-        }
+/// A refused join (mew, §4.2): `system/error` with the reason, a `rejected` record, a console
+/// warning (never the token), then the socket is closed.
+fn refuse_join(
+    gw: &Gateway,
+    cx: &ConnCtx,
+    obj: &Map<String, Value>,
+    space_id: &str,
+    claimed: Option<&str>,
+    reason: &str,
+    message: &str,
+) {
+    let msg_id = obj.get("id");
+    let to = claimed.map_or(Value::Null, |c| json!(c));
+    let err = error_envelope(
+        GATEWAY,
+        json!([to]),
+        correlation_of(msg_id),
+        json!({"error": "join_refused", "reason": reason, "message": message}),
+    );
+    if gw.logs.switches.envelope_history {
+        let id_json = msg_id.filter(|v| !v.is_null()).map(Value::to_string);
+        gw.logs.envelope(envelope_record(
+            "rejected",
+            id_json.as_deref(),
+            &redacted(obj),
+            claimed.unwrap_or(""),
+            space_id,
+            "inbound",
+            "websocket",
+            &format!("{{\"reason\":\"join_refused\",\"detail\":{}}}", js(reason)),
+        ));
     }
-    // [U] a list already registered under the claimed id.
-    if let Some(c) = st.static_caps.get(id) {
-        return c.list.clone();
+    gw.console
+        .warn(&format!("Refused a join in space {space_id}: {message}"));
+    cx.conn
+        .close_with(text(err.to_string()), 1008, "join refused");
+}
+
+/// §4.2 as mew applies it: `identity` has already checked that an authenticated join's token
+/// is the id's own, so the id's own list applies; anonymous joins get the defaults.
+fn resolve_static(gw: &Gateway, st: &State, id: &str, authenticated: bool) -> Vec<Value> {
+    let defaults = gw.default_capabilities();
+    if authenticated {
+        if let Some(c) = st.static_caps.get(id).or_else(|| st.invited.get(id)) {
+            return c.list.clone();
+        }
+        if let Some(pc) = gw.participant_config(id) {
+            return pc
+                .capabilities
+                .clone()
+                .or(defaults.cloned())
+                .unwrap_or_default();
+        }
     }
     defaults
         .cloned()
@@ -478,7 +528,9 @@ pub fn http_post(
     };
     let mut st = gw.lock();
     let mut out = Outbox::default();
-    // 2. token
+    // 2. token. A remembered token comes from an accepted join only: the id's own token, or
+    // the one an anonymous session under a new id joined with (valid while it is connected),
+    // so a token never authenticates an id it does not belong to (mew, §4.2).
     let expected = st
         .participant_tokens
         .get(pid)

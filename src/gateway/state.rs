@@ -2,7 +2,7 @@
 //! All of it sits behind one mutex held only for short, I/O-free sections (see `route`).
 use super::config::{GatewayConfig, ParticipantConfig};
 use super::logs::{Console, LogSink};
-use axum::extract::ws::{Message, Utf8Bytes};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -84,6 +84,7 @@ impl Gateway {
             queued: queued.clone(),
             kill: Notify::new(),
             dropping: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
         };
         (Arc::new(conn), Outbound { rx, queued })
     }
@@ -124,12 +125,35 @@ pub struct Conn {
     queued: Arc<AtomicUsize>,
     pub kill: Notify,
     dropping: AtomicBool,
+    /// Set by `close_with`: nothing more is queued after the close frame.
+    closing: AtomicBool,
 }
 
 impl Conn {
     /// Queue a message without waiting. A full queue means the client stopped reading: it is
     /// dropped (its task is told to close) rather than allowed to stall everyone else.
     pub fn push(&self, msg: Message) -> bool {
+        if self.closing.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.enqueue(msg)
+    }
+
+    /// Send `last` (an error saying why), then a close frame, and end the connection's task:
+    /// a refused or replaced socket must not stay open without a registration.
+    pub fn close_with(&self, last: Message, code: u16, reason: &'static str) {
+        if self.closing.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        self.enqueue(last);
+        self.enqueue(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })));
+        self.kill.notify_one();
+    }
+
+    fn enqueue(&self, msg: Message) -> bool {
         if self.is_dropping() {
             return false;
         }

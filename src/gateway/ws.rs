@@ -49,10 +49,14 @@ pub async fn serve_socket(
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
             },
             _ = conn.kill.notified() => {
-                let who = cx.joined.as_ref().map(|j| j.id.clone()).unwrap_or_else(|| "an unjoined client".into());
-                gw.console.warn(&format!(
-                    "Dropping {who}: it is not reading its messages (outbound queue full)"
-                ));
+                // Otherwise `close_with` queued an error and a close frame: the writer sends
+                // them and ends.
+                if conn.is_dropping() {
+                    let who = cx.joined.as_ref().map(|j| j.id.clone()).unwrap_or_else(|| "an unjoined client".into());
+                    gw.console.warn(&format!(
+                        "Dropping {who}: it is not reading its messages (outbound queue full)"
+                    ));
+                }
                 break;
             }
         }

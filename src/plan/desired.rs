@@ -377,7 +377,7 @@ impl Resolver<'_> {
                 })
             })
             .collect();
-        let view = serde_json::json!({
+        let mut view = serde_json::json!({
             "space": s.id,
             // The gateway loads the token files at start; a new token needs a new gateway.
             "tokens": self.opts.tokens,
@@ -386,6 +386,10 @@ impl Resolver<'_> {
             "logging": [s.gateway_logging.enabled, s.gateway_logging.envelope_history,
                         s.gateway_logging.capability_decisions],
         });
+        // Only when set, so the hash of every space that does not use the key stays as it was.
+        if s.allow_anonymous_joins {
+            view["allow_anonymous_joins"] = serde_json::json!(true);
+        }
         hex::encode(Sha256::digest(view.to_string().as_bytes()))
     }
 
