@@ -7,6 +7,8 @@ use std::time::Duration;
 const YAML: &str = r#"
 space:
   id: web
+  # Anonymous joins stand in for ad-hoc participants here (mew allows them only when asked).
+  allow_anonymous_joins: true
 participants:
   test-client:
     tokens: [test-token]
@@ -301,8 +303,11 @@ async fn ws_join_token_becomes_http_credential() {
         .await;
     assert_eq!(s, 200);
     assert_eq!(a.recv_kind("chat").await["payload"]["text"], "via http");
-    // the join token replaces the config literal for a config participant
-    let (_b, _) = gw.join("limited-agent", "web", "other-token").await;
+    // the join token (its own token file, not the config literal) replaces the config literal
+    // for a config participant
+    let file_token =
+        std::fs::read_to_string(gw.mew_dir().join("tokens/limited-agent.token")).unwrap();
+    let (_b, _) = gw.join("limited-agent", "web", &file_token).await;
     let (s, _) = gw
         .post(
             "limited-agent",
@@ -314,7 +319,7 @@ async fn ws_join_token_becomes_http_credential() {
     let (s, _) = gw
         .post(
             "limited-agent",
-            "other-token",
+            &file_token,
             r#"{"kind":"chat","payload":{"text":"x"}}"#,
         )
         .await;

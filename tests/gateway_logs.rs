@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 const YAML: &str = r#"
 space:
   id: logs
+  # Anonymous joins stand in for ad-hoc participants here (mew allows them only when asked).
+  allow_anonymous_joins: true
 participants:
   test-client:
     tokens: [test-token]

@@ -10,6 +10,8 @@ use tokio_tungstenite::tungstenite::Message;
 const YAML: &str = r#"
 space:
   id: r
+  # Anonymous joins stand in for ad-hoc participants here (mew allows them only when asked).
+  allow_anonymous_joins: true
 defaults:
   capabilities:
     - kind: "*"

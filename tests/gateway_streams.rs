@@ -7,6 +7,8 @@ use std::time::Duration;
 const YAML: &str = r#"
 space:
   id: st
+  # Anonymous joins stand in for ad-hoc participants here (mew allows them only when asked).
+  allow_anonymous_joins: true
 participants:
   stream-owner:
     tokens: [owner-token]
