@@ -100,6 +100,9 @@ async fn connect_in_a_terminal_chats_and_approves_a_proposal() {
     let config = gw.mew_dir().join("space.yaml");
     let mew = env!("CARGO_BIN_EXE_mew");
 
+    // Configured participants join with their own tokens (written by the gateway at start).
+    let calculator_token = std::fs::read_to_string(gw.mew_dir().join("tokens/calculator.token"))
+        .expect("calculator token");
     let _calculator = Reaped(
         Command::new(mew)
             .args([
@@ -112,6 +115,7 @@ async fn connect_in_a_terminal_chats_and_approves_a_proposal() {
                 "--id",
                 "calculator",
             ])
+            .env("MEW_TOKEN", calculator_token.trim())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()

@@ -218,8 +218,9 @@ fn spawn_mew(exe: &PathBuf, space: &str) -> Result<(Spawned, String), BenchError
     };
     std::fs::create_dir_all(&dir).map_err(work_dir)?;
     let config = dir.join("space.yaml");
+    // The load participants join without tokens, as anonymous participants.
     let yaml = format!(
-        "space:\n  id: {space}\n  name: {space}\n\
+        "space:\n  id: {space}\n  name: {space}\n  allow_anonymous_joins: true\n\
          gateway_logging:\n  enabled: true\n  envelope_history:\n    enabled: true\n  \
          capability_decisions:\n    enabled: true\n"
     );
