@@ -157,6 +157,18 @@ fn unknown_key_with_suggestion() {
 }
 
 #[test]
+fn allow_anonymous_joins_is_a_boolean_under_space() {
+    assert!(!load_ok("space:\n  id: demo\nparticipants: {}\n").allow_anonymous_joins);
+    let open = load_ok("space:\n  id: demo\n  allow_anonymous_joins: true\nparticipants: {}\n");
+    assert!(open.allow_anonymous_joins);
+    let e = error("space:\n  id: demo\n  allow_anonymous_joins: \"yes\"\nparticipants: {}\n");
+    assert!(
+        e.starts_with("/spaces/demo/.mew/space.yaml:3:26: `space.allow_anonymous_joins` must be"),
+        "{e}"
+    );
+}
+
+#[test]
 fn unknown_keys_at_every_level() {
     assert_eq!(
         error("space:\n  id: demo\nparticipant: {}\n"),

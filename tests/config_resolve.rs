@@ -492,6 +492,20 @@ fn hashes_are_stable_and_cascade_from_the_gateway() {
         part(&d4, "b").labels["io.mew.config-hash"],
         part(&d1, "b").labels["io.mew.config-hash"]
     );
+
+    // So does opening the space to anonymous joins (the gateway reads the key at start).
+    let open = base.replace("{id: demo}", "{id: demo, allow_anonymous_joins: true}");
+    let d5 = resolve(&open, &opts());
+    assert_ne!(
+        d5.gateway.labels["io.mew.gateway-view"],
+        d1.gateway.labels["io.mew.gateway-view"]
+    );
+    // `false` is the default: the same gateway as a file without the key.
+    let closed = base.replace("{id: demo}", "{id: demo, allow_anonymous_joins: false}");
+    assert_eq!(
+        resolve(&closed, &opts()).gateway.labels["io.mew.gateway-view"],
+        d1.gateway.labels["io.mew.gateway-view"]
+    );
 }
 
 #[test]

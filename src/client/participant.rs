@@ -245,18 +245,26 @@ async fn run(
             }
         }
 
+        // Why the gateway is about to close us (a refused or replaced join), if it said so.
+        let mut said: Option<String> = None;
         let reason = match failed {
             Some(reason) => reason,
             None => loop {
                 tokio::select! {
                     incoming = stream.next() => match incoming {
-                        Some(Ok(Message::Text(t))) => deliver(&events, t.as_str()),
-                        Some(Ok(Message::Binary(b))) => {
-                            deliver(&events, &String::from_utf8_lossy(&b));
+                        Some(Ok(Message::Text(t))) => {
+                            said = deliver(&events, t.as_str()).or(said);
                         }
-                        Some(Ok(Message::Close(_))) | None => break "connection closed".to_string(),
+                        Some(Ok(Message::Binary(b))) => {
+                            said = deliver(&events, &String::from_utf8_lossy(&b)).or(said);
+                        }
+                        Some(Ok(Message::Close(_))) | None => {
+                            break said.take().unwrap_or_else(|| "connection closed".to_string())
+                        }
                         Some(Ok(_)) => {} // ping/pong: tungstenite answers pings itself
-                        Some(Err(e)) => break format!("connection lost: {e}"),
+                        Some(Err(e)) => {
+                            break said.take().unwrap_or_else(|| format!("connection lost: {e}"))
+                        }
                     },
                     out = outgoing.recv(), if outgoing_open => match out {
                         Some(text) => {
@@ -289,12 +297,30 @@ async fn run(
     }
 }
 
-fn deliver(events: &mpsc::UnboundedSender<Event>, text: &str) {
+/// Hand a message to the owner; returns the gateway's reason when it is closing this
+/// connection.
+fn deliver(events: &mpsc::UnboundedSender<Event>, text: &str) -> Option<String> {
     let event = match serde_json::from_str::<Value>(text) {
         Ok(v) => Event::Envelope(v),
         Err(_) => Event::Text(text.to_string()),
     };
+    let reason = match &event {
+        Event::Envelope(v) => closing_reason(v),
+        _ => None,
+    };
     let _ = events.send(event);
+    reason
+}
+
+/// The gateway's `system/error` before it closes a socket: a refused join (wrong or missing
+/// token) or a newer connection under the same id. Its message beats "connection closed".
+fn closing_reason(v: &Value) -> Option<String> {
+    let p = &v["payload"];
+    let closing = matches!(p["error"].as_str(), Some("join_refused" | "replaced"));
+    if v["kind"] != "system/error" || !closing {
+        return None;
+    }
+    Some(p["message"].as_str().unwrap_or("join refused").to_string())
 }
 
 #[cfg(test)]
@@ -312,6 +338,23 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_refused_or_replaced_join_is_the_disconnect_reason() {
+        let refused = serde_json::json!({"kind":"system/error","payload":{"error":"join_refused","message":"join as x refused: no token"}});
+        assert_eq!(
+            closing_reason(&refused).as_deref(),
+            Some("join as x refused: no token")
+        );
+        let replaced =
+            serde_json::json!({"kind":"system/error","payload":{"error":"replaced","message":"m"}});
+        assert_eq!(closing_reason(&replaced).as_deref(), Some("m"));
+        let other =
+            serde_json::json!({"kind":"system/error","payload":{"error":"capability_violation"}});
+        assert_eq!(closing_reason(&other), None);
+        let chat = serde_json::json!({"kind":"chat","payload":{"error":"join_refused"}});
+        assert_eq!(closing_reason(&chat), None);
+    }
 
     #[test]
     fn urls_are_normalised() {
