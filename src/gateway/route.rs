@@ -134,16 +134,16 @@ fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
             }
         };
     let mut out = Outbox::default();
-    let space = st.space_mut(&space_id);
     let id = claimed.unwrap_or_else(|| {
-        // `participant-<unix ms>`, moved past ids already taken in the same millisecond.
+        // `participant-<unix ms>`, moved past ids already held (in any space) or configured.
         let mut ms = protocol::now_ms();
-        while space.registry.contains_key(&format!("participant-{ms}")) {
+        while identity::protection(gw, &st, &format!("participant-{ms}")).is_some() {
             ms += 1;
         }
         format!("participant-{ms}")
     });
-    let previous = space
+    let previous = st
+        .space_mut(&space_id)
         .registry
         .insert(id.clone(), Endpoint::Socket(cx.conn.clone()));
     if gw.logs.switches.envelope_history {
