@@ -146,6 +146,38 @@ async fn echo_example_comes_up_and_answers() {
     down(dir, &id);
 }
 
+/// Issue 8, holes 1-2 in a space mew runs: a tokenless join as the running echo agent is
+/// refused and closed, and the agent keeps its registration and answers.
+#[tokio::test]
+async fn tokenless_join_under_a_connected_id_does_not_evict_it_in_a_running_space() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    copy_example("echo", dir);
+    let id = unique_space_id("exa");
+    let _guard = SpaceGuard::new(&id);
+    let port = up(dir, &id);
+    let mut you = Participant::join(port, &id, "you", &dir.join(".mew/tokens/you.token")).await;
+    echo_answers(&mut you, "before").await;
+
+    for claimed in ["echo-agent", "intruder"] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/"))
+            .await
+            .expect("connect to the gateway");
+        let join = json!({"type": "join", "participantId": claimed, "space": id});
+        ws.send(Message::text(join.to_string())).await.unwrap();
+        let mut impostor = Participant { ws };
+        let err = impostor.wait_for(|m| m["kind"] == "system/error").await;
+        assert_eq!(err["payload"]["error"], "join_refused", "{err}");
+        let end = tokio::time::timeout(Duration::from_secs(5), impostor.ws.next()).await;
+        assert!(
+            matches!(end, Ok(None | Some(Ok(Message::Close(_))) | Some(Err(_)))),
+            "the refused socket stays open: {end:?}"
+        );
+    }
+    echo_answers(&mut you, "after").await;
+    down(dir, &id);
+}
+
 #[tokio::test]
 async fn limits_example_comes_up_with_its_limits_and_answers() {
     let tmp = tempfile::tempdir().unwrap();
