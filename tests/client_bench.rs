@@ -30,7 +30,11 @@ fn bench_spawns_its_gateway_and_counts_every_delivery() {
 fn bench_runs_the_same_load_against_a_peer_command() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("space.yaml");
-    std::fs::write(&config, "space:\n  id: peer-bench\n").expect("write config");
+    std::fs::write(
+        &config,
+        "space:\n  id: peer-bench\n  allow_anonymous_joins: true\n",
+    )
+    .expect("write config");
     // mew's own gateway stands in as the peer: this checks the mechanics, not a comparison.
     let peer = format!(
         "{} gateway start --port {{port}} --bind 127.0.0.1 --space-config {}",

@@ -57,7 +57,7 @@ pub enum BenchError {
     #[error("the gateway `{0}` did not start listening within 20 s")]
     NotListening(String),
     #[error(
-        "only {joined} of {expected} participants joined within 10 s; is the gateway at {url} up?"
+        "only {joined} of {expected} participants joined within 10 s; is the gateway at {url} up, and does its space allow anonymous joins (space.allow_anonymous_joins: true)?"
     )]
     JoinTimeout {
         joined: usize,
