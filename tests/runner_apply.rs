@@ -212,3 +212,92 @@ async fn an_unhealthy_gateway_times_out_shows_its_log_and_is_rolled_back() {
     assert!(shown.contains("failed to bind: boom"), "{shown}");
     assert_eq!(count_space_objects(&engine.docker, &space).await, 0);
 }
+
+/// Regression (issue 13.6): a reconfiguration that fails must leave the old containers running.
+/// The container to recreate is set aside (stopped, renamed) first; its replacement cannot start
+/// (no such executable), so the run is rolled back and the old container is back under its name,
+/// running, with its old id. A successful recreate leaves no set-aside copy.
+#[tokio::test]
+async fn a_failed_recreate_brings_the_old_container_back() {
+    let engine = engine().await;
+    ensure_busybox(&engine.docker).await;
+    let space = unique_space_id("rollbk");
+    let _guard = SpaceGuard::new(&space);
+    let port = free_port();
+    let old = spec(&space, "p", Role::Agent, "exec /bin/busybox sleep 60");
+    apply(
+        &engine,
+        &plan(&space, fake_gateway(&space, port), vec![old.clone()]),
+        &ctx(&space, port),
+        &|_| {},
+    )
+    .await
+    .expect("first apply");
+    let old_id = mew::engine::podman::inspect_container(&engine.docker, &old.name)
+        .await
+        .expect("inspect")
+        .id;
+
+    let recreate = |new: ContainerSpec| Plan {
+        stages: vec![
+            Stage {
+                title: "remove".into(),
+                actions: vec![Action::RemoveContainer {
+                    name: new.name.clone(),
+                    reason: RemoveReason::Changed,
+                }],
+            },
+            Stage {
+                title: "participants".into(),
+                actions: vec![Action::CreateAndStart(Box::new(new))],
+            },
+        ],
+    };
+    let mut broken = old.clone();
+    broken.cmd = vec!["/no/such/exe".into()];
+    let lines = Mutex::new(Vec::new());
+    let err = apply(
+        &engine,
+        &recreate(broken.with_hash()),
+        &ctx(&space, port),
+        &|p| lines.lock().expect("lock").push(p),
+    )
+    .await
+    .expect_err("the replacement cannot start");
+    let lines = lines.into_inner().expect("lines");
+    assert!(
+        lines.contains(&Progress::RolledBack(format!("{} restored", old.name))),
+        "{err}: {lines:?}"
+    );
+    let back = mew::engine::podman::inspect_container(&engine.docker, &old.name)
+        .await
+        .expect("the old container is back");
+    assert_eq!(back.id, old_id);
+    assert_eq!(back.state.and_then(|s| s.running), Some(true));
+    let aside = format!("{}-mew-old", old.name);
+    assert!(
+        mew::engine::podman::inspect_container(&engine.docker, &aside)
+            .await
+            .is_err()
+    );
+
+    let mut good = old.clone();
+    good.cmd.push("ignored".into());
+    apply(
+        &engine,
+        &recreate(good.with_hash()),
+        &ctx(&space, port),
+        &|_| {},
+    )
+    .await
+    .expect("a good recreate");
+    let now = mew::engine::podman::inspect_container(&engine.docker, &old.name)
+        .await
+        .expect("inspect");
+    assert_ne!(now.id, old_id, "replaced");
+    assert!(
+        mew::engine::podman::inspect_container(&engine.docker, &aside)
+            .await
+            .is_err()
+    );
+}

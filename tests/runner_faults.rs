@@ -157,8 +157,10 @@ async fn assert_converged(docker: &Docker, s: &Space, participants: &[&str], con
             .into_values()
             .filter_map(|e| e.network_id)
             .collect();
+        // Podman reports the network's name as its `NetworkID` (its names are unique).
         assert!(
-            on.iter().any(|n| n == net_id),
+            on.iter()
+                .any(|n| n == net_id || (on_podman() && *n == name)),
             "{context}: {p} is on {on:?}, not {net_id}"
         );
     }
@@ -386,10 +388,11 @@ async fn commands_on_one_space_wait_for_each_other() {
     let down = s.down();
     assert!(down.status.success(), "{}", output_text(&down));
 
-    // `down` while `up` runs: it waits, then takes down the whole space (exit 0 both).
-    let mut up = Watched::spawn(&mut s.up_cmd("0"));
+    // `down` while `up` runs: it waits, then takes down the whole space (exit 0 both). The
+    // busybox participant never joins, so `up` holds the lock for its 4 s join timeout.
+    let mut up = Watched::spawn(&mut s.up_cmd("4"));
     assert!(
-        up.wait_line("network", Duration::from_secs(30)),
+        up.wait_line("p started", Duration::from_secs(30)),
         "{:?}",
         up.seen
     );

@@ -1,6 +1,8 @@
 //! Executes a `Plan` on the engine: stages in order, the actions of a stage concurrently. It makes
 //! no decisions (the planner did); it reports progress, and when an action fails it undoes what
-//! this run created (containers, and the network if it was created now) before returning.
+//! this run created (containers, and the network if it was created now) before returning. A
+//! container to recreate is stopped and set aside (renamed) rather than removed, and removed
+//! only once the whole run succeeded: a failed reconfiguration brings the old one back.
 pub mod http;
 pub mod space;
 
@@ -78,6 +80,8 @@ pub struct Outcome {
     pub network_created: Option<String>,
     /// Id of the network this run created (what a rollback removes).
     pub network_created_id: Option<String>,
+    /// Containers to recreate, stopped and set aside until the run succeeds.
+    pub set_aside: Vec<String>,
     pub image_built: Option<String>,
     /// Auto-start participants that did not join in time.
     pub not_joined: Vec<String>,
@@ -156,7 +160,15 @@ pub async fn apply(
             return Err(err);
         }
     }
-    Ok(outcome.into_inner().unwrap_or_default())
+    let done = outcome.into_inner().unwrap_or_default();
+    // The replacements run: the old containers go for good.
+    join_all(
+        done.set_aside
+            .iter()
+            .map(|name| container::drop_aside(&engine.docker, name)),
+    )
+    .await;
+    Ok(done)
 }
 
 /// Test hook: with `MEW_TEST_KILL_AFTER=<n>`, mew kills itself with SIGKILL at its n-th kill point
@@ -234,13 +246,27 @@ async fn run_action(
             let what = if *duplicate { " (duplicate)" } else { "" };
             report(Progress::Done(format!("network {name} removed{what}")));
         }
+        Action::RemoveContainer {
+            name,
+            reason: RemoveReason::Changed,
+        } => {
+            let existed = container::set_aside(docker, name, ctx.stop_timeout)
+                .await
+                .map_err(fail(format!("cannot stop container {name}")))?;
+            report(Progress::Done(format!(
+                "{name} stopped (configuration changed)"
+            )));
+            if existed {
+                record(outcome, |o| o.set_aside.push(name.clone()));
+            }
+        }
         Action::RemoveContainer { name, reason } => {
             container::stop_and_remove(docker, name, ctx.stop_timeout)
                 .await
                 .map_err(fail(format!("cannot remove container {name}")))?;
             let why = match reason {
                 RemoveReason::Orphan => "removed (no longer in space.yaml)",
-                RemoveReason::Changed => "removed (configuration changed)",
+                RemoveReason::Changed => "replaced (configuration changed)",
                 RemoveReason::Down => "removed",
                 RemoveReason::DuplicateNetwork => "removed (to be made on the network kept)",
             };
@@ -515,6 +541,13 @@ async fn rollback(engine: &Engine, done: &Outcome, report: &(dyn Fn(Progress) + 
     .await;
     for name in &done.created {
         report(Progress::RolledBack(format!("{name} removed")));
+    }
+    // The old containers of a failed reconfiguration come back under their names.
+    for name in &done.set_aside {
+        match container::restore(docker, name).await {
+            Ok(()) => report(Progress::RolledBack(format!("{name} restored"))),
+            Err(e) => report(Progress::Warning(format!("could not restore {name}: {e}"))),
+        }
     }
     if let (Some(name), Some(id)) = (&done.network_created, &done.network_created_id) {
         if network::remove_network(docker, id).await.is_ok() {
