@@ -229,6 +229,43 @@ async fn a_duplicate_space_network_is_removed_and_down_and_clean_leave_nothing()
         "{}",
         output_text(&clean)
     );
+
+    // `clean --space-id` from elsewhere (not `--all`: the engine is shared with other tests);
+    // while another mew command holds the space's lock, its objects are kept.
+    labelled_network(&docker, &s.id, &s.dir_str(), &name).await;
+    labelled_network(&docker, &s.id, &s.dir_str(), &name).await;
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let elsewhere = elsewhere.path().display().to_string();
+    // `--all` (only looked at: it would touch other tests' spaces) lists the networks of a space
+    // without containers although its directory exists.
+    let dry_all = mew(&["space", "clean", "--all", "--dry-run", "-d", &elsewhere]);
+    assert!(dry_all.status.success(), "{}", output_text(&dry_all));
+    assert!(
+        String::from_utf8_lossy(&dry_all.stdout)
+            .contains(&format!("network {name} (space {})", s.id)),
+        "{}",
+        output_text(&dry_all)
+    );
+    let held = mew::lock::try_lock(&mew::lock::space_lock_path(&s.id))
+        .expect("lock file")
+        .expect("free");
+    let clean = mew(&["space", "clean", "--space-id", &s.id, "-d", &elsewhere]);
+    assert!(clean.status.success(), "{}", output_text(&clean));
+    assert!(
+        String::from_utf8_lossy(&clean.stdout).contains("another mew command"),
+        "{}",
+        output_text(&clean)
+    );
+    assert!(count_space_objects(&docker, &s.id).await > 0);
+    drop(held);
+    let clean = mew(&["space", "clean", "--space-id", &s.id, "-d", &elsewhere]);
+    assert!(clean.status.success(), "{}", output_text(&clean));
+    assert_eq!(
+        count_space_objects(&docker, &s.id).await,
+        0,
+        "{}",
+        output_text(&clean)
+    );
 }
 
 /// Regression (issue 13.1, faults 11): SIGKILL of `up` after each of its engine steps
