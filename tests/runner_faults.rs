@@ -422,6 +422,34 @@ async fn commands_on_one_space_wait_for_each_other() {
     let (code, text) = up.finish();
     assert_eq!(code, Some(0), "{text}");
     assert_converged(&docker, &s, &["gateway", "p"], "after waiting").await;
+    // A dry run of the running space plans nothing (existing tokens, same hashes).
+    let dry = mew(&[
+        "space",
+        "up",
+        "-d",
+        &s.dir_str(),
+        "--port",
+        &s.port.to_string(),
+        "--dry-run",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("nothing to do"),
+        "{}",
+        output_text(&dry)
+    );
+    // `restart` waits for the lock as well.
+    let held = mew::lock::try_lock(&mew::lock::space_lock_path(&s.id))
+        .expect("lock file")
+        .expect("free again");
+    let mut restart = Watched::spawn(&mut mew_cmd(&["space", "restart", "-d", &s.dir_str(), "p"]));
+    assert!(
+        restart.wait_line(&waiting, Duration::from_secs(20)),
+        "{:?}",
+        restart.seen
+    );
+    drop(held);
+    let (code, text) = restart.finish();
+    assert_eq!(code, Some(0), "{text}");
     let down = s.down();
     assert!(down.status.success(), "{}", output_text(&down));
 
