@@ -11,6 +11,7 @@
 //! - `client`, `agents` — MEW participants built into the binary.
 //! - `bridge`, `mcp` — `mew bridge start` (stdio MCP server → participant) and built-in MCP servers.
 //! - `tokens`   — participant token files, shared by the gateway and the runner.
+//! - `lock`     — host-wide flock locks (one per space id, one per runtime volume).
 pub mod agents;
 pub mod apply;
 pub mod bench;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod export;
 pub mod gateway;
 pub mod init;
+pub mod lock;
 pub mod mcp;
 pub mod ops;
 pub mod plan;

@@ -120,6 +120,25 @@ pub fn load_or_create_with_source(
     Ok((token, TokenSource::Generated))
 }
 
+/// The token `load_or_create` would return, if it exists already (nothing is written).
+pub fn load_existing(tokens_dir: &Path, id: &str) -> Result<Option<String>, TokenError> {
+    if !is_safe_id(id) {
+        return Err(TokenError::InvalidId(id.to_string()));
+    }
+    if let Ok(v) = std::env::var(env_var_name(id)) {
+        if !v.is_empty() {
+            return Ok(Some(v));
+        }
+    }
+    let path = tokens_dir.join(format!("{id}.token"));
+    match fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(TokenError::Read { path, source }),
+    }
+}
+
 /// Write `<tokens_dir>/<id>.token` (0600, no newline), creating the directory (0700) and its
 /// `.gitignore` when needed.
 pub fn write_token(tokens_dir: &Path, id: &str, token: &str) -> Result<(), TokenError> {

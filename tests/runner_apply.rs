@@ -169,6 +169,9 @@ async fn a_gateway_that_dies_fails_fast_and_is_rolled_back() {
     assert_eq!(count_space_objects(&engine.docker, &space).await, 0);
 }
 
+/// Regression (issue 13.8): the output shown is the container's own (read from the engine before
+/// the rollback removes it), not a `logs/gateway.log` that may not exist (here `logs/` is missing
+/// and the space directory is read-only).
 #[tokio::test]
 async fn an_unhealthy_gateway_times_out_shows_its_log_and_is_rolled_back() {
     let engine = engine().await;
@@ -176,33 +179,125 @@ async fn an_unhealthy_gateway_times_out_shows_its_log_and_is_rolled_back() {
     let space = unique_space_id("sick");
     let _guard = SpaceGuard::new(&space);
     let port = free_port();
-    // Runs, publishes the port, never answers /health.
+    // Runs, publishes the port, says why on stderr, never answers /health.
     let mut gw = fake_gateway(&space, port);
-    gw.cmd = vec!["/bin/busybox".into(), "sleep".into(), "60".into()];
+    gw.cmd = vec![
+        "/bin/busybox".into(),
+        "sh".into(),
+        "-c".into(),
+        "echo starting; echo 'failed to bind: boom' >&2; exec /bin/busybox sleep 60".into(),
+    ];
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("logs")).expect("logs");
-    std::fs::write(
-        dir.path().join("logs/gateway.log"),
-        "starting\nfailed to bind: boom\n",
-    )
-    .expect("log");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).expect("chmod");
     let mut c = ctx(&space, port);
     c.space_dir = dir.path().to_path_buf();
-    c.health_timeout = Duration::from_secs(2);
+    c.health_timeout = Duration::from_secs(3);
     let lines = Mutex::new(Vec::new());
     let err = apply(&engine, &plan(&space, gw.with_hash(), vec![]), &c, &|p| {
         lines.lock().expect("lock").push(p)
     })
     .await
     .expect_err("never healthy");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     assert!(matches!(err, ApplyError::Unhealthy { .. }), "{err}");
-    assert!(err.to_string().contains("logs/gateway.log"), "{err}");
+    assert!(!err.to_string().contains("logs/gateway.log"), "{err}");
+    let lines = lines.into_inner().expect("lines");
+    let shown = lines.iter().find_map(|p| match p {
+        Progress::ContainerLog { participant, tail } if participant == "gateway" => Some(tail),
+        _ => None,
+    });
+    let shown = shown.unwrap_or_else(|| panic!("no container output in {lines:?}"));
+    assert!(shown.contains("starting"), "{shown}");
+    assert!(shown.contains("failed to bind: boom"), "{shown}");
+    assert_eq!(count_space_objects(&engine.docker, &space).await, 0);
+}
+
+/// Regression (issue 13.6): a reconfiguration that fails must leave the old containers running.
+/// The container to recreate is set aside (stopped, renamed) first; its replacement cannot start
+/// (no such executable), so the run is rolled back and the old container is back under its name,
+/// running, with its old id. A successful recreate leaves no set-aside copy.
+#[tokio::test]
+async fn a_failed_recreate_brings_the_old_container_back() {
+    let engine = engine().await;
+    ensure_busybox(&engine.docker).await;
+    let space = unique_space_id("rollbk");
+    let _guard = SpaceGuard::new(&space);
+    let port = free_port();
+    let old = spec(&space, "p", Role::Agent, "exec /bin/busybox sleep 60");
+    apply(
+        &engine,
+        &plan(&space, fake_gateway(&space, port), vec![old.clone()]),
+        &ctx(&space, port),
+        &|_| {},
+    )
+    .await
+    .expect("first apply");
+    let old_id = mew::engine::podman::inspect_container(&engine.docker, &old.name)
+        .await
+        .expect("inspect")
+        .id;
+
+    let recreate = |new: ContainerSpec| Plan {
+        stages: vec![
+            Stage {
+                title: "remove".into(),
+                actions: vec![Action::RemoveContainer {
+                    name: new.name.clone(),
+                    reason: RemoveReason::Changed,
+                }],
+            },
+            Stage {
+                title: "participants".into(),
+                actions: vec![Action::CreateAndStart(Box::new(new))],
+            },
+        ],
+    };
+    let mut broken = old.clone();
+    broken.cmd = vec!["/no/such/exe".into()];
+    let lines = Mutex::new(Vec::new());
+    let err = apply(
+        &engine,
+        &recreate(broken.with_hash()),
+        &ctx(&space, port),
+        &|p| lines.lock().expect("lock").push(p),
+    )
+    .await
+    .expect_err("the replacement cannot start");
     let lines = lines.into_inner().expect("lines");
     assert!(
-        lines.contains(&Progress::GatewayLog(
-            "starting\nfailed to bind: boom".into()
-        )),
-        "{lines:?}"
+        lines.contains(&Progress::RolledBack(format!("{} restored", old.name))),
+        "{err}: {lines:?}"
     );
-    assert_eq!(count_space_objects(&engine.docker, &space).await, 0);
+    let back = mew::engine::podman::inspect_container(&engine.docker, &old.name)
+        .await
+        .expect("the old container is back");
+    assert_eq!(back.id, old_id);
+    assert_eq!(back.state.and_then(|s| s.running), Some(true));
+    let aside = format!("{}-mew-old", old.name);
+    assert!(
+        mew::engine::podman::inspect_container(&engine.docker, &aside)
+            .await
+            .is_err()
+    );
+
+    let mut good = old.clone();
+    good.cmd.push("ignored".into());
+    apply(
+        &engine,
+        &recreate(good.with_hash()),
+        &ctx(&space, port),
+        &|_| {},
+    )
+    .await
+    .expect("a good recreate");
+    let now = mew::engine::podman::inspect_container(&engine.docker, &old.name)
+        .await
+        .expect("inspect");
+    assert_ne!(now.id, old_id, "replaced");
+    assert!(
+        mew::engine::podman::inspect_container(&engine.docker, &aside)
+            .await
+            .is_err()
+    );
 }

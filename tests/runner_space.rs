@@ -556,14 +556,28 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&s.container("gateway")), "{stdout}");
     assert_eq!(count_space_objects(&docker, &s.id).await, 0);
-    // Regression: with a root-level space.yaml, tokens went to `<dir>/tokens/` and the gateway's
-    // JSONL history into `logs/` among the participants' logs; `up` now makes `.mew/` first.
+    // Regression (issue 14.3): a dry run wrote token files (and `.mew/`, `logs/`) in a fresh
+    // space. The directory holds exactly what the test wrote.
+    let entries: Vec<String> = std::fs::read_dir(s.path())
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        entries,
+        vec!["space.yaml".to_string()],
+        "dry run wrote files"
+    );
+    // A real `up` makes `.mew/` first, so that tokens land there and not in `<dir>/tokens/`.
+    let out = s.up();
+    assert!(out.status.success(), "{}", output_text(&out));
     let tokens = s.path().join(".mew/tokens");
     assert!(
         tokens.join("echo.token").is_file(),
         "no token in {tokens:?}"
     );
     assert!(!s.path().join("tokens").exists());
+    let down = s.down();
+    assert!(down.status.success(), "{}", output_text(&down));
 }
 
 #[tokio::test]

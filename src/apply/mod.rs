@@ -1,6 +1,8 @@
 //! Executes a `Plan` on the engine: stages in order, the actions of a stage concurrently. It makes
 //! no decisions (the planner did); it reports progress, and when an action fails it undoes what
-//! this run created (containers, and the network if it was created now) before returning.
+//! this run created (containers, and the network if it was created now) before returning. A
+//! container to recreate is stopped and set aside (renamed) rather than removed, and removed
+//! only once the whole run succeeded: a failed reconfiguration brings the old one back.
 pub mod http;
 pub mod space;
 
@@ -8,7 +10,8 @@ use crate::engine::{container, image, network, podman, volume, Engine, EngineErr
 use crate::plan::{Action, Plan, RemoveReason};
 use futures_util::future::join_all;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -23,6 +26,9 @@ pub struct ApplyContext {
     pub join_timeout: Duration,
     /// Stop grace for every removed container (`down --timeout`); `None`: each container's own.
     pub stop_timeout: Option<i32>,
+    /// Id of the space's network when it exists already (containers join it by id: a name can
+    /// match two networks).
+    pub network_id: Option<String>,
 }
 
 impl ApplyContext {
@@ -34,6 +40,7 @@ impl ApplyContext {
             health_timeout: Duration::from_secs(30),
             join_timeout: Duration::from_secs(20),
             stop_timeout: None,
+            network_id: None,
         }
     }
 }
@@ -57,8 +64,9 @@ pub enum Progress {
     Done(String),
     /// Not a failure, but the user should know.
     Warning(String),
-    /// The last lines of `logs/gateway.log`, when the gateway did not become healthy.
-    GatewayLog(String),
+    /// The last lines a container wrote (from the engine's log), when it failed to start or
+    /// exited before joining.
+    ContainerLog { participant: String, tail: String },
     /// Undoing this run's changes after a failure.
     RolledBack(String),
 }
@@ -70,9 +78,23 @@ pub struct Outcome {
     pub started: Vec<String>,
     pub removed: Vec<String>,
     pub network_created: Option<String>,
+    /// Id of the network this run created (what a rollback removes).
+    pub network_created_id: Option<String>,
+    /// Containers to recreate, stopped and set aside until the run succeeds.
+    pub set_aside: Vec<String>,
     pub image_built: Option<String>,
     /// Auto-start participants that did not join in time.
     pub not_joined: Vec<String>,
+    /// Auto-start participants whose container exited or restarted before joining.
+    pub exited: Vec<Exited>,
+}
+
+/// A participant that stopped (or restarted) before it joined the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exited {
+    pub participant: String,
+    /// e.g. `exited with code 1`, `restarting (exit code 1)`.
+    pub status: String,
 }
 
 #[derive(Debug, Error)]
@@ -83,14 +105,14 @@ pub enum ApplyError {
         #[source]
         source: EngineError,
     },
-    #[error("the gateway did not become healthy at {url}/health within {secs} s ({last}); see logs/gateway.log or `mew space logs {space} gateway`")]
+    #[error("the gateway did not become healthy at {url}/health within {secs} s ({last}); its last output is shown above")]
     Unhealthy {
         url: String,
         secs: u64,
         last: String,
         space: String,
     },
-    #[error("the gateway container stopped before it became healthy ({status}); see logs/gateway.log or `mew space logs {space} gateway`")]
+    #[error("the gateway container stopped before it became healthy ({status}); its last output is shown above")]
     GatewayExited { status: String, space: String },
 }
 
@@ -124,13 +146,13 @@ pub async fn apply(
     } else {
         container::EngineAdjust::default()
     };
+    let network_id = Mutex::new(ctx.network_id.clone());
     for stage in &plan.stages {
-        let results = join_all(
-            stage
-                .actions
-                .iter()
-                .map(|a| run_action(engine, a, ctx, &adjust, report, &outcome)),
-        )
+        let results = join_all(stage.actions.iter().map(|a| async {
+            let r = run_action(engine, a, ctx, &adjust, report, &outcome, &network_id).await;
+            kill_point(stage.title.as_str());
+            r
+        }))
         .await;
         if let Some(err) = results.into_iter().find_map(Result::err) {
             let done = outcome.lock().map(|o| o.clone()).unwrap_or_default();
@@ -138,7 +160,34 @@ pub async fn apply(
             return Err(err);
         }
     }
-    Ok(outcome.into_inner().unwrap_or_default())
+    let done = outcome.into_inner().unwrap_or_default();
+    // The replacements run: the old containers go for good.
+    join_all(
+        done.set_aside
+            .iter()
+            .map(|name| container::drop_aside(&engine.docker, name)),
+    )
+    .await;
+    Ok(done)
+}
+
+/// Test hook: with `MEW_TEST_KILL_AFTER=<n>`, mew kills itself with SIGKILL at its n-th kill point
+/// (after each engine step of `apply`, and right after a network create returns), so that tests
+/// can stop it exactly there. Without the variable it does nothing.
+pub fn kill_point(what: &str) {
+    static LIMIT: OnceLock<Option<usize>> = OnceLock::new();
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let Some(limit) = *LIMIT.get_or_init(|| {
+        std::env::var("MEW_TEST_KILL_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    }) else {
+        return;
+    };
+    if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == limit {
+        eprintln!("MEW_TEST_KILL_AFTER={limit}: killed after {what}");
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 fn record(outcome: &Mutex<Outcome>, f: impl FnOnce(&mut Outcome)) {
@@ -154,6 +203,7 @@ async fn run_action(
     adjust: &container::EngineAdjust,
     report: &(dyn Fn(Progress) + Send + Sync),
     outcome: &Mutex<Outcome>,
+    network_id: &Mutex<Option<String>>,
 ) -> Result<(), ApplyError> {
     let docker = &engine.docker;
     let fail = |what: String| move |source| ApplyError::Engine { what, source };
@@ -173,17 +223,42 @@ async fn run_action(
             report(Progress::Done(format!("runtime volume {name} ready")));
         }
         Action::CreateNetwork(spec) => {
-            network::create_network(docker, spec)
+            let id = network::create_network(docker, spec)
                 .await
                 .map_err(fail(format!("cannot create network {}", spec.name)))?;
             report(Progress::Done(format!("network {} created", spec.name)));
-            record(outcome, |o| o.network_created = Some(spec.name.clone()));
+            if let Ok(mut n) = network_id.lock() {
+                *n = Some(id.clone());
+            }
+            record(outcome, |o| {
+                o.network_created = Some(spec.name.clone());
+                o.network_created_id = Some(id);
+            });
         }
-        Action::RemoveNetwork { name } => {
-            network::remove_network(docker, name)
+        Action::RemoveNetwork {
+            name,
+            id,
+            duplicate,
+        } => {
+            network::remove_network(docker, id)
                 .await
                 .map_err(fail(format!("cannot remove network {name}")))?;
-            report(Progress::Done(format!("network {name} removed")));
+            let what = if *duplicate { " (duplicate)" } else { "" };
+            report(Progress::Done(format!("network {name} removed{what}")));
+        }
+        Action::RemoveContainer {
+            name,
+            reason: RemoveReason::Changed,
+        } => {
+            let existed = container::set_aside(docker, name, ctx.stop_timeout)
+                .await
+                .map_err(fail(format!("cannot stop container {name}")))?;
+            report(Progress::Done(format!(
+                "{name} stopped (configuration changed)"
+            )));
+            if existed {
+                record(outcome, |o| o.set_aside.push(name.clone()));
+            }
         }
         Action::RemoveContainer { name, reason } => {
             container::stop_and_remove(docker, name, ctx.stop_timeout)
@@ -191,8 +266,9 @@ async fn run_action(
                 .map_err(fail(format!("cannot remove container {name}")))?;
             let why = match reason {
                 RemoveReason::Orphan => "removed (no longer in space.yaml)",
-                RemoveReason::Changed => "removed (configuration changed)",
+                RemoveReason::Changed => "replaced (configuration changed)",
                 RemoveReason::Down => "removed",
+                RemoveReason::DuplicateNetwork => "removed (to be made on the network kept)",
             };
             report(Progress::Done(format!("{name} {why}")));
             record(outcome, |o| o.removed.push(name.clone()));
@@ -202,7 +278,13 @@ async fn run_action(
             if engine.info.kind == EngineKind::Podman {
                 adjust.extra_hosts = podman::gateway_hosts(docker, spec).await;
             }
-            container::create_and_start_with(docker, spec, &adjust)
+            // Join the network by id (the hash label stays the one of the spec as planned).
+            let known = network_id.lock().ok().and_then(|n| n.clone());
+            let mut by_id = spec.as_ref().clone();
+            if let Some(id) = known {
+                by_id.network = id;
+            }
+            container::create_and_start_with(docker, &by_id, &adjust)
                 .await
                 .map_err(fail(format!("cannot start {}", spec.participant)))?;
             report(Progress::Done(format!("{} started", spec.participant)));
@@ -217,9 +299,16 @@ async fn run_action(
         }
         Action::WaitHealthy { name, url } => {
             if let Err(e) = wait_healthy(engine, name, url, ctx).await {
-                if let Some(tail) = log_tail(&ctx.space_dir.join("logs/gateway.log"), 20) {
-                    report(Progress::GatewayLog(tail));
-                }
+                // The container's own output (logs/ may be missing or unwritable); it is read
+                // now, before the rollback removes the container.
+                let tail = container_tail(engine, name, 20)
+                    .await
+                    .or_else(|| log_tail(&ctx.space_dir.join("logs/gateway.log"), 20))
+                    .unwrap_or_else(|| "(no output)".into());
+                report(Progress::ContainerLog {
+                    participant: "gateway".into(),
+                    tail,
+                });
                 return Err(e);
             }
             report(Progress::Done("gateway healthy".into()));
@@ -227,8 +316,21 @@ async fn run_action(
         // A zero timeout means "do not wait" (participants that never join, like plain tools).
         Action::WaitJoined { .. } if ctx.join_timeout.is_zero() => {}
         Action::WaitJoined { participants } => {
-            let missing = wait_joined(participants, ctx).await;
-            if missing.is_empty() {
+            let (missing, exited) = wait_joined(engine, participants, ctx).await;
+            for e in &exited {
+                let name = crate::plan::container_name(&ctx.space_id, &e.participant);
+                let tail = container_tail(engine, &name, 20)
+                    .await
+                    .unwrap_or_else(|| "(no output)".into());
+                report(Progress::ContainerLog {
+                    participant: e.participant.clone(),
+                    tail,
+                });
+            }
+            record(outcome, |o| o.exited = exited.clone());
+            if !exited.is_empty() {
+                // Not an apply error: what is up stays up (no rollback); `up` reports it.
+            } else if missing.is_empty() {
                 if !participants.is_empty() {
                     report(Progress::Done(format!(
                         "joined: {}",
@@ -315,27 +417,92 @@ async fn stopped_status(engine: &Engine, name: &str) -> Option<String> {
     ))
 }
 
-/// Poll `/participants?space=<id>` until every id is connected; return who did not join.
-async fn wait_joined(participants: &[String], ctx: &ApplyContext) -> Vec<String> {
+/// Poll `/participants?space=<id>` until every id is connected; return who did not join in
+/// time, and who stopped waiting early because its container exited or restarted first.
+async fn wait_joined(
+    engine: &Engine,
+    participants: &[String],
+    ctx: &ApplyContext,
+) -> (Vec<String>, Vec<Exited>) {
+    let mut exited = Vec::new();
     if participants.is_empty() {
-        return Vec::new();
+        return (Vec::new(), exited);
     }
     let url = format!("{}/participants?space={}", ctx.gateway_http, ctx.space_id);
     let start = Instant::now();
     let mut missing: Vec<String> = participants.to_vec();
+    let mut last_state_check: Option<Instant> = None;
     loop {
         if let Ok((200, body)) = http::get(&url, Duration::from_secs(2)).await {
             let connected = connected_ids(&body);
             missing.retain(|p| !connected.contains(p));
-            if missing.is_empty() {
-                return missing;
-            }
         }
-        if start.elapsed() >= ctx.join_timeout {
-            return missing;
+        // The containers of those still missing, every 250 ms (one inspect each).
+        if !missing.is_empty()
+            && last_state_check.is_none_or(|t| t.elapsed() >= Duration::from_millis(250))
+        {
+            last_state_check = Some(Instant::now());
+            let states = join_all(missing.iter().map(|p| {
+                let name = crate::plan::container_name(&ctx.space_id, p);
+                async move { not_joining(engine, &name).await }
+            }))
+            .await;
+            let mut still = Vec::new();
+            for (p, state) in missing.into_iter().zip(states) {
+                match state {
+                    Some(status) => exited.push(Exited {
+                        participant: p,
+                        status,
+                    }),
+                    None => still.push(p),
+                }
+            }
+            missing = still;
+        }
+        if missing.is_empty() || start.elapsed() >= ctx.join_timeout {
+            return (missing, exited);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `Some(status)` when the container will not join as it is: it is no longer running, or the
+/// engine restarted it (it died once already).
+async fn not_joining(engine: &Engine, name: &str) -> Option<String> {
+    let info = crate::engine::podman::inspect_container(&engine.docker, name)
+        .await
+        .ok()?;
+    let restarts = info.restart_count.unwrap_or(0);
+    let state = info.state?;
+    let code = state.exit_code.unwrap_or(-1);
+    if state.restarting == Some(true) || restarts > 0 {
+        return Some(format!(
+            "restarted {restarts} time(s), last exit code {code}"
+        ));
+    }
+    if state.running == Some(true) {
+        return None;
+    }
+    Some(format!(
+        "{} with code {code}",
+        state.status.map(|s| s.to_string()).unwrap_or_default()
+    ))
+}
+
+/// The last `n` lines a container wrote (stdout and stderr, from the engine), if any.
+pub async fn container_tail(engine: &Engine, name: &str, n: u64) -> Option<String> {
+    use futures_util::StreamExt;
+    let opts = crate::engine::logs::LogOptions {
+        follow: false,
+        since: None,
+        tail: Some(n),
+    };
+    let lines: Vec<String> = crate::engine::logs::container_lines(&engine.docker, name, "", &opts)
+        .filter_map(|l| async move { l.ok().map(|l| l.text) })
+        .collect()
+        .await;
+    let lines = &lines[lines.len().saturating_sub(n as usize)..];
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 fn connected_ids(body: &str) -> Vec<String> {
@@ -375,9 +542,16 @@ async fn rollback(engine: &Engine, done: &Outcome, report: &(dyn Fn(Progress) + 
     for name in &done.created {
         report(Progress::RolledBack(format!("{name} removed")));
     }
-    if let Some(net) = &done.network_created {
-        if network::remove_network(docker, net).await.is_ok() {
-            report(Progress::RolledBack(format!("network {net} removed")));
+    // The old containers of a failed reconfiguration come back under their names.
+    for name in &done.set_aside {
+        match container::restore(docker, name).await {
+            Ok(()) => report(Progress::RolledBack(format!("{name} restored"))),
+            Err(e) => report(Progress::Warning(format!("could not restore {name}: {e}"))),
+        }
+    }
+    if let (Some(name), Some(id)) = (&done.network_created, &done.network_created_id) {
+        if network::remove_network(docker, id).await.is_ok() {
+            report(Progress::RolledBack(format!("network {name} removed")));
         }
     }
 }

@@ -5,8 +5,7 @@ use crate::config::{ConfigError, Space};
 use crate::engine::image::{self, Runtime};
 use crate::engine::{observe, Engine, EngineError};
 use crate::plan::{self, labels, DesiredSpace, ObservedSpace, Plan, ResolveOptions};
-use std::collections::BTreeMap;
-use std::os::unix::io::AsRawFd;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -36,6 +35,14 @@ pub enum SpaceError {
     NoFreePort { bind: String, from: u16, to: u16 },
     #[error("No running space found in {0}")]
     NotFound(String),
+    /// Auto-start participants whose container exited (or restarted) before joining.
+    #[error("{who} stopped before joining the gateway ({how}); the rest of the space stays up (as `docker compose up --wait` leaves it); see `mew space logs -d {dir} {first}`")]
+    ParticipantsExited {
+        who: String,
+        how: String,
+        dir: String,
+        first: String,
+    },
 }
 
 impl From<ConfigError> for SpaceError {
@@ -146,17 +153,50 @@ pub async fn up(
         .iter()
         .map(|p| (p.id.clone(), String::new()))
         .collect();
-    plan::desired(&space, &base(*DEFAULT_PORTS.start(), placeholder_tokens))?;
+    let checked = plan::desired(&space, &base(*DEFAULT_PORTS.start(), placeholder_tokens))?;
+    if opts.port == Some(0) {
+        return Err(ConfigError::Invalid("--port must be between 1 and 65535".into()).into());
+    }
 
-    let _lock = lock_space(&space, report).await?;
+    if opts.dry_run {
+        // Read-only: no lock, no directories, no token files (existing tokens are used so that
+        // the plan's config hashes match what `up` would run).
+        let engine = crate::engine::connect(opts.host.as_deref()).await?;
+        let port = choose_port(&engine, &space.id, opts).await?;
+        let desired = plan::desired(&space, &base(port, existing_tokens(&space)?))?;
+        let observed =
+            observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
+                .await?;
+        return Ok(UpReport {
+            plan: plan::plan(&desired, &observed),
+            participants: states(&desired, &observed),
+            space_id: space.id,
+            space_dir: space.dir,
+            bind: opts.bind.clone(),
+            port,
+            outcome: None,
+        });
+    }
+
+    let _lock = lock_space(&space.id, report).await?;
     let engine = crate::engine::connect(opts.host.as_deref()).await?;
     check_id_free(&engine, &space).await?;
+    // Every image must be here (or be pulled now) before anything is stopped or started.
+    ensure_images(&engine, &checked, &rt.image_tag()).await?;
 
     std::fs::create_dir_all(space.dir.join("logs")).map_err(|source| SpaceError::Io {
         what: format!("cannot create {}", space.dir.join("logs").display()),
         source,
     })?;
     make_fifos(&space)?;
+    // `.mew/` beside a root-level space.yaml, before tokens are looked up, so both land in it.
+    crate::tokens::ensure_mew_dir(&space.file).map_err(|source| SpaceError::Io {
+        what: format!(
+            "cannot create the .mew directory of {}",
+            space.dir.display()
+        ),
+        source,
+    })?;
     let port = choose_port(&engine, &space.id, opts).await?;
     let tokens = load_tokens(&space)?;
     report(Progress::Done(format!(
@@ -168,22 +208,34 @@ pub async fn up(
         observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
             .await?;
     let the_plan = plan::plan(&desired, &observed);
-    if opts.dry_run {
-        return Ok(UpReport {
-            participants: states(&desired, &observed),
-            space_id: space.id,
-            space_dir: space.dir,
-            bind: opts.bind.clone(),
-            port,
-            plan: the_plan,
-            outcome: None,
-        });
-    }
     let mut ctx = ApplyContext::new(&space.id, space.dir.clone(), &opts.bind, port);
     if let Some(t) = opts.join_timeout {
         ctx.join_timeout = t;
     }
+    ctx.network_id = observed
+        .networks
+        .iter()
+        .find(|n| n.name == desired.network.name)
+        .map(|n| n.id.clone());
     let outcome = apply(&engine, &the_plan, &ctx, report).await?;
+    if let Some(first) = outcome.exited.first() {
+        return Err(SpaceError::ParticipantsExited {
+            who: outcome
+                .exited
+                .iter()
+                .map(|e| e.participant.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            how: outcome
+                .exited
+                .iter()
+                .map(|e| format!("{}: {}", e.participant, e.status))
+                .collect::<Vec<_>>()
+                .join("; "),
+            dir: space.dir.display().to_string(),
+            first: first.participant.clone(),
+        });
+    }
     let after =
         observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
             .await?;
@@ -250,6 +302,38 @@ fn caller_user() -> String {
     format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid())
 }
 
+/// Tokens that exist already (environment or file), without creating any; a participant without
+/// one gets a placeholder (its container would be new anyway).
+fn existing_tokens(space: &Space) -> Result<BTreeMap<String, String>, SpaceError> {
+    let dir = crate::tokens::tokens_dir(&crate::tokens::mew_dir_for(&space.file));
+    let mut out = BTreeMap::new();
+    for p in &space.participants {
+        let token = crate::tokens::load_existing(&dir, &p.id)?
+            .unwrap_or_else(|| "(generated at up)".to_string());
+        out.insert(p.id.clone(), token);
+    }
+    Ok(out)
+}
+
+/// Every image the space's containers use, other than mew's runtime image (which `apply` builds
+/// from this executable), present locally or pulled now: a missing one fails `up` before any
+/// container is touched.
+async fn ensure_images(
+    engine: &Engine,
+    desired: &DesiredSpace,
+    runtime_image: &str,
+) -> Result<(), SpaceError> {
+    let images: BTreeSet<&str> = std::iter::once(&desired.gateway)
+        .chain(&desired.participants)
+        .map(|c| c.image.as_str())
+        .filter(|i| *i != runtime_image)
+        .collect();
+    for image in images {
+        crate::engine::container::ensure_image(&engine.docker, image).await?;
+    }
+    Ok(())
+}
+
 /// Tokens of every participant (created 0600 when missing), before the gateway starts.
 fn load_tokens(space: &Space) -> Result<BTreeMap<String, String>, SpaceError> {
     let mew_dir = crate::tokens::mew_dir_for(&space.file);
@@ -259,63 +343,25 @@ fn load_tokens(space: &Space) -> Result<BTreeMap<String, String>, SpaceError> {
         .collect())
 }
 
-/// An exclusive lock on the space held for the whole `up`: a second `up` waits, then finds
-/// everything in place.
-pub struct SpaceLock {
-    _file: std::fs::File,
-}
-
-async fn lock_space(
-    space: &Space,
+/// The host-wide lock of space `id` (`crate::lock`), held for a whole `up`, `down` or
+/// `restart`: a second command on the same space waits, then finds the first one's result.
+pub async fn lock_space(
+    id: &str,
     report: &(dyn Fn(Progress) + Send + Sync),
-) -> Result<SpaceLock, SpaceError> {
-    // `.mew/` is made here, before tokens are looked up, so both land in it.
-    let path = crate::tokens::ensure_mew_dir(&space.file)
-        .map_err(|source| SpaceError::Io {
-            what: format!(
-                "cannot create the .mew directory of {}",
-                space.dir.display()
-            ),
-            source,
-        })?
-        .join("up.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| SpaceError::Io {
-            what: format!("cannot open the lock file {}", path.display()),
-            source,
-        })?;
-    let fd = file.as_raw_fd();
-    // SAFETY: flock on a file descriptor we own; no memory is involved.
-    if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(SpaceLock { _file: file });
-    }
-    report(Progress::Begin(format!(
-        "waiting for another `mew space up` in {}",
-        space.dir.display()
-    )));
-    let file = tokio::task::spawn_blocking(move || {
-        // SAFETY: as above; the blocking call runs on a blocking thread.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-        if rc == 0 {
-            Ok(file)
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
+) -> Result<crate::lock::HostLock, SpaceError> {
+    crate::lock::lock_space(id, || {
+        report(Progress::Begin(format!(
+            "waiting for another mew command on space {id}"
+        )))
     })
     .await
-    .map_err(|e| SpaceError::Io {
-        what: "cannot lock the space".into(),
-        source: std::io::Error::other(e.to_string()),
-    })?
     .map_err(|source| SpaceError::Io {
-        what: format!("cannot lock {}", path.display()),
+        what: format!(
+            "cannot take the lock {}",
+            crate::lock::space_lock_path(id).display()
+        ),
         source,
-    })?;
-    Ok(SpaceLock { _file: file })
+    })
 }
 
 /// Refuse a space id that objects of another directory already carry.
@@ -429,12 +475,26 @@ pub async fn down(
         .or_else(|| std::env::var(crate::config::ENV_SPACE_ID).ok())
         .filter(|s| !s.is_empty());
     let engine = crate::engine::connect(opts.host.as_deref()).await?;
-    let ids = match &space_id {
+    let ids: Vec<String> = match &space_id {
         Some(id) => vec![id.clone()],
-        None => observe::spaces_in_dir(&engine.docker, &dir).await?,
+        // The directory's space.yaml names a space that an `up` may be creating right now (it
+        // has no labelled object yet): take that id too, so that `down` waits for the `up`.
+        None => {
+            let mut ids: BTreeSet<String> = observe::spaces_in_dir(&engine.docker, &dir)
+                .await?
+                .into_iter()
+                .collect();
+            if let Some(c) = crate::ops::target::from_config(&dir, None) {
+                if c.dir == dir {
+                    ids.insert(c.id);
+                }
+            }
+            ids.into_iter().collect()
+        }
     };
     let mut reports = Vec::new();
     for id in ids {
+        let _lock = lock_space(&id, report).await?;
         let observed = observe::observe_objects(&engine.docker, &id).await?;
         if observed.containers.is_empty() && observed.networks.is_empty() {
             continue;

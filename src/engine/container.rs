@@ -9,8 +9,8 @@ use bollard::models::{
     MountTypeEnum, NetworkingConfig, PortBinding, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, RemoveContainerOptions, StartContainerOptions,
-    StopContainerOptions,
+    CreateContainerOptions, CreateImageOptions, RemoveContainerOptions, RenameContainerOptions,
+    StartContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -260,6 +260,68 @@ pub async fn stop_and_remove(
         Err(e) => tracing::debug!("stopping {name}: {e}"),
     }
     force_remove(docker, name).await
+}
+
+/// Name of a container set aside while its replacement starts.
+pub fn aside_name(name: &str) -> String {
+    format!("{name}-mew-old")
+}
+
+/// Stop a container and rename it to [`aside_name`], so that its replacement can take its name
+/// (and port) while it can still come back if the replacement fails. Returns whether there was
+/// a container. A leftover set-aside copy (from a killed `up`) is removed first.
+pub async fn set_aside(
+    docker: &Docker,
+    name: &str,
+    timeout_secs: Option<i32>,
+) -> Result<bool, EngineError> {
+    let aside = aside_name(name);
+    force_remove(docker, &aside).await?;
+    match docker
+        .stop_container(
+            name,
+            Some(StopContainerOptions {
+                t: timeout_secs,
+                signal: None,
+            }),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if is_not_found(&e) => return Ok(false),
+        Err(e) if status_code(&e) == Some(304) => {}
+        Err(e) => return Err(EngineError::api(format!("cannot stop container {name}"), e)),
+    }
+    match docker
+        .rename_container(name, RenameContainerOptions { name: aside })
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(EngineError::api(
+            format!("cannot rename container {name}"),
+            e,
+        )),
+    }
+}
+
+/// Undo [`set_aside`]: give the container its name back and start it.
+pub async fn restore(docker: &Docker, name: &str) -> Result<(), EngineError> {
+    docker
+        .rename_container(
+            &aside_name(name),
+            RenameContainerOptions {
+                name: name.to_string(),
+            },
+        )
+        .await
+        .map_err(|e| EngineError::api(format!("cannot rename container {name} back"), e))?;
+    start(docker, name).await
+}
+
+/// Remove the set-aside copy of `name` (its replacement runs).
+pub async fn drop_aside(docker: &Docker, name: &str) -> Result<(), EngineError> {
+    force_remove(docker, &aside_name(name)).await
 }
 
 async fn force_remove(docker: &Docker, name: &str) -> Result<(), EngineError> {

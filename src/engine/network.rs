@@ -3,6 +3,13 @@
 //! Docker's default address pools hold about 30 bridge networks. When they run out, we retry
 //! with an explicit /24 from mew's own range (`MEW_SUBNET_POOL`, default 10.213.0.0/16) that no
 //! engine network uses yet; if that fails too, the error says what to do.
+//!
+//! Docker does not refuse a second network with a taken name (API 1.41's `CheckDuplicate` is a
+//! best-effort check that bollard's request type no longer carries, and it races anyway), so a
+//! create whose caller was killed can finish after the next `up` looked. After every create we
+//! list the space's networks of that name and keep one, the oldest (ties: the smallest id), so
+//! that every mew, concurrent or later, picks the same one; the others are removed. From then on
+//! everything addresses the network by id.
 use super::{is_not_found, status_code, EngineError};
 use crate::plan::NetworkSpec;
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
@@ -12,20 +19,69 @@ use std::net::Ipv4Addr;
 
 const DEFAULT_POOL: &str = "10.213.0.0/16";
 
-/// Create the network; return its id.
+/// Create the network unless the space already has one of that name; return the id of the one
+/// network of that name left afterwards.
 pub async fn create_network(docker: &Docker, spec: &NetworkSpec) -> Result<String, EngineError> {
-    match create(docker, spec, None).await {
-        Ok(id) => Ok(id),
+    let created = match create(docker, spec, None).await {
+        Ok(id) => Some(id),
+        // Podman refuses a taken name: the space has it already.
+        Err(e) if status_code(&e) == Some(409) => None,
         Err(e) if is_pool_exhausted(&e) => {
             let pool =
                 std::env::var("MEW_SUBNET_POOL").unwrap_or_else(|_| DEFAULT_POOL.to_string());
-            create_in_pool(docker, spec, &pool).await
+            Some(create_in_pool(docker, spec, &pool).await?)
         }
-        Err(e) => Err(EngineError::api(
-            format!("cannot create network {}", spec.name),
-            e,
-        )),
+        Err(e) => {
+            return Err(EngineError::api(
+                format!("cannot create network {}", spec.name),
+                e,
+            ))
+        }
+    };
+    crate::apply::kill_point("network create");
+    match keep_one(docker, spec).await? {
+        Some(id) => Ok(id),
+        // Listed before the engine showed it (should not happen): trust the create.
+        None => created.ok_or_else(|| EngineError::Io {
+            what: format!("cannot find network {} after creating it", spec.name),
+            source: std::io::Error::other("not listed"),
+        }),
     }
+}
+
+/// Of the space's networks named `spec.name`, keep the first in [`network_order`] and remove the
+/// others (a duplicate still in use is left for the plan of the next `up`); return the kept id.
+pub async fn keep_one(docker: &Docker, spec: &NetworkSpec) -> Result<Option<String>, EngineError> {
+    let space = spec
+        .labels
+        .get(crate::plan::labels::SPACE)
+        .cloned()
+        .unwrap_or_default();
+    let filter = format!("{}={space}", crate::plan::labels::SPACE);
+    let same_name: Vec<_> = super::observe::networks_with(docker, &filter)
+        .await?
+        .into_iter()
+        .filter(|n| n.name == spec.name)
+        .collect();
+    let Some((winner, losers)) = same_name.split_first() else {
+        return Ok(None);
+    };
+    for loser in losers {
+        if let Err(e) = remove_network(docker, &loser.id).await {
+            tracing::warn!("duplicate network {} ({}): {e}", loser.name, loser.id);
+        }
+    }
+    Ok(Some(winner.id.clone()))
+}
+
+/// The order in which networks of one name compete: oldest first, then by id. `created` is the
+/// engine's RFC 3339 timestamp (compared as a time: its fraction has no fixed width).
+pub fn network_order(created: Option<&str>, id: &str) -> (i64, String) {
+    let nanos = created
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .and_then(|t| t.timestamp_nanos_opt())
+        .unwrap_or(i64::MAX);
+    (nanos, id.to_string())
 }
 
 async fn create(
@@ -116,12 +172,12 @@ fn subnets_of(base: Ipv4Addr, prefix: u8) -> impl Iterator<Item = String> {
     (0..count).map(move |i| format!("{}/24", Ipv4Addr::from(start + (i << 8))))
 }
 
-/// Remove a network; a missing one is not an error.
-pub async fn remove_network(docker: &Docker, name: &str) -> Result<(), EngineError> {
-    match docker.remove_network(name).await {
+/// Remove a network by id (a name may match two networks); a missing one is not an error.
+pub async fn remove_network(docker: &Docker, id: &str) -> Result<(), EngineError> {
+    match docker.remove_network(id).await {
         Ok(()) => Ok(()),
         Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(EngineError::api(format!("cannot remove network {name}"), e)),
+        Err(e) => Err(EngineError::api(format!("cannot remove network {id}"), e)),
     }
 }
 
@@ -138,5 +194,15 @@ mod tests {
         assert_eq!(all[255], "10.213.255.0/24");
         let one: Vec<String> = subnets_of("192.168.7.9".parse().expect("ip"), 24).collect();
         assert_eq!(one, vec!["192.168.7.0/24".to_string()]);
+    }
+
+    #[test]
+    fn the_oldest_network_wins_whatever_the_fraction_width() {
+        let a = network_order(Some("2026-12-02T18:30:01.1234567Z"), "b");
+        let b = network_order(Some("2026-12-02T18:30:01.123456789Z"), "a");
+        assert!(a < b, "…01.1234567 is earlier than …01.123456789");
+        let tie = network_order(Some("2026-12-02T18:30:01Z"), "a");
+        assert!(tie < network_order(Some("2026-12-02T18:30:01Z"), "b"));
+        assert!(b < network_order(None, "0"), "an unknown time sorts last");
     }
 }

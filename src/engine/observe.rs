@@ -90,16 +90,23 @@ pub async fn networks_with(
         }))
         .await
         .map_err(|e| EngineError::api("cannot list networks", e))?;
-    let mut out: Vec<ObservedNetwork> = list
+    // By name, and networks of one name oldest first: the first is the one to keep
+    // (`network::network_order`).
+    let mut keyed: Vec<(i64, ObservedNetwork)> = list
         .into_iter()
-        .map(|n| ObservedNetwork {
-            id: n.id.unwrap_or_default(),
-            name: n.name.unwrap_or_default(),
-            labels: n.labels.unwrap_or_default().into_iter().collect(),
+        .map(|n| {
+            let id = n.id.unwrap_or_default();
+            let (created, _) = super::network::network_order(n.created.as_deref(), &id);
+            let net = ObservedNetwork {
+                id,
+                name: n.name.unwrap_or_default(),
+                labels: n.labels.unwrap_or_default().into_iter().collect(),
+            };
+            (created, net)
         })
         .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    keyed.sort_by(|(ta, a), (tb, b)| (&a.name, ta, &a.id).cmp(&(&b.name, tb, &b.id)));
+    Ok(keyed.into_iter().map(|(_, n)| n).collect())
 }
 
 /// Space ids with objects labelled as coming from `dir` (for `down` without space.yaml).

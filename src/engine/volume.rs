@@ -35,32 +35,14 @@ pub async fn runtime_volume_ready(docker: &Docker, name: &str) -> Result<bool, E
     volume_exists(docker, name).await
 }
 
-/// An exclusive lock on `<tmp>/<name>.lock`, shared by every mew on this host, released when
-/// dropped.
-pub async fn host_lock(name: &str) -> Result<std::fs::File, EngineError> {
-    let path = std::env::temp_dir().join(format!("{name}.lock"));
-    let io = |source| EngineError::Io {
-        what: format!("cannot lock {}", path.display()),
-        source,
-    };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    tokio::task::spawn_blocking(move || {
-        use std::os::unix::io::AsRawFd;
-        // SAFETY: flock on a descriptor we own; no memory is involved.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            Ok(file)
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
-    })
-    .await
-    .map_err(|e| io(std::io::Error::other(e.to_string())))?
-    .map_err(io)
+/// An exclusive host-wide lock named after the volume (see `crate::lock`), released when dropped.
+pub async fn host_lock(name: &str) -> Result<crate::lock::HostLock, EngineError> {
+    crate::lock::lock_named(name)
+        .await
+        .map_err(|source| EngineError::Io {
+            what: format!("cannot take the lock for {name}"),
+            source,
+        })
 }
 
 /// Create and fill the runtime volume `name` from `image` unless it exists.

@@ -42,7 +42,8 @@ pub struct Scope {
     pub space_id: Option<String>,
     /// This space's directory.
     pub dir: Option<String>,
-    /// Also every space whose directory no longer exists.
+    /// Also every space whose directory no longer exists, and every labelled network of a
+    /// space that has no container at all (what a killed `up` can leave behind).
     pub all: bool,
     /// Also remove running containers.
     pub force: bool,
@@ -68,9 +69,20 @@ impl Scope {
 pub fn plan(objs: &[Obj], scope: &Scope, dir_exists: &dyn Fn(&str) -> bool) -> CleanPlan {
     let mut out = CleanPlan::default();
     let mut removed_containers: BTreeSet<&str> = BTreeSet::new();
+    let spaces_with_containers: BTreeSet<&str> = objs
+        .iter()
+        .filter(|o| o.kind == Kind::Container)
+        .map(|o| o.space.as_str())
+        .collect();
+    let stray_network = |o: &Obj| {
+        scope.all
+            && o.kind == Kind::Network
+            && o.users.is_empty()
+            && !spaces_with_containers.contains(o.space.as_str())
+    };
     let mut in_scope: Vec<&Obj> = objs
         .iter()
-        .filter(|o| scope.covers(o, dir_exists))
+        .filter(|o| scope.covers(o, dir_exists) || stray_network(o))
         .collect();
     in_scope.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     for o in in_scope.iter().filter(|o| o.kind == Kind::Container) {
@@ -174,5 +186,26 @@ mod tests {
         let p = plan(&fixture(), &scope, &|d| d != "/gone");
         assert_eq!(names(&p.remove), ["gone-x", "mew-gone"]);
         assert!(p.skipped.is_empty());
+    }
+
+    /// Regression (issue 13.1): two labelled networks of a space whose directory exists, with no
+    /// container at all, made `clean --all` say "Nothing to clean.".
+    #[test]
+    fn all_adds_networks_of_spaces_without_containers() {
+        let mut objs = fixture();
+        objs.push(obj(Kind::Network, "mew-k", "k", "/k", false, &[]));
+        objs.push(obj(Kind::Network, "mew-k", "k", "/k", false, &[]));
+        let scope = Scope {
+            dir: Some("/nowhere".into()),
+            all: true,
+            ..Default::default()
+        };
+        let p = plan(&objs, &scope, &|d| d != "/gone");
+        assert_eq!(names(&p.remove), ["gone-x", "mew-gone", "mew-k", "mew-k"]);
+        let without_all = Scope {
+            dir: Some("/nowhere".into()),
+            ..Default::default()
+        };
+        assert!(plan(&objs, &without_all, &|_| true).remove.is_empty());
     }
 }

@@ -69,25 +69,40 @@ pub fn plan(desired: &DesiredSpace, observed: &ObservedSpace) -> Plan {
     }
     push("runtime volume", volume);
 
-    let mut network = Vec::new();
-    if !observed
+    // Observed networks of one name come oldest first: the first is kept, the others are
+    // duplicates (a killed `up` whose create finished late). Which one a container is on is not
+    // observed, so with duplicates every container is made again on the kept one.
+    let same_name: Vec<&ObservedNetwork> = observed
         .networks
         .iter()
-        .any(|n| n.name == desired.network.name)
-    {
+        .filter(|n| n.name == desired.network.name)
+        .collect();
+    let duplicates = same_name.get(1..).unwrap_or_default();
+    let mut network = Vec::new();
+    if same_name.is_empty() {
         network.push(Action::CreateNetwork(desired.network.clone()));
     }
     push("network", network);
 
-    let gw = decide(
-        &desired.gateway,
-        by_name.get(desired.gateway.name.as_str()).copied(),
-    );
+    let decide_here = |spec: &ContainerSpec| {
+        let have = by_name.get(spec.name.as_str()).copied();
+        match decide(spec, have) {
+            Decision::Create => Decision::Create,
+            _ if !duplicates.is_empty() => Decision::Recreate,
+            d => d,
+        }
+    };
+    let gw = decide_here(&desired.gateway);
     let parts: Vec<(&ContainerSpec, Decision)> = desired
         .participants
         .iter()
-        .map(|p| (p, decide(p, by_name.get(p.name.as_str()).copied())))
+        .map(|p| (p, decide_here(p)))
         .collect();
+    let recreate_reason = if duplicates.is_empty() {
+        RemoveReason::Changed
+    } else {
+        RemoveReason::DuplicateNetwork
+    };
 
     // Orphans first (sorted by name for a stable plan), then containers to recreate.
     let wanted: BTreeSet<&str> = std::iter::once(desired.gateway.name.as_str())
@@ -105,11 +120,23 @@ pub fn plan(desired: &DesiredSpace, observed: &ObservedSpace) -> Plan {
         if d == Decision::Recreate {
             remove.push(Action::RemoveContainer {
                 name: spec.name.clone(),
-                reason: RemoveReason::Changed,
+                reason: recreate_reason,
             });
         }
     }
     push("remove", remove);
+    // After the containers that may use them are gone.
+    push(
+        "duplicate networks",
+        duplicates
+            .iter()
+            .map(|n| Action::RemoveNetwork {
+                name: n.name.clone(),
+                id: n.id.clone(),
+                duplicate: true,
+            })
+            .collect(),
+    );
 
     let start_action = |spec: &ContainerSpec, d: Decision| match d {
         Decision::Keep => None,
@@ -174,8 +201,9 @@ pub fn plan_down(observed: &ObservedSpace) -> Plan {
         .map(|c| c.name.as_str())
         .collect();
     names.sort_unstable();
-    let mut nets: Vec<&str> = observed.networks.iter().map(|n| n.name.as_str()).collect();
-    nets.sort_unstable();
+    // Every network carrying the space's label, by id: two may share a name.
+    let mut nets: Vec<&ObservedNetwork> = observed.networks.iter().collect();
+    nets.sort_by(|a, b| a.name.cmp(&b.name));
     let mut stages = Vec::new();
     if !names.is_empty() {
         stages.push(Stage {
@@ -194,8 +222,10 @@ pub fn plan_down(observed: &ObservedSpace) -> Plan {
             title: "network".into(),
             actions: nets
                 .into_iter()
-                .map(|name| Action::RemoveNetwork {
-                    name: name.to_string(),
+                .map(|n| Action::RemoveNetwork {
+                    name: n.name.clone(),
+                    id: n.id.clone(),
+                    duplicate: false,
                 })
                 .collect(),
         });

@@ -236,9 +236,12 @@ pub enum Action {
         image: String,
     },
     CreateNetwork(NetworkSpec),
-    /// Remove a network of the space (`down`, after its containers).
+    /// Remove a network of the space, by id (`down`, after its containers; or a second network
+    /// with the space's network name, which a killed `up` can leave behind).
     RemoveNetwork {
         name: String,
+        id: String,
+        duplicate: bool,
     },
     /// Stop (with the grace period) and remove a container.
     RemoveContainer {
@@ -270,6 +273,8 @@ pub enum RemoveReason {
     Changed,
     /// The space is being taken down.
     Down,
+    /// The space has two networks of one name: every container is made again on the one kept.
+    DuplicateNetwork,
 }
 
 /// Actions within a stage are independent and run in parallel; stages run in order.

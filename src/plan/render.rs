@@ -28,11 +28,25 @@ pub fn action_line(action: &Action) -> String {
             format!("+ create volume {name} (mew from {image})")
         }
         Action::CreateNetwork(n) => format!("+ create network {}", n.name),
-        Action::RemoveNetwork { name } => format!("- remove network {name}"),
+        Action::RemoveNetwork {
+            name,
+            id,
+            duplicate,
+        } => {
+            if *duplicate {
+                let short: String = id.chars().take(12).collect();
+                format!("- remove network {name} (duplicate, id {short})")
+            } else {
+                format!("- remove network {name}")
+            }
+        }
         Action::RemoveContainer { name, reason } => match reason {
             RemoveReason::Orphan => format!("- remove {name} (no longer in space.yaml)"),
             RemoveReason::Changed => format!("~ recreate {name} (config changed)"),
             RemoveReason::Down => format!("- remove {name}"),
+            RemoveReason::DuplicateNetwork => {
+                format!("~ recreate {name} (on the one network kept)")
+            }
         },
         Action::CreateAndStart(spec) => {
             let mut line = format!(

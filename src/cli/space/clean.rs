@@ -39,7 +39,31 @@ pub async fn run(args: CleanArgs) -> anyhow::Result<()> {
         all: args.all,
         force: args.force,
     };
-    let p = plan(&objs, &scope, &|d| std::path::Path::new(d).exists());
+    let mut p = plan(&objs, &scope, &|d| std::path::Path::new(d).exists());
+    // Hold each space's lock while removing its objects; a space that an `up`, `down` or
+    // `restart` is working on right now is left alone (its network may be brand new).
+    let mut locks = std::collections::BTreeMap::new();
+    let mut busy = std::collections::BTreeSet::new();
+    for o in &p.remove {
+        if locks.contains_key(&o.space) || busy.contains(&o.space) {
+            continue;
+        }
+        match crate::lock::try_lock(&crate::lock::space_lock_path(&o.space))? {
+            Some(l) => {
+                locks.insert(o.space.clone(), l);
+            }
+            None => {
+                busy.insert(o.space.clone());
+            }
+        }
+    }
+    let (kept, remove): (Vec<_>, Vec<_>) =
+        p.remove.into_iter().partition(|o| busy.contains(&o.space));
+    p.remove = remove;
+    for o in kept {
+        p.skipped
+            .push((o, "another mew command is working on this space".into()));
+    }
     for (o, why) in &p.skipped {
         println!("Keeping {}: {why}", describe(o));
     }

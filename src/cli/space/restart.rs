@@ -13,6 +13,8 @@ pub struct RestartArgs {
 
 pub async fn run(args: RestartArgs) -> anyhow::Result<()> {
     let (docker, id, all) = args.select.running().await?;
+    // Not in the middle of an `up` or `down` of the same space.
+    let _lock = crate::apply::space::lock_space(&id, &super::up::print_progress).await?;
     let chosen = select(&all, &args.participants).map_err(InvalidInput::new)?;
     let done = crate::engine::restart::restart(&docker, &id, &chosen).await?;
     println!("✓ Restarted {}", done.join(", "));

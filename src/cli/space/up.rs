@@ -16,7 +16,7 @@ pub struct UpArgs {
     #[arg(long, value_name = "ID", requires = "interactive")]
     pub participant: Option<String>,
     /// Gateway port (default: the running gateway's, else the first free of 8080-8089).
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
     /// Host address the gateway port is published on.
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
@@ -99,10 +99,10 @@ pub fn print_progress(p: Progress) {
         Progress::Done(s) => eprintln!("✓ {s}"),
         Progress::Warning(s) => eprintln!("! {s}"),
         Progress::RolledBack(s) => eprintln!("↺ {s} (rolled back)"),
-        Progress::GatewayLog(tail) => {
-            eprintln!("=== logs/gateway.log (last lines) ===");
+        Progress::ContainerLog { participant, tail } => {
+            eprintln!("=== {participant}: last output ===");
             eprintln!("{tail}");
-            eprintln!("=== end of logs/gateway.log ===");
+            eprintln!("=== end of {participant}'s output ===");
         }
     }
 }
