@@ -96,7 +96,9 @@ impl ComposeOptions {
     pub fn for_runtime(rt: &crate::engine::image::Runtime, mew_version: &str) -> Self {
         ComposeOptions {
             runtime_image: rt.image_tag(),
-            runtime_volume: rt.volume_name(),
+            // Not `up`'s volume: `docker compose down --volumes` may remove this one, and `up`
+            // takes a volume that exists for one it filled.
+            runtime_volume: format!("{}-export", rt.volume_name()),
             mew_argv: rt.argv(),
             static_image: false,
             ..Self::new(mew_version)
