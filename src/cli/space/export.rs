@@ -36,7 +36,8 @@ pub struct ExportArgs {
     /// Override space.id.
     #[arg(long, value_name = "ID")]
     pub space_id: Option<String>,
-    /// Gateway port (inside the network and published on 127.0.0.1).
+    /// Gateway port (inside the network, and published on 127.0.0.1; Swarm publishes it on
+    /// every interface of the node running the gateway).
     #[arg(short, long, default_value_t = 8080)]
     pub port: u16,
     /// Write the compose file here instead of standard output.
