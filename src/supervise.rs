@@ -39,6 +39,8 @@ pub struct SuperviseOptions {
     pub args: Vec<String>,
     /// File that receives a copy of every output line (append mode).
     pub log: Option<PathBuf>,
+    /// Variables set for the command on top of the supervisor's own environment.
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Error)]
@@ -131,6 +133,7 @@ pub async fn run(opts: SuperviseOptions) -> Result<i32, SuperviseError> {
 
     let mut child = Command::new(&opts.program)
         .args(&opts.args)
+        .envs(opts.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::inherit())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

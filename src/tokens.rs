@@ -139,6 +139,40 @@ pub fn load_existing(tokens_dir: &Path, id: &str) -> Result<Option<String>, Toke
     }
 }
 
+/// Where compose and Swarm mount a participant's token (exports name their secret `mew-token`).
+pub const SECRET_FILE: &str = "/run/secrets/mew-token";
+
+/// The token a role (agent, client, bridge) joins with: `--token`/`MEW_TOKEN` when given, else
+/// the file `MEW_TOKEN_FILE` names, else [`SECRET_FILE`] when it exists. Containers get their
+/// token as a file so that it never shows in `docker inspect` or the compose file.
+pub fn given_or_secret_file(given: Option<String>) -> Result<Option<String>, TokenError> {
+    given_or_file(
+        given,
+        std::env::var_os("MEW_TOKEN_FILE"),
+        Path::new(SECRET_FILE),
+    )
+}
+
+fn given_or_file(
+    given: Option<String>,
+    named: Option<std::ffi::OsString>,
+    default_file: &Path,
+) -> Result<Option<String>, TokenError> {
+    if let Some(t) = given.filter(|t| !t.is_empty()) {
+        return Ok(Some(t));
+    }
+    let (path, required) = match named.filter(|n| !n.is_empty()) {
+        Some(n) => (PathBuf::from(n), true),
+        None => (default_file.to_path_buf(), false),
+    };
+    match fs::read_to_string(&path) {
+        Ok(s) => Ok(Some(s.trim().to_string()).filter(|t| !t.is_empty())),
+        // Only a file someone named must exist; the secret is there only in containers.
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(TokenError::Read { path, source }),
+    }
+}
+
 /// Write `<tokens_dir>/<id>.token` (0600, no newline), creating the directory (0700) and its
 /// `.gitignore` when needed.
 pub fn write_token(tokens_dir: &Path, id: &str, token: &str) -> Result<(), TokenError> {
@@ -192,6 +226,38 @@ pub fn resolve_all(mew_dir: &Path, ids: &[String]) -> Result<Vec<(String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_falls_back_to_the_named_file_then_the_secret() {
+        let tmp = tempfile::tempdir().unwrap();
+        let secret = tmp.path().join("mew-token");
+        let named = tmp.path().join("named.token");
+        let missing = tmp.path().join("missing");
+        let given = |g: Option<&str>, n: Option<&Path>, d: &Path| {
+            given_or_file(g.map(String::from), n.map(|p| p.as_os_str().to_owned()), d)
+        };
+        assert_eq!(given(None, None, &secret).unwrap(), None, "no secret: none");
+        fs::write(&secret, "from-secret\n").unwrap();
+        fs::write(&named, " from-named ").unwrap();
+        assert_eq!(
+            given(Some("flag"), Some(&named), &secret)
+                .unwrap()
+                .as_deref(),
+            Some("flag")
+        );
+        assert_eq!(
+            given(Some(""), None, &secret).unwrap().as_deref(),
+            Some("from-secret")
+        );
+        assert_eq!(
+            given(None, Some(&named), &secret).unwrap().as_deref(),
+            Some("from-named")
+        );
+        assert!(
+            given(None, Some(&missing), &secret).is_err(),
+            "a named file that is missing is an error"
+        );
+    }
 
     #[test]
     fn env_names() {

@@ -1,6 +1,7 @@
 //! `mew space export --format compose`: byte-stable, no secrets, the structure compose needs;
 //! and compose-examples/*: every space validates and its compose.yaml is the current export
-//! (`UPDATE_EXAMPLES=1 cargo test --test export_compose` rewrites them).
+//! (`scripts/gen-compose-examples`, or `UPDATE_EXAMPLES=1 cargo test --test export_compose`,
+//! rewrites them).
 use serde_yaml::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -65,7 +66,7 @@ fn examples_validate_and_their_compose_files_are_in_sync() {
             "{} has a README",
             dir.display()
         );
-        // What `mew space export --format compose` prints, computed in-process (faster).
+        // What `mew space export --static-image` prints, computed in-process (faster).
         let text = std::fs::read_to_string(&space.file).unwrap();
         let opts = mew::export::ComposeOptions::new(mew::engine::image::crate_version());
         for (name, flavour) in [
@@ -80,7 +81,7 @@ fn examples_validate_and_their_compose_files_are_in_sync() {
             let stored = std::fs::read_to_string(&file).unwrap_or_default();
             assert!(
                 stored == produced,
-                "{} is out of date: run UPDATE_EXAMPLES=1 cargo test --test export_compose",
+                "{} is out of date: run scripts/gen-compose-examples",
                 file.display()
             );
         }
@@ -93,7 +94,7 @@ fn export_is_stable_portable_and_holds_no_token() {
     let dir = tmp.path();
     std::fs::write(
         dir.join("space.yaml"),
-        "space:\n  id: Exp.Test\nparticipants:\n  echo-agent:\n    command: mew\n    args: [agent, echo, --token, \"${TOKEN}\"]\n    auto_start: true\n    restart_policy: on-failure:2\n    resources: {memory: 64m, cpus: 0.5}\n  you:\n    capabilities: [{kind: chat}]\n",
+        "space:\n  id: Exp.Test\nparticipants:\n  echo-agent:\n    command: mew\n    args: [agent, echo, --token, \"${TOKEN}\"]\n    auto_start: true\n    restart_policy: on-failure:2\n    resources: {memory: 64m, cpus: 0.5}\n  other:\n    image: busybox:latest\n    command: sh\n    args: [agent.sh, --token, \"${TOKEN}\"]\n    auto_start: true\n  you:\n    capabilities: [{kind: chat}]\n",
     )
     .unwrap();
     let tokens = dir.join(".mew/tokens");
@@ -104,10 +105,16 @@ fn export_is_stable_portable_and_holds_no_token() {
     let secret_env = [("MEW_TOKEN_YOU", "env-secret-BBBB")];
     let a = stdout_ok(&export(
         dir,
-        &["--format", "compose", "--env-file", &env_arg],
+        &[
+            "--format",
+            "compose",
+            "--static-image",
+            "--env-file",
+            &env_arg,
+        ],
         &secret_env,
     ));
-    let b = stdout_ok(&export(dir, &[], &[]));
+    let b = stdout_ok(&export(dir, &["--static-image"], &[]));
     assert_eq!(a, b, "same input, same bytes");
     // The CLI prints what the library produces (the examples test relies on it).
     let space = mew::config::load(&dir.join("space.yaml"), &Default::default()).unwrap();
@@ -127,7 +134,10 @@ fn export_is_stable_portable_and_holds_no_token() {
     let mode = std::fs::metadata(&env_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let env_text = std::fs::read_to_string(&env_file).unwrap();
-    assert_eq!(env_text, "MEW_TOKEN_ECHO_AGENT=file-secret-AAAA\n");
+    assert!(
+        env_text.starts_with("MEW_TOKEN_ECHO_AGENT=file-secret-AAAA\nMEW_TOKEN_OTHER="),
+        "{env_text}"
+    );
 
     let doc: Value = serde_yaml::from_str(&a).expect("valid YAML");
     assert_eq!(doc["name"], "exp-test");
@@ -135,7 +145,7 @@ fn export_is_stable_portable_and_holds_no_token() {
     let keys: Vec<&str> = services.keys().filter_map(Value::as_str).collect();
     assert_eq!(
         keys,
-        ["gateway", "echo-agent"],
+        ["gateway", "echo-agent", "other"],
         "passive participants get no service"
     );
     let gw = &doc["services"]["gateway"];
@@ -149,21 +159,59 @@ fn export_is_stable_portable_and_holds_no_token() {
     assert_eq!(gw["healthcheck"]["test"][0], "CMD");
     assert_eq!(gw["volumes"][0]["source"], ".");
     assert_eq!(gw["volumes"][0]["target"], "/space");
-    let reference =
-        "${MEW_TOKEN_ECHO_AGENT:?set MEW_TOKEN_ECHO_AGENT (mew space export --env-file)}";
-    assert_eq!(gw["environment"]["MEW_TOKEN_ECHO_AGENT"], reference);
+    // The gateway reads the token files from the bound space directory: no token variables.
+    assert!(gw.get("environment").is_none(), "{:?}", gw["environment"]);
+    assert!(gw.get("secrets").is_none());
 
+    // Each participant gets its token file as the secret mew's roles read at
+    // /run/secrets/mew-token, not as a variable.
     let agent = &doc["services"]["echo-agent"];
-    assert_eq!(agent["environment"]["MEW_TOKEN"], reference);
-    let command: Vec<&str> = agent["command"]
-        .as_sequence()
+    assert!(agent["environment"].get("MEW_TOKEN").is_none());
+    assert!(agent["environment"].get("MEW_TOKEN_ECHO_AGENT").is_none());
+    assert_eq!(agent["secrets"][0]["source"], "mew-token-echo-agent");
+    assert_eq!(agent["secrets"][0]["target"], "mew-token");
+    assert_eq!(
+        doc["secrets"]["mew-token-echo-agent"]["file"],
+        "./.mew/tokens/echo-agent.token"
+    );
+    let secrets: Vec<&str> = doc["secrets"]
+        .as_mapping()
         .unwrap()
-        .iter()
+        .keys()
         .filter_map(Value::as_str)
         .collect();
+    assert_eq!(
+        secrets,
+        ["mew-token-echo-agent", "mew-token-other"],
+        "only services get one"
+    );
+    // The export made the token files the secrets name, passive participants' included.
+    assert!(tokens.join("you.token").is_file());
+    assert_eq!(
+        std::fs::read_to_string(tokens.join("echo-agent.token")).unwrap(),
+        "file-secret-AAAA",
+        "an existing token is kept"
+    );
+    // mew reads the secret, so `--token ${TOKEN}` is left out of its command; another program
+    // gets the token through a reference compose fills from MEW_TOKEN_<ID>.
+    let words = |service: &Value| -> Vec<String> {
+        service["command"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect()
+    };
+    assert!(!words(agent).contains(&"--token".to_string()));
+    let reference = "${MEW_TOKEN_OTHER:?set MEW_TOKEN_OTHER (mew space export --env-file)}";
+    let other = words(&doc["services"]["other"]);
     assert!(
-        command.contains(&reference),
-        "${{TOKEN}} in args becomes the reference"
+        other.ends_with(&["--token".to_string(), reference.to_string()]),
+        "${{TOKEN}} in another program's args becomes the reference: {other:?}"
+    );
+    assert!(
+        a.contains("# Some args or env spell out a token"),
+        "the header says the reference needs the variables"
     );
     assert!(agent["entrypoint"][0]
         .as_str()
@@ -175,6 +223,12 @@ fn export_is_stable_portable_and_holds_no_token() {
     );
     assert_eq!(agent["mem_limit"], "64m");
     assert_eq!(agent["cpus"], "0.5");
+    // compose v2 refuses a pids_limit that differs from deploy's (absent counts as 0).
+    assert_eq!(
+        agent["pids_limit"],
+        agent["deploy"]["resources"]["limits"]["pids"]
+    );
+    assert_eq!(agent["deploy"]["resources"]["limits"]["cpus"], "0.5");
     assert_eq!(agent["restart"], "on-failure:2");
     assert_eq!(agent["deploy"]["resources"]["limits"]["memory"], "64m");
     assert_eq!(agent["deploy"]["restart_policy"]["condition"], "on-failure");
@@ -192,9 +246,18 @@ fn export_is_stable_portable_and_holds_no_token() {
     assert_eq!(st["version"], "3.9");
     assert!(st.get("name").is_none());
     let agent = &st["services"]["echo-agent"];
-    for key in ["mem_limit", "cpus", "pids_limit"] {
-        assert!(agent.get(key).is_none(), "{key} is not in the 3.x schema");
+    for key in [
+        "mem_limit",
+        "cpus",
+        "pids_limit",
+        "container_name",
+        "restart",
+        "security_opt",
+    ] {
+        assert!(agent.get(key).is_none(), "{key} is not for Swarm");
     }
+    assert_eq!(agent["deploy"]["endpoint_mode"], "dnsrr");
+    assert_eq!(agent["secrets"][0]["target"], "mew-token");
     assert_eq!(agent["depends_on"][0], "gateway");
     assert_eq!(agent["deploy"]["resources"]["limits"]["memory"], "64m");
     let port = &st["services"]["gateway"]["ports"][0];
@@ -247,4 +310,43 @@ fn env_file_in_a_fresh_space_creates_dot_mew() {
         "{env}"
     );
     assert!(!dir.join("tokens").exists());
+}
+
+/// Regression: an export made by a dynamically linked mew named `mew:<version>` and
+/// `/opt/mew/mew` as the entrypoint, which its runtime image cannot start (`exec /opt/mew/mew:
+/// no such file or directory`: the loader is under /opt/mew/lib). The export names the image
+/// this build's `mew image build` makes, and starts mew the way that image does.
+#[test]
+fn export_of_a_dynamic_build_names_its_own_image_and_loader() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("space.yaml"),
+        "space:\n  id: dyn\nparticipants:\n  echo-agent:\n    command: mew\n    args: [agent, echo]\n    auto_start: true\n",
+    )
+    .unwrap();
+    let doc: Value = serde_yaml::from_str(&stdout_ok(&export(dir, &[], &[]))).unwrap();
+    // `cargo test` builds mew for the glibc host target: dynamic.
+    let version = mew::engine::image::crate_version();
+    for name in ["gateway", "echo-agent"] {
+        let s = &doc["services"][name];
+        let image = s["image"].as_str().unwrap();
+        let hash = image
+            .strip_prefix(&format!("mew:{version}-"))
+            .unwrap_or_else(|| panic!("{name}: {image} is not this build's own tag"));
+        assert!(hash.len() == 12 && hash.chars().all(|c| c.is_ascii_hexdigit()));
+        let entry = s["entrypoint"][0].as_str().unwrap();
+        assert!(entry.starts_with("/opt/mew/lib/ld-"), "{name}: {entry}");
+        assert_eq!(s["command"][0], "--library-path");
+    }
+    let gw = &doc["services"]["gateway"];
+    assert!(gw["healthcheck"]["test"][1]
+        .as_str()
+        .unwrap()
+        .starts_with("/opt/mew/lib/ld-"));
+    // --static-image names the image a static mew builds, whichever mew exports.
+    let st: Value =
+        serde_yaml::from_str(&stdout_ok(&export(dir, &["--static-image"], &[]))).unwrap();
+    assert_eq!(st["services"]["gateway"]["image"], format!("mew:{version}"));
+    assert_eq!(st["services"]["gateway"]["entrypoint"][0], "/opt/mew/mew");
 }

@@ -210,3 +210,27 @@ fn orphans_are_adopted_and_reaped() {
     let status = wait_with_timeout(&mut guard.0, Duration::from_secs(5));
     assert_eq!(status.code(), Some(143));
 }
+
+/// Exported spaces mount the token as a file (MEW_TOKEN_FILE here stands in for
+/// /run/secrets/mew-token): the supervised program, in any language, finds it in MEW_TOKEN; a
+/// MEW_TOKEN that is set wins.
+#[test]
+fn token_file_reaches_the_command_as_mew_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("mew-token");
+    std::fs::write(&file, "tok-from-file\n").unwrap();
+    let run = |env_token: Option<&str>| {
+        let mut cmd = mew();
+        cmd.args(["supervise", "--", "sh", "-c", "printf '%s' \"$MEW_TOKEN\""])
+            .env("MEW_TOKEN_FILE", &file)
+            .env_remove("MEW_TOKEN");
+        if let Some(t) = env_token {
+            cmd.env("MEW_TOKEN", t);
+        }
+        let out = cmd.output().expect("run mew supervise");
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(run(None), "tok-from-file");
+    assert_eq!(run(Some("tok-from-env")), "tok-from-env");
+}

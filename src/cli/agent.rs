@@ -29,7 +29,7 @@ pub enum AgentCommand {
 pub struct RunArgs {
     #[command(flatten)]
     pub at: GatewayArgs,
-    /// Token sent with the join.
+    /// Token sent with the join (else the file MEW_TOKEN_FILE names, else /run/secrets/mew-token).
     #[arg(short, long, env = "MEW_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Participant id.
@@ -73,7 +73,7 @@ pub struct StartArgs {
     pub kind: StartType,
     #[command(flatten)]
     pub at: GatewayArgs,
-    /// Token sent with the join.
+    /// Token sent with the join (else the file MEW_TOKEN_FILE names, else /run/secrets/mew-token).
     #[arg(long, env = "MEW_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Participant id (default: <type>-agent).
@@ -85,7 +85,7 @@ pub struct StartArgs {
 pub struct AgentArgs {
     #[command(flatten)]
     pub at: GatewayArgs,
-    /// Token sent with the join.
+    /// Token sent with the join (else the file MEW_TOKEN_FILE names, else /run/secrets/mew-token).
     #[arg(short, long, env = "MEW_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Participant id (default: <type>-agent).
@@ -117,7 +117,7 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
         gateway: args.at.gateway,
         space: args.at.space,
         participant_id: args.id.unwrap_or_else(|| format!("{}-agent", kind.name())),
-        token: args.token,
+        token: crate::tokens::given_or_secret_file(args.token)?,
     };
     agents::run(kind, opts, crate::client::shutdown_signal())
         .await
@@ -172,7 +172,7 @@ async fn run_model_agent(args: RunArgs) -> anyhow::Result<()> {
             gateway: args.at.gateway,
             space: args.at.space,
             participant_id: args.id,
-            token: args.token,
+            token: crate::tokens::given_or_secret_file(args.token)?,
         },
         config,
         model: settings,

@@ -23,9 +23,9 @@ pub struct StartArgs {
     /// The bridge's participant id; it answers `mcp/request`s addressed to this id.
     #[arg(short = 'p', long, env = "MEW_PARTICIPANT_ID")]
     pub participant_id: String,
-    /// Token sent with the join.
+    /// Token sent with the join (else the file MEW_TOKEN_FILE names, else /run/secrets/mew-token).
     #[arg(short, long, env = "MEW_TOKEN", hide_env_values = true)]
-    pub token: String,
+    pub token: Option<String>,
     /// The MCP server's program; `mew` means this mew executable (its built-in servers: `mew mcp
     /// list`).
     #[arg(short = 'm', long)]
@@ -56,6 +56,13 @@ pub struct StartArgs {
 
 pub async fn run(cmd: BridgeCommand) -> anyhow::Result<()> {
     let BridgeCommand::Start(a) = cmd;
+    let Some(token) = crate::tokens::given_or_secret_file(a.token)? else {
+        return Err(crate::error::InvalidInput::new(format!(
+            "mew bridge start: no token: pass --token, or set MEW_TOKEN or MEW_TOKEN_FILE, or mount it at {}",
+            crate::tokens::SECRET_FILE
+        ))
+        .into());
+    };
     if let Some(caps) = &a.capabilities {
         bridge::parse_capabilities(caps)?;
     }
@@ -79,7 +86,7 @@ pub async fn run(cmd: BridgeCommand) -> anyhow::Result<()> {
             gateway: a.gateway,
             space: a.space,
             participant_id: a.participant_id,
-            token: Some(a.token),
+            token: Some(token),
         },
         server,
         init_timeout: Duration::from_millis(a.init_timeout),

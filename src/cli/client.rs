@@ -30,7 +30,8 @@ pub struct ConnectArgs {
     /// Participant id (default: client-<unix ms>).
     #[arg(short = 'p', long, env = "MEW_PARTICIPANT_ID")]
     pub participant_id: Option<String>,
-    /// Token sent with the join (decides capabilities).
+    /// Token sent with the join (decides capabilities; else the file MEW_TOKEN_FILE names, else
+    /// /run/secrets/mew-token).
     #[arg(short, long, env = "MEW_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Append each received message as one compact JSON line to this file.
@@ -65,7 +66,7 @@ async fn connect_cmd(args: ConnectArgs) -> anyhow::Result<()> {
             gateway: args.gateway,
             space: args.space,
             participant_id,
-            token: args.token,
+            token: crate::tokens::given_or_secret_file(args.token)?,
         },
         output,
         input,

@@ -20,10 +20,22 @@ pub async fn run(args: SuperviseArgs) -> anyhow::Result<()> {
     let Some(program) = command.next() else {
         return Err(crate::error::InvalidInput::new("missing command after `--`").into());
     };
+    // Exported spaces mount each participant's token as a secret file instead of setting
+    // MEW_TOKEN; programs in any language keep finding it in MEW_TOKEN. (A missing or unreadable
+    // secret leaves the variable unset: mew's roles then report the file themselves.)
+    let env = match std::env::var("MEW_TOKEN") {
+        Ok(t) if !t.is_empty() => Vec::new(),
+        _ => crate::tokens::given_or_secret_file(None)
+            .ok()
+            .flatten()
+            .map(|t| vec![("MEW_TOKEN".to_string(), t)])
+            .unwrap_or_default(),
+    };
     let opts = SuperviseOptions {
         program,
         args: command.collect(),
         log: args.log,
+        env,
     };
     let code = match supervise::run(opts).await {
         Ok(code) => code,

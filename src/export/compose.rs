@@ -3,8 +3,12 @@
 //! The file is portable and holds no secret:
 //! - the space directory is bound from `.` (the compose file sits in it) at `/space`, instead of
 //!   the same absolute path `up` uses, so that the same space gives the same bytes anywhere;
-//! - tokens are `${MEW_TOKEN_<ID>:?…}` references that compose fills from the environment or an
-//!   env file (`mew space export --env-file`), never their values;
+//! - each participant's token is a compose secret read from its token file and mounted at
+//!   `/run/secrets/mew-token`, where mew's roles look when given no token (compose and Swarm both
+//!   support secrets; an env file would have to be named by every command). The gateway reads
+//!   the token files from the bound space directory, as under `up`;
+//! - a `${TOKEN}` written in a participant's args or env is the only exception: it becomes a
+//!   `${MEW_TOKEN_<ID>:?…}` reference that `mew space export --env-file` fills;
 //! - the user is `${MEW_UID:-1000}:${MEW_GID:-1000}`.
 use crate::config::{ConfigError, LoadOptions, Space};
 use crate::plan::model::{ContainerSpec, DesiredSpace, HealthCheck, MountKind, RestartPolicy};
@@ -19,6 +23,8 @@ use thiserror::Error;
 pub const CONTAINER_DIR: &str = "/space";
 /// Compose's name for the volume that carries mew into non-mew images.
 const RUNTIME_VOLUME_KEY: &str = "mew-runtime";
+/// The file name of a participant's token under `/run/secrets/` (see `tokens::SECRET_FILE`).
+const SECRET_TARGET: &str = "mew-token";
 
 #[derive(Debug, Error)]
 pub enum ExportError {
@@ -30,6 +36,8 @@ pub enum ExportError {
     Yaml(#[from] serde_yaml::Error),
     #[error("cannot export for Swarm: space.network.mode `shared` needs one network namespace, which Swarm services cannot share; use the default bridge mode")]
     SharedOnSwarm,
+    #[error("cannot export: {0}; build a static mew (cargo build --release --target x86_64-unknown-linux-musl), run its `mew image build`, and export with --static-image")]
+    UnknownRuntime(String),
 }
 
 /// Which tool the file is for.
@@ -49,32 +57,77 @@ pub enum Flavour {
 pub struct ComposeOptions {
     pub port: u16,
     pub bind: String,
-    /// The runtime image reference (`mew:<version>`).
+    /// The runtime image reference.
     pub runtime_image: String,
+    /// The named volume that carries that image's `/opt/mew` into other images.
+    pub runtime_volume: String,
     /// How to run mew inside a container with `/opt/mew`.
     pub mew_argv: Vec<String>,
     pub mew_version: String,
+    /// The image is the static one (`mew:<version>`), not this executable's own.
+    pub static_image: bool,
 }
 
 impl ComposeOptions {
-    /// The file expects the runtime image of a static mew (`images/Dockerfile`, or `mew image
-    /// build` run by a musl build), where `/opt/mew/mew` runs as it is. Taking the argv of the
-    /// running executable instead would make the output depend on how this mew was built.
+    /// The runtime image of a static mew (`images/Dockerfile`, or `mew image build` run by a musl
+    /// build), where `/opt/mew/mew` runs as it is: the same bytes whichever mew exports, which
+    /// compose-examples/ need.
     pub fn new(mew_version: &str) -> Self {
         ComposeOptions {
             port: 8080,
             bind: "127.0.0.1".into(),
             runtime_image: format!("mew:{mew_version}"),
+            runtime_volume: format!("mew-runtime-{mew_version}"),
             mew_argv: vec![format!("{}/mew", crate::engine::image::MEW_HOME)],
             mew_version: mew_version.into(),
+            static_image: true,
+        }
+    }
+
+    /// The image `mew image build` makes from the running executable: its own tag (the
+    /// `mew:<version>` alias moves to whichever build ran last, static or not) and its argv (a
+    /// dynamically linked mew starts through the loader it ships in `/opt/mew/lib/`).
+    pub fn for_this_build() -> Result<Self, ExportError> {
+        use crate::engine::image::{crate_version, Runtime};
+        let rt = Runtime::current().map_err(|e| ExportError::UnknownRuntime(e.to_string()))?;
+        Ok(Self::for_runtime(rt, crate_version()))
+    }
+
+    pub fn for_runtime(rt: &crate::engine::image::Runtime, mew_version: &str) -> Self {
+        ComposeOptions {
+            runtime_image: rt.image_tag(),
+            // Not `up`'s volume: `docker compose down --volumes` may remove this one, and `up`
+            // takes a volume that exists for one it filled.
+            runtime_volume: format!("{}-export", rt.volume_name()),
+            mew_argv: rt.argv(),
+            static_image: false,
+            ..Self::new(mew_version)
         }
     }
 }
 
-/// The value standing in for a participant's token in the file.
+/// The value standing in for a participant's token where only a string can carry it (a
+/// `${TOKEN}` in args or env): compose fills it from the environment.
 fn token_ref(id: &str) -> String {
     let var = crate::tokens::env_var_name(id);
     format!("${{{var}:?set {var} (mew space export --env-file)}}")
+}
+
+/// What the resolver gets as a participant's token: recognisable afterwards, so that the
+/// `MEW_TOKEN` variables and `--token` flags carrying it can be left out (the secret carries it).
+fn token_marker(id: &str) -> String {
+    format!("\u{1}mew-token:{id}\u{1}")
+}
+
+/// Compose's name for a participant's token secret.
+fn secret_name(id: &str) -> String {
+    format!("mew-token-{id}")
+}
+
+/// Whether any participant's args or env spell out its token (`${TOKEN}`), which then needs
+/// `MEW_TOKEN_<ID>` from the environment (`--env-file`).
+pub fn token_refs_used(yaml: &str) -> bool {
+    yaml.contains("(mew space export --env-file)}")
 }
 
 /// The space re-read as if its directory were `/space`.
@@ -111,10 +164,7 @@ pub fn desired_for_export(
     opts.bind = o.bind.clone();
     opts.user = Some("${MEW_UID:-1000}:${MEW_GID:-1000}".into());
     for p in space.participants.iter().filter(|p| p.kind.has_container()) {
-        let r = token_ref(&p.id);
-        opts.tokens.insert(p.id.clone(), r.clone());
-        // The gateway takes the same tokens from its environment.
-        opts.host_env.insert(crate::tokens::env_var_name(&p.id), r);
+        opts.tokens.insert(p.id.clone(), token_marker(&p.id));
     }
     Ok(desired(&space, &opts)?)
 }
@@ -132,37 +182,69 @@ pub fn export(
     flavour: Flavour,
 ) -> Result<String, ExportError> {
     let d = desired_for_export(space, text, o)?;
-    let file = build(&d, &space.id);
-    let rel = space
-        .file
-        .strip_prefix(&space.dir)
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
+    let rel_file =
+        space
+            .file
+            .strip_prefix(&space.dir)
+            .map_err(|_| ExportError::ConfigOutsideDir {
+                file: space.file.clone(),
+                dir: space.dir.clone(),
+            })?;
+    let file = build(&d, &space.id, o, &tokens_dir_rel(rel_file));
+    let rel = rel_file.display().to_string();
     let image = &o.runtime_image;
     let (format, out, run) = match flavour {
         Flavour::Compose => (
             "compose",
             "compose.yaml",
-            "MEW_UID=$(id -u) MEW_GID=$(id -g) docker compose --env-file .mew/compose.env up -d",
+            "MEW_UID=$(id -u) MEW_GID=$(id -g) docker compose up -d --wait",
         ),
         Flavour::Stack => (
             "stack",
             "stack.yaml",
-            "set -a; . .mew/compose.env; set +a; docker stack deploy -c stack.yaml <name>",
+            "MEW_UID=$(id -u) MEW_GID=$(id -g) docker stack deploy -c stack.yaml <name>",
         ),
     };
-    let header = format!(
-        "# Generated by `mew space export --format {format}` from {rel}; regenerate, do not edit.\n\
-         # Keep this file in the space directory (it binds `.` at {CONTAINER_DIR}), then:\n\
-         #   mew image build     # as a static (musl) mew: the {image} runtime image\n\
-         #   mew space export --format {format} --env-file .mew/compose.env -o {out}\n\
+    let (build_it, flag) = if o.static_image {
+        (
+            "a static (musl) mew's `mew image build` or images/Dockerfile",
+            " --static-image",
+        )
+    } else {
+        ("`mew image build` run by the mew that wrote this file", "")
+    };
+    let mut header = format!(
+        "# Generated by `mew space export --format {format}{flag}` from {rel}; do not edit.\n\
+         # Keep this file in the space directory: it binds `.` at {CONTAINER_DIR}, and the tokens are\n\
+         # secrets read from the space's token files (the export creates them). The image {image}\n\
+         # is made by {build_it}. Then:\n\
+         #   mew space export --format {format}{flag} -o {out}\n\
          #   {run}\n"
     );
     let value = match flavour {
         Flavour::Compose => serde_yaml::to_value(&file)?,
         Flavour::Stack => for_stack(serde_yaml::to_value(&file)?)?,
     };
-    Ok(header + &yaml11_safe(&serde_yaml::to_string(&value)?))
+    let body = yaml11_safe(&serde_yaml::to_string(&value)?);
+    if token_refs_used(&body) {
+        header.push_str(
+            "# Some args or env spell out a token (${TOKEN}): also pass the MEW_TOKEN_<ID> variables,\n\
+             # e.g. `--env-file .mew/compose.env` (written by mew space export --env-file).\n",
+        );
+    }
+    Ok(header + &body)
+}
+
+/// The space's token directory relative to the space directory, as the export finds it once
+/// `tokens::ensure_mew_dir` made `.mew` (the CLI does before exporting).
+fn tokens_dir_rel(rel_file: &Path) -> String {
+    let parent = rel_file.parent().unwrap_or(Path::new(""));
+    let mew_dir = if parent.file_name().is_some_and(|n| n == ".mew") {
+        parent.to_path_buf()
+    } else {
+        parent.join(".mew")
+    };
+    format!("./{}", mew_dir.join("tokens").display())
 }
 
 /// Rewrite a Compose-specification file into compose format 3.9 for `docker stack deploy`.
@@ -201,6 +283,20 @@ fn stack_service(service: serde_yaml::Value) -> Result<serde_yaml::Value, Export
         match key.as_str() {
             // Not in the 3.x schema: the limits are under deploy.resources.limits already.
             Some("mem_limit" | "cpus" | "pids_limit") => {}
+            // Swarm names containers itself, restarts by deploy.restart_policy and has no
+            // no-new-privileges (stack deploy would only warn that it ignores them).
+            Some("container_name" | "restart" | "security_opt") => {}
+            // Swarm gives each service a virtual IP by default; DNS round robin names the
+            // tasks themselves, which also works where the VIP's load balancer does not (and
+            // is what host-mode published ports go with).
+            Some("deploy") => {
+                let mut deploy = match value {
+                    Value::Mapping(m) => m,
+                    _ => Mapping::new(),
+                };
+                deploy.insert("endpoint_mode".into(), "dnsrr".into());
+                out.insert(key, Value::Mapping(deploy));
+            }
             Some("network_mode") => return Err(ExportError::SharedOnSwarm),
             // 3.x only knows the list form (Swarm ignores it; agents reconnect until the
             // gateway is up).
@@ -288,6 +384,19 @@ struct ComposeFile {
     networks: BTreeMap<String, Network>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     volumes: BTreeMap<String, Volume>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    secrets: BTreeMap<String, Secret>,
+}
+
+#[derive(Serialize)]
+struct Secret {
+    file: String,
+}
+
+#[derive(Serialize)]
+struct ServiceSecret {
+    source: String,
+    target: String,
 }
 
 #[derive(Serialize)]
@@ -343,6 +452,8 @@ struct Service {
     healthcheck: Option<Healthcheck>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     depends_on: BTreeMap<String, DependsOn>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    secrets: Vec<ServiceSecret>,
     deploy: Deploy,
 }
 
@@ -400,6 +511,8 @@ struct DeployLimits {
     memory: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cpus: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pids: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -420,9 +533,9 @@ fn project_name(space_id: &str) -> String {
         .collect()
 }
 
-fn build(d: &DesiredSpace, space_id: &str) -> ComposeFile {
+fn build(d: &DesiredSpace, space_id: &str, o: &ComposeOptions, tokens_dir: &str) -> ComposeFile {
     let mut services = IndexMap::new();
-    let mut gateway = service(&d.gateway, d);
+    let mut gateway = service(&d.gateway, d, &o.mew_argv);
     if d.runtime_volume.is_some() {
         // The first container to mount an empty named volume fills it from its image: the
         // gateway (runtime image, healthy before anyone else starts) copies mew into it.
@@ -434,12 +547,24 @@ fn build(d: &DesiredSpace, space_id: &str) -> ComposeFile {
         });
     }
     services.insert("gateway".to_string(), gateway);
+    let mut secrets = BTreeMap::new();
     for p in &d.participants {
-        let mut s = service(p, d);
+        let mut s = service(p, d, &o.mew_argv);
         s.depends_on.insert(
             "gateway".into(),
             DependsOn {
                 condition: "service_healthy".into(),
+            },
+        );
+        let name = secret_name(&p.participant);
+        s.secrets.push(ServiceSecret {
+            source: name.clone(),
+            target: SECRET_TARGET.into(),
+        });
+        secrets.insert(
+            name,
+            Secret {
+                file: format!("{tokens_dir}/{}.token", p.participant),
             },
         );
         services.insert(p.participant.clone(), s);
@@ -455,7 +580,7 @@ fn build(d: &DesiredSpace, space_id: &str) -> ComposeFile {
         Some(_) => BTreeMap::from([(
             RUNTIME_VOLUME_KEY.to_string(),
             Volume {
-                name: format!("mew-runtime-{}", crate_version_of(d)),
+                name: o.runtime_volume.clone(),
                 labels: d.network.labels.clone(),
             },
         )]),
@@ -466,18 +591,11 @@ fn build(d: &DesiredSpace, space_id: &str) -> ComposeFile {
         services,
         networks,
         volumes,
+        secrets,
     }
 }
 
-fn crate_version_of(d: &DesiredSpace) -> String {
-    d.network
-        .labels
-        .get(crate::plan::labels::VERSION)
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn service(c: &ContainerSpec, d: &DesiredSpace) -> Service {
+fn service(c: &ContainerSpec, d: &DesiredSpace, mew_argv: &[String]) -> Service {
     let (network_mode, networks) = match c.network.strip_prefix("container:") {
         // Shared namespace: everyone lives in the gateway's.
         Some(_) => (Some("service:gateway".to_string()), BTreeMap::new()),
@@ -512,8 +630,22 @@ fn service(c: &ContainerSpec, d: &DesiredSpace) -> Service {
     let memory = c.resources.memory_bytes.map(bytes);
     let cpus = c.resources.nano_cpus.map(cpus);
     let refs = token_refs(d);
-    let literal = |v: &String| escape_dollars(v, &refs, false);
-    let mut cmd = c.cmd.iter().map(literal);
+    let marker = token_marker(&c.participant);
+    // The token travels as a secret: drop what carries it, and spell out what must (a
+    // `${TOKEN}` the user wrote) as a reference compose fills in.
+    let spelled = |v: &str| v.replace(&marker, &token_ref(&c.participant));
+    let literal = |v: &String| escape_dollars(&spelled(v), &refs, false);
+    let mut plain: Vec<&String> = Vec::with_capacity(c.cmd.len());
+    let drop_flag = runs_mew(&c.cmd, mew_argv);
+    let mut args = c.cmd.iter().peekable();
+    while let Some(a) = args.next() {
+        if drop_flag && a == "--token" && args.peek().is_some_and(|v| **v == marker) {
+            args.next();
+        } else {
+            plain.push(a);
+        }
+    }
+    let mut cmd = plain.into_iter().map(literal);
     let entrypoint: Vec<String> = cmd.next().into_iter().collect();
     Service {
         image: c.image.clone(),
@@ -526,7 +658,8 @@ fn service(c: &ContainerSpec, d: &DesiredSpace) -> Service {
         environment: c
             .env
             .iter()
-            .map(|(k, v)| (k.clone(), escape_dollars(v, &refs, true)))
+            .filter(|(_, v)| **v != marker)
+            .map(|(k, v)| (k.clone(), escape_dollars(&spelled(v), &refs, true)))
             .collect(),
         volumes,
         labels: c.labels.clone(),
@@ -537,6 +670,8 @@ fn service(c: &ContainerSpec, d: &DesiredSpace) -> Service {
             .iter()
             .map(|p| format!("{}:{}:{}", p.host_ip, p.host_port, p.container_port))
             .collect(),
+        // compose v2 refuses a top-level limit that differs from its deploy one (an absent
+        // one counts as 0): both carry the same value.
         mem_limit: memory.clone(),
         cpus: cpus.clone(),
         pids_limit: c.resources.pids_limit,
@@ -563,13 +698,28 @@ fn service(c: &ContainerSpec, d: &DesiredSpace) -> Service {
             ..healthcheck(h)
         }),
         depends_on: BTreeMap::new(),
+        secrets: Vec::new(),
         deploy: Deploy {
             resources: DeployResources {
-                limits: DeployLimits { memory, cpus },
+                limits: DeployLimits {
+                    memory,
+                    cpus,
+                    pids: c.resources.pids_limit,
+                },
             },
             restart_policy: deploy_restart(&c.restart),
         },
     }
+}
+
+/// Whether the program a container runs (after `mew supervise … --`, if there) is mew itself,
+/// whose roles read the secret when given no `--token`.
+fn runs_mew(cmd: &[String], mew_argv: &[String]) -> bool {
+    let program = match cmd.iter().position(|a| a == "--") {
+        Some(i) => &cmd[i + 1..],
+        None => cmd,
+    };
+    program.starts_with(mew_argv)
 }
 
 /// The token references the file may contain (one per participant with a container).

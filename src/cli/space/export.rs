@@ -1,4 +1,4 @@
-//! `mew space export --format compose`: the space as a compose file (no secrets in it).
+//! `mew space export --format compose|stack`: the space as a compose file (no secrets in it).
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -16,12 +16,13 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
-    mew space export --format compose -o compose.yaml --env-file .mew/compose.env\n  \
-    mew space export --format stack -o stack.yaml      # for docker stack deploy (Swarm)\n  \
-    MEW_UID=$(id -u) MEW_GID=$(id -g) docker compose --env-file .mew/compose.env up -d\n\n\
-    Tokens are not written into the compose file: it refers to ${MEW_TOKEN_<ID>}, which\n\
-    --env-file writes (mode 0600) from .mew/tokens/. The space directory is bound from `.`\n\
-    at /space, so keep the compose file in the space directory.")]
+    mew space export --format compose -o compose.yaml\n  \
+    MEW_UID=$(id -u) MEW_GID=$(id -g) docker compose up -d --wait\n  \
+    mew space export --format stack -o stack.yaml      # for docker stack deploy (Swarm)\n\n\
+    Tokens are not written into the file: each participant's token file (.mew/tokens/, created\n\
+    here when missing) is a compose secret mounted at /run/secrets/mew-token. The space directory\n\
+    is bound from `.` at /space, so keep the file in the space directory. The image is the one\n\
+    `mew image build` makes from this mew; --static-image names mew:<version> instead.")]
 pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "compose")]
@@ -35,15 +36,22 @@ pub struct ExportArgs {
     /// Override space.id.
     #[arg(long, value_name = "ID")]
     pub space_id: Option<String>,
-    /// Gateway port (inside the network and published on 127.0.0.1).
+    /// Gateway port (inside the network, and published on 127.0.0.1; Swarm publishes it on
+    /// every interface of the node running the gateway).
     #[arg(short, long, default_value_t = 8080)]
     pub port: u16,
     /// Write the compose file here instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Also write MEW_TOKEN_<ID>=<token> lines (0600) for the tokens the file refers to.
+    /// Also write MEW_TOKEN_<ID>=<token> lines (0600), for args or env that spell out a token
+    /// with ${TOKEN}.
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+    /// Name the static runtime image, mew:<version> running /opt/mew/mew (what `mew image build`
+    /// of a static musl mew or images/Dockerfile make), instead of this mew's own image: the same
+    /// file whichever mew exports (compose-examples/ use it).
+    #[arg(long)]
+    pub static_image: bool,
 }
 
 pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
@@ -60,7 +68,11 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
     }
     let text = std::fs::read_to_string(&space.file)
         .with_context(|| format!("cannot read {}", space.file.display()))?;
-    let mut opts = ComposeOptions::new(crate::engine::image::crate_version());
+    let mut opts = if args.static_image {
+        ComposeOptions::new(crate::engine::image::crate_version())
+    } else {
+        ComposeOptions::for_this_build().map_err(|e| InvalidInput::new(e.to_string()))?
+    };
     opts.port = args.port;
     let flavour = match args.format {
         Format::Compose => export::Flavour::Compose,
@@ -70,6 +82,13 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
         export::ExportError::Config(c) => anyhow::Error::from(c),
         other => InvalidInput::new(other.to_string()).into(),
     })?;
+    // The secrets name the token files, which must exist when compose or Swarm reads them;
+    // the gateway reads every participant's (passive ones included) from the same directory.
+    let mew_dir = crate::tokens::ensure_mew_dir(&space.file)
+        .context("cannot create the space's .mew directory")?;
+    let all: Vec<String> = space.participants.iter().map(|p| p.id.clone()).collect();
+    crate::tokens::resolve_all(&mew_dir, &all)
+        .context("cannot read or create the participants' tokens")?;
     match &args.output {
         Some(path) => std::fs::write(path, &yaml)
             .with_context(|| format!("cannot write {}", path.display()))?,
@@ -82,8 +101,6 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
             .filter(|p| p.kind.has_container())
             .map(|p| p.id.clone())
             .collect();
-        let mew_dir = crate::tokens::ensure_mew_dir(&space.file)
-            .context("cannot create the space's .mew directory")?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
