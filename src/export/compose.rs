@@ -110,6 +110,7 @@ pub fn desired_for_export(
     );
     opts.bind = o.bind.clone();
     opts.user = Some("${MEW_UID:-1000}:${MEW_GID:-1000}".into());
+    opts.isolate_dot_mew = false;
     for p in space.participants.iter().filter(|p| p.kind.has_container()) {
         let r = token_ref(&p.id);
         opts.tokens.insert(p.id.clone(), r.clone());
