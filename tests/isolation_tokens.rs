@@ -312,3 +312,114 @@ async fn gateway_restart_policy_defaults_to_unless_stopped_and_follows_space_yam
         assert!(out.status.success(), "{}", output_text(&out));
     }
 }
+
+fn gateway_healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let mut out = String::new();
+    s.write_all(req.as_bytes()).is_ok()
+        && s.read_to_string(&mut out).is_ok()
+        && out.starts_with("HTTP/1.1 200")
+}
+
+/// Kill the gateway's PID 1 from the host, as the kernel's OOM killer would: no `stop`, so the
+/// engine's restart policy applies.
+async fn crash_gateway(docker: &Docker, s: &TestSpace) -> i64 {
+    let info = mew::engine::podman::inspect_container(docker, &s.container("gateway"))
+        .await
+        .expect("inspect gateway");
+    let restarts = info.restart_count.unwrap_or(0);
+    let pid = info.state.and_then(|st| st.pid).expect("gateway pid");
+    assert!(pid > 0, "the gateway runs");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the gateway's pid 1 (the tests run as the engine's user)");
+    restarts
+}
+
+/// `unless-stopped` brings a killed gateway back, and the agents (and the gateway's own
+/// `auto_connect` participant) rejoin it by themselves: echo answers again. (Bridge mode only:
+/// in `shared` mode the participants stay in the dead gateway's network namespace until they
+/// are restarted; see the README.)
+#[tokio::test]
+async fn a_crashed_gateway_comes_back_and_agents_rejoin() {
+    let docker = docker().await;
+    let mode = "bridge";
+    let s = TestSpace::new("gwcrash", ECHO_SPACE);
+    let out = s.up();
+    assert!(out.status.success(), "{mode}: {}", output_text(&out));
+    assert!(echo_answers(&s, "before the crash"), "{mode}");
+    let before = crash_gateway(&docker, &s).await;
+    let gateway = s.container("gateway");
+    let mut back = false;
+    let start = Instant::now();
+    while !back && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let info = mew::engine::podman::inspect_container(&docker, &gateway)
+            .await
+            .expect("inspect gateway");
+        let running = info
+            .state
+            .and_then(|st| st.status)
+            .is_some_and(|st| st.to_string() == "running");
+        back = running && info.restart_count.unwrap_or(0) > before;
+    }
+    assert!(back, "{mode}: the gateway was not restarted");
+    // (docker-proxy accepts connections before the gateway listens: ask for /health.)
+    let healthy = wait_for(Duration::from_secs(20), || gateway_healthy(s.port));
+    assert!(healthy, "{mode}: the gateway does not listen again");
+    // Echo needs a moment to notice and rejoin (backoff at most 2 s).
+    let answered = wait_for(Duration::from_secs(30), || {
+        echo_answers(
+            &s,
+            &format!("after the crash {}", start.elapsed().as_millis()),
+        )
+    });
+    assert!(
+        answered,
+        "{mode}: echo did not rejoin the restarted gateway; echo.log: {:?}",
+        std::fs::read_to_string(s.path().join("logs/echo.log"))
+    );
+    let out = s.down();
+    assert!(out.status.success(), "{mode}: {}", output_text(&out));
+}
+
+/// `space.network.mode: shared` with the isolated mounts: echo (in the gateway's network
+/// namespace, reaching it as localhost) joins and answers, and gets its own token only.
+#[tokio::test]
+async fn shared_network_mode_works_with_the_isolated_mounts() {
+    let docker = docker().await;
+    let s = TestSpace::new(
+        "isoshared",
+        &ECHO_SPACE.replace("participants:", "  network: {mode: shared}\nparticipants:"),
+    );
+    let out = s.up();
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        echo_answers(&s, "shared and isolated"),
+        "echo never answered"
+    );
+    let own = read(&s.path().join(".mew/tokens/echo.token"));
+    let out = probe(
+        &docker,
+        &s,
+        &s.container("echo"),
+        &format!(
+            "echo \"SECRET:$(cat /run/secrets/mew-token)\"; echo \"LIST:$(ls -A {}/.mew/tokens)\"; wget -q -O - http://localhost:{}/health >/dev/null && echo NET:localhost",
+            s.path().display(),
+            s.port
+        ),
+    )
+    .await;
+    assert!(out.contains(&format!("SECRET:{}\n", own.trim())), "{out}");
+    assert!(out.contains("LIST:\n"), "{out}");
+    assert!(out.contains("NET:localhost"), "{out}");
+    let out = s.down();
+    assert!(out.status.success(), "{}", output_text(&out));
+}
