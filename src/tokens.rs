@@ -50,17 +50,64 @@ pub fn mew_dir_for(config_path: &Path) -> PathBuf {
 /// so that tokens and the gateway's JSONL logs live there rather than among the space's files;
 /// returns the mew dir (`mew_dir_for` agrees with it from then on).
 pub fn ensure_mew_dir(config_path: &Path) -> std::io::Result<PathBuf> {
+    let dir = mew_dir_after_up(config_path);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The mew dir `ensure_mew_dir` makes, without touching the disk (for the pure planner).
+pub fn mew_dir_after_up(config_path: &Path) -> PathBuf {
     let config_dir = match config_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let dir = if config_dir.file_name().is_some_and(|n| n == ".mew") {
+    if config_dir.file_name().is_some_and(|n| n == ".mew") {
         config_dir
     } else {
         config_dir.join(".mew")
+    }
+}
+
+/// `<mewDir>/empty`: an empty directory bound read-only over the tokens directory in
+/// participants' containers, so that they cannot see the other participants' tokens.
+pub fn empty_dir(mew_dir: &Path) -> PathBuf {
+    mew_dir.join("empty")
+}
+
+/// Make the directories participants' mounts need on the host: `tokens/` (0700; the bind target
+/// must exist, since `.mew` is read-only in the container) and `empty/` (0555, kept empty).
+pub fn ensure_mount_dirs(mew_dir: &Path) -> Result<(), TokenError> {
+    ensure_tokens_dir(&tokens_dir(mew_dir))?;
+    let empty = empty_dir(mew_dir);
+    let werr = |source| TokenError::Write {
+        path: empty.clone(),
+        source,
     };
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+    if !empty.is_dir() {
+        fs::create_dir_all(&empty).map_err(werr)?;
+    }
+    fs::set_permissions(&empty, fs::Permissions::from_mode(0o555)).map_err(werr)
+}
+
+/// A file holding exactly `token` for `id`, for a read-only bind into the participant's
+/// container: its token file when that holds the token, else (an `MEW_TOKEN_<ID>` override,
+/// which is never written to the token file) `<tokens_dir>/env/<id>.token`, rewritten each time.
+pub fn token_file_for(tokens_dir: &Path, id: &str, token: &str) -> Result<PathBuf, TokenError> {
+    if !is_safe_id(id) {
+        return Err(TokenError::InvalidId(id.to_string()));
+    }
+    let path = tokens_dir.join(format!("{id}.token"));
+    if fs::read_to_string(&path).is_ok_and(|s| s.trim() == token) {
+        return Ok(path);
+    }
+    let env_dir = tokens_dir.join("env");
+    ensure_tokens_dir(&env_dir)?;
+    let path = env_dir.join(format!("{id}.token"));
+    write_private(&path, token.as_bytes()).map_err(|source| TokenError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
 }
 
 /// The tokens directory inside a mew dir.
@@ -318,6 +365,33 @@ mod tests {
         std::env::remove_var(env_var_name("tok-unit-env"));
         assert_eq!((t.as_str(), src), ("from-env", TokenSource::Env));
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn mount_dirs_and_the_file_holding_a_token() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mew = tmp.path().join(".mew");
+        ensure_mount_dirs(&mew).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&empty_dir(&mew)), 0o555);
+        assert_eq!(mode(&tokens_dir(&mew)), 0o700);
+        assert_eq!(fs::read_dir(empty_dir(&mew)).unwrap().count(), 0);
+        // Again: nothing to do, no error.
+        ensure_mount_dirs(&mew).unwrap();
+        let dir = tokens_dir(&mew);
+        write_token(&dir, "a", "tok-a").unwrap();
+        assert_eq!(
+            token_file_for(&dir, "a", "tok-a").unwrap(),
+            dir.join("a.token")
+        );
+        // An override the token file does not hold gets a file of its own, and the token file
+        // is left alone.
+        let env_file = token_file_for(&dir, "a", "from-env").unwrap();
+        assert_eq!(env_file, dir.join("env/a.token"));
+        assert_eq!(fs::read_to_string(&env_file).unwrap(), "from-env");
+        assert_eq!(mode(&env_file), 0o600);
+        assert_eq!(fs::read_to_string(dir.join("a.token")).unwrap(), "tok-a");
+        assert!(token_file_for(&dir, "../x", "t").is_err());
     }
 
     #[test]

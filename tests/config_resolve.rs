@@ -42,6 +42,21 @@ fn part<'a>(d: &'a DesiredSpace, id: &str) -> &'a ContainerSpec {
         .unwrap_or_else(|| panic!("no container for {id}"))
 }
 
+/// (kind, source, target, read-only) of each mount, in order.
+fn mounts(c: &ContainerSpec) -> Vec<(MountKind, &str, &str, bool)> {
+    c.mounts
+        .iter()
+        .map(|m| {
+            (
+                m.kind.clone(),
+                m.source.as_str(),
+                m.target.as_str(),
+                m.read_only,
+            )
+        })
+        .collect()
+}
+
 fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -112,8 +127,14 @@ fn gateway_container() {
     assert_eq!(g.resources.memory_bytes, Some(256 * MIB));
     assert_eq!(g.resources.pids_limit, Some(512));
     assert_eq!(g.resources.nano_cpus, None);
-    assert_eq!(g.restart, RestartPolicy::No);
+    // A crashed or OOM-killed gateway comes back by default.
+    assert_eq!(g.restart, RestartPolicy::UnlessStopped);
     assert_eq!(g.stop_grace_secs, 5);
+    // The gateway is trusted: the whole space directory, tokens and `.mew/logs` included.
+    assert_eq!(
+        mounts(g),
+        vec![(MountKind::Bind, "/spaces/demo", "/spaces/demo", false)]
+    );
     assert_eq!(g.log.driver, "json-file");
     assert_eq!(g.log.options["max-size"], "10m");
     assert_eq!(g.log.options["max-file"], "3");
@@ -187,25 +208,32 @@ fn agent_substitution_rewriting_and_env() {
     assert_eq!(e.working_dir.as_deref(), Some("/spaces/demo"));
     assert!(!e.read_only_rootfs, "writable root for foreign images");
     assert!(e.cap_drop_all && e.no_new_privileges && !e.init);
-    // Space dir at the same path, mew's volume read-only at /opt/mew.
-    assert_eq!(e.mounts.len(), 2);
+    // Space dir at the same path, mew's volume read-only at /opt/mew, `.mew` read-only with the
+    // tokens hidden, its own token only; parents before what is mounted inside them.
     assert_eq!(
-        (
-            e.mounts[0].kind.clone(),
-            e.mounts[0].source.as_str(),
-            e.mounts[0].target.as_str(),
-            e.mounts[0].read_only
-        ),
-        (MountKind::Bind, "/spaces/demo", "/spaces/demo", false)
-    );
-    assert_eq!(
-        (
-            e.mounts[1].kind.clone(),
-            e.mounts[1].source.as_str(),
-            e.mounts[1].target.as_str(),
-            e.mounts[1].read_only
-        ),
-        (MountKind::Volume, "mew-runtime-0.1.0", "/opt/mew", true)
+        mounts(e),
+        vec![
+            (MountKind::Bind, "/spaces/demo", "/spaces/demo", false),
+            (MountKind::Volume, "mew-runtime-0.1.0", "/opt/mew", true),
+            (
+                MountKind::Bind,
+                "/spaces/demo/.mew",
+                "/spaces/demo/.mew",
+                true
+            ),
+            (
+                MountKind::Bind,
+                "/spaces/demo/.mew/tokens/echo.token",
+                "/run/secrets/mew-token",
+                true
+            ),
+            (
+                MountKind::Bind,
+                "/spaces/demo/.mew/empty",
+                "/spaces/demo/.mew/tokens",
+                true
+            ),
+        ]
     );
     assert_eq!(d.runtime_volume.as_deref(), Some("mew-runtime-0.1.0"));
     // Tokens never appear in labels.
@@ -236,7 +264,10 @@ fn mew_commands_use_the_runtime_image() {
     );
     assert!(e.read_only_rootfs);
     assert!(!e.env.contains_key("HOME"));
-    assert_eq!(e.mounts.len(), 1, "no runtime volume needed");
+    assert!(
+        e.mounts.iter().all(|m| m.kind == MountKind::Bind),
+        "no runtime volume needed"
+    );
     assert_eq!(d.runtime_volume, None);
 }
 
@@ -553,5 +584,123 @@ fn config_outside_the_space_dir_is_mounted_for_the_gateway() {
     assert_eq!(
         (m[1].source.as_str(), m[1].target.as_str(), m[1].read_only),
         ("/etc/mew", "/etc/mew", true)
+    );
+}
+
+#[test]
+fn gateway_restart_policy_from_space_yaml() {
+    for (yaml, policy) in [
+        ("no", RestartPolicy::No),
+        ("always", RestartPolicy::Always),
+        ("on-failure", RestartPolicy::OnFailure(None)),
+        ("on-failure:4", RestartPolicy::OnFailure(Some(4))),
+        ("unless-stopped", RestartPolicy::UnlessStopped),
+    ] {
+        let text = format!(
+            "space: {{id: demo}}\ngateway: {{restart_policy: {yaml}}}\nparticipants:\n  echo: {{command: mew, auto_start: true}}\n"
+        );
+        let d = resolve(&text, &opts());
+        assert_eq!(d.gateway.restart, policy, "{yaml}");
+        // Participants do not inherit it.
+        assert_eq!(part(&d, "echo").restart, RestartPolicy::No, "{yaml}");
+    }
+    // A bad value is a file:line:column error.
+    let e = config::parse_space(
+        Path::new(FILE),
+        "space: {id: demo}\ngateway:\n  restart_policy: sometimes\n",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().starts_with(&format!("{FILE}:3:19")) && e.to_string().contains("sometimes"),
+        "{e}"
+    );
+}
+
+/// Each participant sees only its own token; `.mew` and a space.yaml at the space root are
+/// read-only for it; an `MEW_TOKEN_<ID>` override comes from the file the runner names.
+#[test]
+fn participants_get_only_their_own_token_and_a_read_only_dot_mew() {
+    let opts_load = LoadOptions {
+        space_dir: None,
+        space_id: None,
+    };
+    let s = config::parse_space(
+        Path::new("/spaces/root/space.yaml"),
+        "space: {id: demo}\nparticipants:\n  a: {command: mew, auto_start: true}\n  b: {command: mew, auto_start: true}\n",
+        &opts_load,
+    )
+    .unwrap();
+    let mut o = opts();
+    o.token_files
+        .insert("b".into(), "/spaces/root/.mew/tokens/env/b.token".into());
+    let d = desired(&s, &o).unwrap();
+    let b = part(&d, "b");
+    assert_eq!(
+        mounts(b),
+        vec![
+            (MountKind::Bind, "/spaces/root", "/spaces/root", false),
+            (
+                MountKind::Bind,
+                "/spaces/root/space.yaml",
+                "/spaces/root/space.yaml",
+                true
+            ),
+            (
+                MountKind::Bind,
+                "/spaces/root/.mew",
+                "/spaces/root/.mew",
+                true
+            ),
+            (
+                MountKind::Bind,
+                "/spaces/root/.mew/tokens/env/b.token",
+                "/run/secrets/mew-token",
+                true
+            ),
+            (
+                MountKind::Bind,
+                "/spaces/root/.mew/empty",
+                "/spaces/root/.mew/tokens",
+                true
+            ),
+        ]
+    );
+    let a = part(&d, "a");
+    assert!(a
+        .mounts
+        .iter()
+        .any(|m| m.source == "/spaces/root/.mew/tokens/a.token"
+            && m.target == plan::desired::TOKEN_SECRET_PATH
+            && m.read_only));
+    assert!(!a.mounts.iter().any(|m| m.source.contains("b.token")));
+}
+
+/// With space.yaml (and so the tokens) outside the space directory, a participant gets its token
+/// file and nothing of the config's directory.
+#[test]
+fn config_outside_the_space_dir_is_not_mounted_for_participants() {
+    let opts_load = LoadOptions {
+        space_dir: Some("/spaces/demo".into()),
+        space_id: None,
+    };
+    let s = config::parse_space(
+        Path::new("/etc/mew/space.yaml"),
+        "space: {id: demo}\nparticipants:\n  a: {command: mew, auto_start: true}\n",
+        &opts_load,
+    )
+    .unwrap();
+    let d = desired(&s, &opts()).unwrap();
+    assert_eq!(
+        mounts(part(&d, "a")),
+        vec![
+            (MountKind::Bind, "/spaces/demo", "/spaces/demo", false),
+            (
+                MountKind::Bind,
+                "/etc/mew/.mew/tokens/a.token",
+                "/run/secrets/mew-token",
+                true
+            ),
+        ]
     );
 }

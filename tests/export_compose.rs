@@ -94,7 +94,7 @@ fn export_is_stable_portable_and_holds_no_token() {
     let dir = tmp.path();
     std::fs::write(
         dir.join("space.yaml"),
-        "space:\n  id: Exp.Test\nparticipants:\n  echo-agent:\n    command: mew\n    args: [agent, echo, --token, \"${TOKEN}\"]\n    auto_start: true\n    restart_policy: on-failure:2\n    resources: {memory: 64m, cpus: 0.5}\n  other:\n    image: busybox:latest\n    command: sh\n    args: [agent.sh, --token, \"${TOKEN}\"]\n    auto_start: true\n  you:\n    capabilities: [{kind: chat}]\n",
+        "space:\n  id: Exp.Test\ngateway:\n  restart_policy: \"no\"\nparticipants:\n  echo-agent:\n    command: mew\n    args: [agent, echo, --token, \"${TOKEN}\"]\n    auto_start: true\n    restart_policy: on-failure:2\n    resources: {memory: 64m, cpus: 0.5}\n  other:\n    image: busybox:latest\n    command: sh\n    args: [agent.sh, --token, \"${TOKEN}\"]\n    auto_start: true\n  you:\n    capabilities: [{kind: chat}]\n",
     )
     .unwrap();
     let tokens = dir.join(".mew/tokens");
@@ -150,6 +150,7 @@ fn export_is_stable_portable_and_holds_no_token() {
     );
     let gw = &doc["services"]["gateway"];
     assert_eq!(gw["ports"][0], "127.0.0.1:8080:8080");
+    // As space.yaml's `gateway.restart_policy` says (the default is `unless-stopped`).
     assert_eq!(gw["restart"], "no");
     assert!(
         a.contains("    restart: 'no'\n"),

@@ -203,7 +203,10 @@ pub async fn up(
         "tokens loaded/generated for all {} participants",
         tokens.len()
     )));
-    let desired = plan::desired(&space, &base(port, tokens))?;
+    let token_files = participant_token_files(&space, &tokens)?;
+    let mut resolve = base(port, tokens);
+    resolve.token_files = token_files;
+    let desired = plan::desired(&space, &resolve)?;
     let observed =
         observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
             .await?;
@@ -341,6 +344,23 @@ fn load_tokens(space: &Space) -> Result<BTreeMap<String, String>, SpaceError> {
     Ok(crate::tokens::resolve_all(&mew_dir, &ids)?
         .into_iter()
         .collect())
+}
+
+/// What participants' mounts need on the host (see `plan::desired`): the empty directory that
+/// hides `.mew/tokens`, and a file holding each one's own token.
+fn participant_token_files(
+    space: &Space,
+    tokens: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, SpaceError> {
+    crate::tokens::ensure_mount_dirs(&crate::tokens::mew_dir_after_up(&space.file))?;
+    let dir = crate::tokens::tokens_dir(&crate::tokens::mew_dir_for(&space.file));
+    tokens
+        .iter()
+        .map(|(id, token)| {
+            let file = crate::tokens::token_file_for(&dir, id, token)?;
+            Ok((id.clone(), file.display().to_string()))
+        })
+        .collect()
 }
 
 /// The host-wide lock of space `id` (`crate::lock`), held for a whole `up`, `down` or

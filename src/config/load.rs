@@ -259,6 +259,7 @@ impl Reader<'_> {
             memory_bytes: l.memory_bytes,
             nano_cpus: l.nano_cpus,
             pids_limit: l.pids_limit,
+            restart: l.restart,
             logging: l.logging,
         })
     }

@@ -153,6 +153,8 @@ pub struct GatewaySettings {
     pub memory_bytes: Option<i64>,
     pub nano_cpus: Option<i64>,
     pub pids_limit: Option<i64>,
+    /// `None`: `unless-stopped`.
+    pub restart: Option<RestartPolicy>,
     pub logging: Option<LogConfig>,
 }
 

@@ -74,7 +74,14 @@ pub const DEFAULTS: &[&str] = &[
 
 pub const ROUTING: &[&str] = &["default_to"];
 
-pub const GATEWAY: &[&str] = &["port", "space", "image", "resources", "logging"];
+pub const GATEWAY: &[&str] = &[
+    "port",
+    "space",
+    "image",
+    "resources",
+    "restart_policy",
+    "logging",
+];
 
 pub const GATEWAY_LOGGING: &[&str] = &["enabled", "envelope_history", "capability_decisions"];
 

@@ -92,7 +92,9 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         start_period: Some(h.start_period_ms as i64 * MS_TO_NS),
         start_interval: None,
     });
-    let networking_config = NetworkingConfig {
+    // `container:<name>` joins another container's namespace: there is no endpoint to configure,
+    // and Podman refuses one ("networks … can only be used with Bridge mode networking").
+    let networking_config = (!spec.network.starts_with("container:")).then(|| NetworkingConfig {
         endpoints_config: Some(HashMap::from([(
             spec.network.clone(),
             EndpointSettings {
@@ -100,7 +102,7 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
                 ..Default::default()
             },
         )])),
-    };
+    });
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         entrypoint,
@@ -113,7 +115,7 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         healthcheck,
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         host_config: Some(host_config),
-        networking_config: Some(networking_config),
+        networking_config,
         ..Default::default()
     }
 }
@@ -561,6 +563,19 @@ mod tests {
         let mounts = hc.mounts.expect("mounts");
         assert_eq!(mounts.len(), 1);
         assert_eq!(mounts[0].typ, Some(MountTypeEnum::VOLUME));
+    }
+
+    #[test]
+    fn shared_namespace_containers_have_no_endpoint() {
+        let mut s = spec();
+        s.network = "container:s-gateway".into();
+        s.aliases.clear();
+        let body = create_body(&s);
+        assert_eq!(body.networking_config, None);
+        assert_eq!(
+            body.host_config.expect("hc").network_mode.as_deref(),
+            Some("container:s-gateway")
+        );
     }
 
     #[test]

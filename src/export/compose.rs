@@ -163,6 +163,7 @@ pub fn desired_for_export(
     );
     opts.bind = o.bind.clone();
     opts.user = Some("${MEW_UID:-1000}:${MEW_GID:-1000}".into());
+    opts.isolate_dot_mew = false;
     for p in space.participants.iter().filter(|p| p.kind.has_container()) {
         opts.tokens.insert(p.id.clone(), token_marker(&p.id));
     }

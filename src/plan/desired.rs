@@ -16,6 +16,10 @@ pub const LABEL_GATEWAY_HASH: &str = "io.mew.gateway-hash";
 /// Where mew's files are mounted in containers whose image is not the runtime image.
 pub const RUNTIME_MOUNT: &str = "/opt/mew";
 
+/// The file holding a participant's own token (read-only) in its container. Exports that use
+/// compose `secrets:` put it at the same place.
+pub const TOKEN_SECRET_PATH: &str = "/run/secrets/mew-token";
+
 const MIB: i64 = 1024 * 1024;
 const GATEWAY_MEMORY: i64 = 256 * MIB;
 const PARTICIPANT_MEMORY: i64 = 512 * MIB;
@@ -45,6 +49,13 @@ pub struct ResolveOptions {
     pub host_env: BTreeMap<String, String>,
     /// Token of every participant that gets a container.
     pub tokens: BTreeMap<String, String>,
+    /// Host file holding a participant's token, where it is not `<mewDir>/tokens/<id>.token`
+    /// (an `MEW_TOKEN_<ID>` override; see `tokens::token_file_for`).
+    pub token_files: BTreeMap<String, String>,
+    /// Participants get `.mew` read-only, the tokens directory hidden and their own token file
+    /// (see `participant_mounts`). Off for exports: compose cannot make the host directories
+    /// these binds need, and their tokens come from an env file.
+    pub isolate_dot_mew: bool,
     pub mew_version: String,
     /// `--log-level` passed to the gateway, if any.
     pub log_level: Option<String>,
@@ -70,6 +81,8 @@ impl ResolveOptions {
             default_images: default_images(),
             host_env: BTreeMap::new(),
             tokens: BTreeMap::new(),
+            token_files: BTreeMap::new(),
+            isolate_dot_mew: true,
             mew_version: mew_version.into(),
             log_level: None,
         }
@@ -185,6 +198,15 @@ pub fn container_name(space_id: &str, participant: &str) -> String {
     format!("{space_id}-{participant}")
 }
 
+fn bind(source: &str, target: &str, read_only: bool) -> Mount {
+    Mount {
+        kind: MountKind::Bind,
+        source: source.to_string(),
+        target: target.to_string(),
+        read_only,
+    }
+}
+
 /// What runs in a participant's container, before supervision and common settings.
 struct Program {
     role: Role,
@@ -248,25 +270,60 @@ impl Resolver<'_> {
         v
     }
 
-    fn mounts(&self, image: &str, with_config: bool) -> Vec<Mount> {
-        let mut m = vec![Mount {
-            kind: MountKind::Bind,
-            source: self.dir(),
-            target: self.dir(),
-            read_only: false,
-        }];
-        // The gateway reads space.yaml; mount its directory too when it lives elsewhere.
-        if with_config && !self.space.file.starts_with(&self.space.dir) {
+    /// The gateway's mounts: the space directory read-write (it is trusted: it reads every token
+    /// and writes `.mew/logs`), and space.yaml's directory when that lives elsewhere.
+    fn gateway_mounts(&self, image: &str) -> Vec<Mount> {
+        let mut m = vec![bind(&self.dir(), &self.dir(), false)];
+        if !self.space.file.starts_with(&self.space.dir) {
             if let Some(parent) = self.space.file.parent() {
                 let p = parent.display().to_string();
-                m.push(Mount {
-                    kind: MountKind::Bind,
-                    source: p.clone(),
-                    target: p,
-                    read_only: true,
-                });
+                m.push(bind(&p, &p, true));
             }
         }
+        self.push_runtime_volume(&mut m, image);
+        m
+    }
+
+    /// A participant's mounts: the space directory read-write, but `.mew` (space.yaml, the
+    /// gateway's audit logs) read-only with the tokens directory hidden behind an empty one, and
+    /// only its own token, read-only, at `TOKEN_SECRET_PATH`. Parent directories come before what
+    /// is mounted inside them, so the engine stacks them in this order.
+    fn participant_mounts(&self, id: &str, image: &str) -> Vec<Mount> {
+        let dir = self.dir();
+        let mew_dir = crate::tokens::mew_dir_after_up(&self.space.file);
+        let tokens = crate::tokens::tokens_dir(&mew_dir);
+        let mut m = vec![bind(&dir, &dir, false)];
+        if !self.opts.isolate_dot_mew {
+            self.push_runtime_volume(&mut m, image);
+            return m;
+        }
+        // A space.yaml beside `.mew` (not in it) is protected on its own.
+        let file = &self.space.file;
+        if file.starts_with(&self.space.dir) && !file.starts_with(&mew_dir) {
+            let f = file.display().to_string();
+            m.push(bind(&f, &f, true));
+        }
+        // `.mew` beside a space.yaml outside the space directory is not in the container at all.
+        if mew_dir.starts_with(&self.space.dir) {
+            let md = mew_dir.display().to_string();
+            m.push(bind(&md, &md, true));
+            let empty = crate::tokens::empty_dir(&mew_dir).display().to_string();
+            m.push(bind(&empty, &tokens.display().to_string(), true));
+        }
+        let own = self
+            .opts
+            .token_files
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| tokens.join(format!("{id}.token")).display().to_string());
+        m.push(bind(&own, TOKEN_SECRET_PATH, true));
+        self.push_runtime_volume(&mut m, image);
+        // Stable: mounts at the same depth keep the order above.
+        m.sort_by_key(|mount| Path::new(&mount.target).components().count());
+        m
+    }
+
+    fn push_runtime_volume(&self, m: &mut Vec<Mount>, image: &str) {
         if image != self.opts.runtime_image {
             m.push(Mount {
                 kind: MountKind::Volume,
@@ -275,7 +332,6 @@ impl Resolver<'_> {
                 read_only: true,
             });
         }
-        m
     }
 
     fn gateway(&self) -> ContainerSpec {
@@ -324,7 +380,7 @@ impl Resolver<'_> {
             participant: "gateway".into(),
             role: Role::Gateway,
             read_only_rootfs: image == self.opts.runtime_image,
-            mounts: self.mounts(&image, true),
+            mounts: self.gateway_mounts(&image),
             image,
             cmd: self.supervised("gateway", real),
             env,
@@ -342,7 +398,8 @@ impl Resolver<'_> {
                 nano_cpus: g.nano_cpus,
                 pids_limit: Some(g.pids_limit.unwrap_or(PIDS_LIMIT)),
             },
-            restart: RestartPolicy::No,
+            // A crashed or OOM-killed gateway comes back; participants rejoin by themselves.
+            restart: g.restart.clone().unwrap_or(RestartPolicy::UnlessStopped),
             log: g.logging.clone().unwrap_or_else(default_log),
             stop_grace_secs: STOP_GRACE_MS / 1000,
             init: false,
@@ -625,7 +682,7 @@ impl Resolver<'_> {
             participant: p.id.clone(),
             role,
             read_only_rootfs: image == self.opts.runtime_image,
-            mounts: self.mounts(&image, false),
+            mounts: self.participant_mounts(&p.id, &image),
             image,
             cmd: self.supervised(&p.id, real),
             env,
