@@ -413,3 +413,34 @@ async fn log_levels() {
     assert!(text.contains("Gateway listening on port"));
     assert!(!text.contains("joined"), "{text}");
 }
+
+/// Issue 9 defect 3: records reached the files up to 15 ms after the event, so a script that
+/// posted over HTTP and read the log at once (as upstream's helpers do) missed them. Now the
+/// records of a post are in both files when its HTTP answer arrives, every time.
+#[tokio::test]
+async fn jsonl_logs_reach_the_disk_late() {
+    let gw = TestGateway::start(YAML);
+    let env = gw.log_path("envelope-history.jsonl");
+    let dec = gw.log_path("capability-decisions.jsonl");
+    // A receiver, so that each post is delivered (and logged as delivered) too.
+    let (_agent, _) = gw.join("limited-agent", "logs", "limited-token").await;
+    for i in 0..200 {
+        let id = format!("late-{i}");
+        let body = json!({"id": id, "kind": "chat", "payload": {"text": "hi"}}).to_string();
+        let (status, answer) = gw.post("test-client", "test-token", &body).await;
+        assert!(status < 300, "{status} {answer}");
+        // Read at once: no waiting, no retry.
+        let history = std::fs::read_to_string(&env).unwrap_or_default();
+        let received = format!(r#""event":"received","id":"{id}""#);
+        assert!(
+            history.lines().any(|l| l.contains(&received)),
+            "post {i}: no received record in envelope-history.jsonl when the answer came"
+        );
+        let decisions = std::fs::read_to_string(&dec).unwrap_or_default();
+        let decided = format!(r#""envelope_id":"{id}""#);
+        assert!(
+            decisions.lines().any(|l| l.contains(&decided)),
+            "post {i}: no record in capability-decisions.jsonl when the answer came"
+        );
+    }
+}

@@ -128,6 +128,10 @@ pub async fn up(
         opts.space_config.as_deref(),
         opts.space_id.as_deref(),
     )?;
+    // Settings that load but do nothing (`auto_start` without `command`, …): one line each.
+    for w in &space.warnings {
+        report(Progress::Warning(w.clone()));
+    }
     let host_env: BTreeMap<String, String> = std::env::vars().collect();
     let image_overrides = plan::image_overrides(&opts.images, &host_env)?;
     let rt = Runtime::current()?;

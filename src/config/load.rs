@@ -5,7 +5,7 @@ use super::schema;
 use super::values;
 use super::ConfigError;
 use crate::plan::LogConfig;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Things from outside the file that change how it is read.
@@ -20,10 +20,7 @@ pub struct LoadOptions {
 /// Read and validate a space.yaml. Paths in the result are absolute (symlinks resolved), so that
 /// the space directory is the same string on every run.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Space, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = parse::read_limited(path)?;
     let file = canonical(path)?;
     let opts = LoadOptions {
         space_dir: match &opts.space_dir {
@@ -116,9 +113,9 @@ struct SpaceSection {
     allow_anonymous_joins: bool,
 }
 
-fn same_identity(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
-    norm(a) == norm(b)
+/// What an id is to the engine: case and `-`/`_` do not count.
+fn identity(id: &str) -> String {
+    id.to_ascii_lowercase().replace('-', "_")
 }
 
 /// The value under `key`, treating `key:` with nothing after it as absent.
@@ -291,16 +288,19 @@ impl Reader<'_> {
     fn participants(&self, n: &Node, defaults: &Defaults) -> Result<Vec<Participant>, ConfigError> {
         let m = self.map(n, "`participants`")?;
         let mut participants: Vec<Participant> = Vec::with_capacity(m.len());
+        // Normalised id → index, so that the clash check stays linear in the participants.
+        let mut identities: HashMap<String, usize> = HashMap::with_capacity(m.len());
         for e in m {
             let p = self.participant(e, defaults)?;
             // Network aliases are case-insensitive and MEW_TOKEN_<ID> folds `-` into `_`, so
             // such ids would collide in the engine.
-            if let Some(other) = participants.iter().find(|o| same_identity(&o.id, &p.id)) {
+            if let Some(&other) = identities.get(&identity(&p.id)) {
                 return Err(self.err(
                     e.key_pos,
-                    format!("participant id `{}` clashes with `{}` (ids must differ in more than case, `-` and `_`)", p.id, other.id),
+                    format!("participant id `{}` clashes with `{}` (ids must differ in more than case, `-` and `_`)", p.id, participants[other].id),
                 ));
             }
+            identities.insert(identity(&p.id), participants.len());
             participants.push(p);
         }
         Ok(participants)

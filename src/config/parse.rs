@@ -1,11 +1,14 @@
 //! YAML text → a tree of nodes that remember their line and column, so that every later error
 //! can point at the offending key or value. Scalars are resolved with the YAML 1.2 core schema
 //! (what js-yaml, and so upstream, uses): `yes`/`no`/`on`/`off` stay strings.
+//!
+//! The grammar is libyaml's (libyaml-safer), the reader PyYAML and serde_yaml share; it accepts
+//! flow collections closed at their key's indentation, as js-yaml does. Every space.yaml reader
+//! in mew (runner, gateway, `init`) goes through `parse`.
 use super::ConfigError;
-use std::collections::HashMap;
+use libyaml_safer::{Event, EventData, Mark, Parser, ScalarStyle};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// 1-based line and column of a node in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,56 +105,91 @@ fn format_float(f: f64) -> String {
     }
 }
 
+/// Largest space.yaml mew reads. Real files are a few KB; the bound keeps a stray or generated
+/// file from holding `up` for long (reading is linear, about 0.1 s per MiB).
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Values that alias copies may add in total: a document of nested aliases ("billion laughs")
+/// would otherwise expand exponentially.
+const MAX_ALIAS_NODES: usize = 1_000_000;
+
+/// Deeper nesting than any real file has; it also keeps the recursive builder off the stack limit.
+const MAX_DEPTH: usize = 200;
+
+/// The one-line refusal of a file over `MAX_FILE_BYTES`.
+pub fn too_big(file: &Path, size: u64) -> ConfigError {
+    ConfigError::Invalid(format!(
+        "{}: file is {size} bytes; space.yaml files over {} MiB ({MAX_FILE_BYTES} bytes) are refused",
+        file.display(),
+        MAX_FILE_BYTES / (1024 * 1024)
+    ))
+}
+
+/// A space.yaml's text, refusing files over `MAX_FILE_BYTES` before reading them.
+pub fn read_limited(path: &Path) -> Result<String, ConfigError> {
+    let read_err = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(too_big(path, size));
+    }
+    std::fs::read_to_string(path).map_err(read_err)
+}
+
 /// Parse the first YAML document of `text`. An empty document is `Null`.
 pub fn parse(file: &Path, text: &str) -> Result<Node, ConfigError> {
-    let mut sink = Sink::default();
-    let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut sink, false) {
-        let m = e.marker();
-        return Err(at_marker(file, *m, format!("invalid YAML: {}", e.info())));
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(file, text.len() as u64));
     }
+    let mut parser = Parser::new();
+    parser.set_input(text.as_bytes());
     let mut builder = Builder {
         file,
-        events: sink.events,
-        next: 0,
+        text,
+        parser,
         anchors: HashMap::new(),
+        alias_nodes: 0,
+        nodes: 0,
+        depth: 0,
     };
     builder.document()
 }
 
-fn pos_of(m: Marker) -> Pos {
+fn pos_of(m: Mark) -> Pos {
     Pos {
-        line: m.line(),
-        column: m.col() + 1,
+        line: m.line as usize + 1,
+        column: m.column as usize + 1,
     }
 }
 
-fn at_marker(file: &Path, m: Marker, message: String) -> ConfigError {
-    let p = pos_of(m);
-    ConfigError::At {
-        file: file.to_path_buf(),
-        line: p.line,
-        column: p.column,
-        message,
-    }
-}
-
-#[derive(Default)]
-struct Sink {
-    events: Vec<(Event, Marker)>,
-}
-
-impl MarkedEventReceiver for Sink {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        self.events.push((ev, mark));
+/// Line and column of a byte offset (for reader errors, which carry only an offset).
+fn pos_at_offset(text: &str, offset: usize) -> Pos {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    Pos {
+        line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+        column: String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1,
     }
 }
 
 struct Builder<'a> {
     file: &'a Path,
-    events: Vec<(Event, Marker)>,
-    next: usize,
-    anchors: HashMap<usize, Node>,
+    text: &'a str,
+    parser: Parser<&'a [u8]>,
+    /// Anchored nodes with their size in values, for the alias budget.
+    anchors: HashMap<String, (Node, usize)>,
+    alias_nodes: usize,
+    /// Values built so far (alias copies included).
+    nodes: usize,
+    depth: usize,
 }
 
 impl Builder<'_> {
@@ -164,64 +202,104 @@ impl Builder<'_> {
         }
     }
 
-    fn take(&mut self) -> Option<(Event, Marker)> {
-        let ev = self.events.get(self.next).cloned();
-        self.next += 1;
-        ev
+    fn yaml_err(&self, e: libyaml_safer::Error) -> ConfigError {
+        let pos = match e.problem_mark() {
+            Some(m) => pos_of(m),
+            None => {
+                // Reader errors (a control character, say) only know the byte offset, and only
+                // in their text: `… (offset N, value V)`.
+                let text = e.to_string();
+                let offset = text
+                    .split_once("(offset ")
+                    .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+                    .and_then(|n| n.parse::<usize>().ok());
+                offset.map_or(Pos { line: 1, column: 1 }, |o| pos_at_offset(self.text, o))
+            }
+        };
+        let message = match (e.context(), e.context_mark()) {
+            (Some(c), Some(m)) => format!(
+                "invalid YAML: {} ({c} at line {} column {})",
+                e.problem(),
+                m.line + 1,
+                m.column + 1
+            ),
+            _ => format!("invalid YAML: {}", e.problem()),
+        };
+        self.err(pos, message)
+    }
+
+    fn next_event(&mut self) -> Result<Event, ConfigError> {
+        self.parser.parse().map_err(|e| self.yaml_err(e))
     }
 
     fn document(&mut self) -> Result<Node, ConfigError> {
         // Skip StreamStart / DocumentStart; an empty stream is an empty document.
         loop {
-            match self.events.get(self.next) {
-                Some((Event::StreamStart, _)) | Some((Event::DocumentStart, _)) => self.next += 1,
-                Some((Event::StreamEnd, m)) | Some((Event::DocumentEnd, m)) => {
+            let ev = self.next_event()?;
+            match ev.data {
+                EventData::StreamStart { .. } | EventData::DocumentStart { .. } => {}
+                EventData::StreamEnd | EventData::DocumentEnd { .. } => {
                     return Ok(Node {
                         value: Value::Null,
-                        pos: pos_of(*m),
+                        pos: pos_of(ev.start_mark),
                     })
                 }
-                None => {
-                    return Ok(Node {
-                        value: Value::Null,
-                        pos: Pos { line: 1, column: 1 },
-                    })
-                }
-                _ => return self.node(),
+                _ => return self.node(ev),
             }
         }
     }
 
-    fn node(&mut self) -> Result<Node, ConfigError> {
-        let Some((ev, mark)) = self.take() else {
-            return Err(self.err(Pos::default(), "unexpected end of YAML"));
-        };
-        let pos = pos_of(mark);
-        let (node, anchor) = match ev {
-            Event::Scalar(text, style, anchor, tag) => {
-                let forced_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
-                let value = if style == TScalarStyle::Plain && !forced_str {
-                    resolve_plain(&text)
+    /// The node that starts with `ev` (its end events are read too).
+    fn node(&mut self, ev: Event) -> Result<Node, ConfigError> {
+        let pos = pos_of(ev.start_mark);
+        self.nodes += 1;
+        let first = self.nodes;
+        let (node, anchor) = match ev.data {
+            EventData::Scalar {
+                anchor,
+                tag,
+                value,
+                style,
+                ..
+            } => {
+                let forced_str = tag.as_deref() == Some("tag:yaml.org,2002:str");
+                let value = if style == ScalarStyle::Plain && !forced_str {
+                    resolve_plain(&value)
                 } else {
-                    Value::Str(text)
+                    Value::Str(value)
                 };
                 (Node { value, pos }, anchor)
             }
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(n) => (n.clone(), 0),
-                None => return Err(self.err(pos, "unknown YAML alias")),
-            },
-            Event::SequenceStart(anchor, _) => {
+            EventData::Alias { anchor } => {
+                let Some((n, size)) = self.anchors.get(&anchor) else {
+                    return Err(self.err(pos, format!("unknown YAML alias `*{anchor}`")));
+                };
+                self.alias_nodes += size;
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    return Err(self.err(
+                        pos,
+                        format!("YAML aliases expand to more than {MAX_ALIAS_NODES} values"),
+                    ));
+                }
+                self.nodes += size;
+                return Ok(Node {
+                    value: n.value.clone(),
+                    pos,
+                });
+            }
+            EventData::SequenceStart { anchor, .. } => {
+                self.enter(pos)?;
                 let mut items = Vec::new();
                 loop {
-                    if matches!(self.events.get(self.next), Some((Event::SequenceEnd, _))) {
-                        self.next += 1;
+                    let ev = self.next_event()?;
+                    if ev.data == EventData::SequenceEnd {
                         break;
                     }
-                    items.push(self.node()?);
+                    items.push(self.node(ev)?);
                 }
-                // The parser marks a block collection after its first item; the item is the
-                // better place to point at.
+                self.depth -= 1;
+                // A block sequence may be marked before its first item (after a key's
+                // newline); the item is the better place to point at.
                 let pos = items.first().map_or(pos, |i| earlier(pos, i.pos));
                 (
                     Node {
@@ -231,25 +309,43 @@ impl Builder<'_> {
                     anchor,
                 )
             }
-            Event::MappingStart(anchor, _) => (self.mapping(pos)?, anchor),
+            EventData::MappingStart { anchor, .. } => {
+                self.enter(pos)?;
+                let node = self.mapping(pos)?;
+                self.depth -= 1;
+                (node, anchor)
+            }
             other => return Err(self.err(pos, format!("unexpected YAML event {other:?}"))),
         };
-        if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+        if let Some(a) = anchor {
+            let size = self.nodes - first + 1;
+            self.anchors.insert(a, (node.clone(), size));
         }
         Ok(node)
     }
 
+    fn enter(&mut self, pos: Pos) -> Result<(), ConfigError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err(pos, format!("YAML nested deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(())
+    }
+
     fn mapping(&mut self, pos: Pos) -> Result<Node, ConfigError> {
         let mut entries: Vec<Entry> = Vec::new();
-        // `<<` merges are applied after the explicit keys, which win.
+        // Keys seen so far: a set keeps the duplicate check linear in the number of keys.
+        let mut seen: HashSet<String> = HashSet::new();
+        // `<<` merges are applied after the explicit keys, which win; among merged mappings
+        // the first to give a key wins.
         let mut merged: Vec<Entry> = Vec::new();
+        let mut merged_seen: HashSet<String> = HashSet::new();
         loop {
-            if matches!(self.events.get(self.next), Some((Event::MappingEnd, _))) {
-                self.next += 1;
+            let ev = self.next_event()?;
+            if ev.data == EventData::MappingEnd {
                 break;
             }
-            let key = self.node()?;
+            let key = self.node(ev)?;
             let key_text = match &key.value {
                 Value::Null => String::new(),
                 Value::Seq(_) | Value::Map(_) => {
@@ -257,11 +353,12 @@ impl Builder<'_> {
                 }
                 _ => key.scalar_text().unwrap_or_default(),
             };
-            let value = self.node()?;
+            let ev = self.next_event()?;
+            let value = self.node(ev)?;
             if key_text == "<<" && key.value == Value::Str("<<".into()) {
-                let sources = match &value.value {
-                    Value::Map(_) => vec![value.clone()],
-                    Value::Seq(items) => items.clone(),
+                let sources = match value.value {
+                    Value::Map(_) => vec![value],
+                    Value::Seq(items) => items,
                     _ => {
                         return Err(
                             self.err(value.pos, "`<<` expects a mapping or a list of mappings")
@@ -275,14 +372,14 @@ impl Builder<'_> {
                         );
                     };
                     for e in src_entries {
-                        if !merged.iter().any(|m| m.key == e.key) {
+                        if merged_seen.insert(e.key.clone()) {
                             merged.push(e);
                         }
                     }
                 }
                 continue;
             }
-            if entries.iter().any(|e| e.key == key_text) {
+            if !seen.insert(key_text.clone()) {
                 return Err(self.err(key.pos, format!("duplicate key `{key_text}`")));
             }
             entries.push(Entry {
@@ -292,11 +389,7 @@ impl Builder<'_> {
             });
         }
         let pos = entries.first().map_or(pos, |e| earlier(pos, e.key_pos));
-        for e in merged {
-            if !entries.iter().any(|x| x.key == e.key) {
-                entries.push(e);
-            }
-        }
+        entries.extend(merged.into_iter().filter(|e| !seen.contains(&e.key)));
         Ok(Node {
             value: Value::Map(entries),
             pos,
@@ -458,5 +551,57 @@ mod tests {
     fn empty_document_is_null() {
         assert_eq!(p("").value, Value::Null);
         assert_eq!(p("# only a comment\n").value, Value::Null);
+    }
+}
+
+#[cfg(test)]
+mod libyaml_tests {
+    use super::*;
+
+    fn p(text: &str) -> Node {
+        parse(Path::new("t.yaml"), text).expect("parses")
+    }
+
+    #[test]
+    fn flow_sequence_closed_at_the_key_indentation() {
+        let n = p("participants:\n  echo-agent:\n    args: [\n      \"./agent.cjs\",\n      \"--gateway\", \"ws://localhost:${PORT}\"\n    ]\n");
+        assert_eq!(
+            n.to_json(),
+            serde_json::json!({"participants": {"echo-agent": {"args": ["./agent.cjs", "--gateway", "ws://localhost:${PORT}"]}}})
+        );
+    }
+
+    #[test]
+    fn bom_and_crlf_keep_positions() {
+        let n = p("\u{feff}a: 1\r\nb:\r\n  c: x\r\n");
+        let top = n.as_map().unwrap();
+        assert_eq!(top[0].key_pos, Pos { line: 1, column: 1 });
+        let inner = top[1].value.as_map().unwrap();
+        assert_eq!(inner[0].key_pos, Pos { line: 3, column: 3 });
+        assert_eq!(inner[0].value.value, Value::Str("x".into()));
+    }
+
+    #[test]
+    fn control_character_error_has_a_position() {
+        let e = parse(Path::new("t.yaml"), "a: 1\nb: \u{7}x\n").unwrap_err();
+        assert!(e.to_string().starts_with("t.yaml:2:"), "{e}");
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let prev = format!("*a{}", i - 1);
+            s.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev; 10].join(", ")));
+        }
+        let e = parse(Path::new("t.yaml"), &s).unwrap_err();
+        assert!(e.to_string().contains("aliases expand"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let s = format!("a: {}{}\n", "[".repeat(1000), "]".repeat(1000));
+        let e = parse(Path::new("t.yaml"), &s).unwrap_err();
+        assert!(e.to_string().contains("nested deeper"), "{e}");
     }
 }

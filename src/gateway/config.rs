@@ -40,16 +40,18 @@ pub struct LoggingSwitches {
 impl GatewayConfig {
     /// Read and interpret a space.yaml. Errors are strings for the console line.
     pub fn load(path: &Path) -> Result<GatewayConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        Self::parse(&text)
+        let text = crate::config::parse::read_limited(path).map_err(|e| e.to_string())?;
+        Self::parse_file(path, &text)
     }
 
     pub fn parse(text: &str) -> Result<GatewayConfig, String> {
-        let mut yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
-        // `<<: *anchor` merge keys, which upstream files use for shared participant settings.
-        yaml.apply_merge().map_err(|e| e.to_string())?;
-        let root: Value = serde_json::to_value(yaml).map_err(|e| e.to_string())?;
-        Ok(Self::from_json(&root))
+        Self::parse_file(Path::new("space.yaml"), text)
+    }
+
+    /// The runner's reader (anchors, `<<` merges, positions in errors), read leniently here.
+    fn parse_file(path: &Path, text: &str) -> Result<GatewayConfig, String> {
+        let root = crate::config::parse::parse(path, text).map_err(|e| e.to_string())?;
+        Ok(Self::from_json(&root.to_json()))
     }
 
     fn from_json(root: &Value) -> GatewayConfig {

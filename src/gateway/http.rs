@@ -77,6 +77,17 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    if is_upgrade(req.headers()) {
+        return answer(gw, req).await;
+    }
+    let response = answer(gw.clone(), req).await;
+    // The JSONL records of this request, and of everything before it, are in the files before
+    // the caller gets its answer (scripts read the logs right after posting).
+    gw.logs.written().await;
+    response
+}
+
+async fn answer(gw: Arc<Gateway>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     if is_upgrade(&parts.headers) {
         let space = query_param(parts.uri.query(), "space").filter(|s| !s.is_empty());

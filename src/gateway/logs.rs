@@ -1,18 +1,22 @@
 //! The two JSONL logs (spec/gateway.md §6) and the console (§7.1).
 //!
 //! Records are built by string concatenation around the already-serialised envelope (no second
-//! serialisation) and written by one dedicated thread through a `BufWriter` flushed within
-//! `FLUSH_EVERY` of the first unflushed record, so routing never waits on the disk.
+//! serialisation) and written by one dedicated thread, so routing never waits on the disk. The
+//! thread writes as soon as its queue runs empty: records batch only while more are waiting
+//! (under load), and an idle gateway has each record in the file (written, not fsynced) at once,
+//! as upstream's gateway does. HTTP answers wait for that (`LogSink::written`), so a caller that
+//! posts and then reads the log finds its records.
 use super::config::LoggingSwitches;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Batch window of the log writer: records reach the files at most this long after the event.
-const FLUSH_EVERY: Duration = Duration::from_millis(15);
+/// Longest an HTTP answer waits for the log writer (a stalled disk must not stall the API).
+const WRITTEN_WAIT: Duration = Duration::from_millis(200);
 
 enum Line {
     Envelope(String),
@@ -58,11 +62,16 @@ pub struct LogSink {
     tx: Option<mpsc::Sender<Line>>,
     pub switches: LogSwitches,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Records handed to the writer so far.
+    queued: AtomicU64,
+    /// Records the writer has written out so far (it publishes after each flush).
+    written: tokio::sync::watch::Receiver<u64>,
 }
 
 impl LogSink {
     /// Open `<mew_dir>/logs/` (only if a log is on) and start the writer thread.
     pub fn start(mew_dir: &Path, switches: LogSwitches, console: &Console) -> LogSink {
+        let (written_tx, written) = tokio::sync::watch::channel(0u64);
         let none = LogSink {
             tx: None,
             switches: LogSwitches {
@@ -70,6 +79,8 @@ impl LogSink {
                 capability_decisions: false,
             },
             thread: Mutex::new(None),
+            queued: AtomicU64::new(0),
+            written: written.clone(),
         };
         if !switches.envelope_history && !switches.capability_decisions {
             return none;
@@ -105,12 +116,14 @@ impl LogSink {
         let thread = std::thread::Builder::new()
             .name("mew-gateway-logs".into())
             .stack_size(64 * 1024)
-            .spawn(move || writer_loop(rx, envelope, decisions))
+            .spawn(move || writer_loop(rx, envelope, decisions, written_tx))
             .ok();
         LogSink {
             tx: thread.as_ref().map(|_| tx),
             switches,
             thread: Mutex::new(thread),
+            queued: AtomicU64::new(0),
+            written,
         }
     }
 
@@ -127,9 +140,23 @@ impl LogSink {
     }
 
     fn send(&self, line: Line) {
+        let record = !matches!(line, Line::Stop);
         if let Some(tx) = &self.tx {
-            let _ = tx.send(line);
+            if tx.send(line).is_ok() && record {
+                self.queued.fetch_add(1, Ordering::AcqRel);
+            }
         }
+    }
+
+    /// Resolves once every record queued before the call is written to its file (or after
+    /// `WRITTEN_WAIT`). Immediate when the writer is caught up, the usual case.
+    pub async fn written(&self) {
+        let target = self.queued.load(Ordering::Acquire);
+        if *self.written.borrow() >= target {
+            return;
+        }
+        let mut rx = self.written.clone();
+        let _ = tokio::time::timeout(WRITTEN_WAIT, rx.wait_for(|w| *w >= target)).await;
     }
 
     /// Flush and stop the writer thread.
@@ -154,6 +181,7 @@ fn writer_loop(
     rx: mpsc::Receiver<Line>,
     mut envelope: Option<BufWriter<File>>,
     mut decisions: Option<BufWriter<File>>,
+    written_tx: tokio::sync::watch::Sender<u64>,
 ) {
     let mut warned = false;
     let mut flush_all = |e: &mut Option<BufWriter<File>>, d: &mut Option<BufWriter<File>>| {
@@ -169,15 +197,13 @@ fn writer_loop(
             }
         }
     };
-    // Block until there is work, then let records accumulate for one batch window before
-    // draining and flushing: the thread wakes ~1/FLUSH_EVERY times per second under load
-    // instead of once per record, which keeps it off the routing threads' CPUs.
+    let mut written: u64 = 0;
+    // Block until there is work, take everything already waiting (a batch forms only while
+    // records arrive faster than the disk takes them), then write it out when the queue is
+    // empty: one write per batch under load, one per record when idle.
     while let Ok(first) = rx.recv() {
         let mut pending = Some(first);
         let mut open = true;
-        if matches!(pending, Some(Line::Envelope(_) | Line::Decision(_))) {
-            std::thread::sleep(FLUSH_EVERY);
-        }
         loop {
             let line = match pending.take() {
                 Some(l) => l,
@@ -193,10 +219,16 @@ fn writer_loop(
             match line {
                 Line::Envelope(s) => write_line(&mut envelope, &s),
                 Line::Decision(s) => write_line(&mut decisions, &s),
-                Line::Stop => open = false,
+                Line::Stop => {
+                    open = false;
+                    continue;
+                }
             }
+            written += 1;
         }
         flush_all(&mut envelope, &mut decisions);
+        // Failed writes count too: waiters must not hang on a full disk (warned above).
+        written_tx.send_replace(written);
         if !open {
             return;
         }
