@@ -966,3 +966,71 @@ async fn status_logs_restart_of_a_space_started_by_up() {
         "{after:?}"
     );
 }
+
+/// `mew space events` printed a line for every healthcheck probe (exec_create, exec_start,
+/// exec_die every interval), drowning what happened; they show only with -v.
+#[tokio::test]
+async fn events_hide_healthcheck_probes_unless_verbose() {
+    let space = Space::new("evhc").await;
+    let name = format!("{}-probed", space.id);
+    let body = ContainerCreateBody {
+        image: Some(BUSYBOX.to_string()),
+        cmd: Some(vec![BB.into(), "sleep".into(), "300".into()]),
+        labels: Some(space.labels("probed", "agent")),
+        healthcheck: Some(bollard::models::HealthConfig {
+            test: Some(vec!["CMD".into(), BB.into(), "true".into()]),
+            interval: Some(1_000_000_000),
+            ..Default::default()
+        }),
+        stop_timeout: Some(1),
+        ..Default::default()
+    };
+    let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+    space
+        .docker
+        .create_container(Some(opts), body)
+        .await
+        .expect("create container");
+    let mut quiet = Follower::spawn(&space.dir(), &["space", "events"]);
+    let mut verbose = Follower::spawn(&space.dir(), &["space", "events", "-v"]);
+    // Both subscribed before anything happens (an engine sends only later events).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    space
+        .docker
+        .start_container(
+            &name,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .expect("start container");
+    if !common::engine::on_podman() {
+        // Docker runs the probe every second; -v shows it.
+        verbose
+            .until("a healthcheck probe with -v", 15, |l| {
+                l.contains(" container probed exec_start: /bin/busybox true")
+            })
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let exec = space.mew(&["space", "exec", "probed", "--", BB, "echo", "hello"]);
+    assert_eq!(exec.status.code(), Some(0), "{exec:?}");
+    let seen = std::cell::RefCell::new(Vec::new());
+    quiet
+        .until("the exec someone ran", 15, |l| {
+            seen.borrow_mut().push(l.to_string());
+            l.contains(" container probed exec_start: /bin/busybox echo hello")
+                || (common::engine::on_podman() && l.contains(" container probed exec"))
+        })
+        .await;
+    let seen = seen.into_inner();
+    assert!(
+        seen.iter().any(|l| l.contains(" container probed start")),
+        "{seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|l| l.contains("busybox true") || l.contains(" exec_die")),
+        "healthcheck probes shown without -v: {seen:?}"
+    );
+}

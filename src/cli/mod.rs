@@ -94,6 +94,13 @@ pub enum Command {
     Bench(bench::BenchCommand),
 }
 
+/// `-v` count of this invocation, for commands that show more with it (not only in tracing).
+static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+pub fn verbosity() -> u8 {
+    VERBOSITY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Parse, run, and map the outcome to an exit code (0 ok, 1 runtime failure, 2 invalid input).
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -109,6 +116,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(cli.verbose);
+    VERBOSITY.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
