@@ -23,12 +23,15 @@ pub struct ApplyContext {
     pub join_timeout: Duration,
     /// Stop grace for every removed container (`down --timeout`); `None`: each container's own.
     pub stop_timeout: Option<i32>,
+    /// Where the participants' output logs are (`Space::logs_dir`).
+    pub logs_dir: PathBuf,
 }
 
 impl ApplyContext {
     pub fn new(space_id: &str, space_dir: PathBuf, bind: &str, port: u16) -> Self {
         ApplyContext {
             space_id: space_id.to_string(),
+            logs_dir: space_dir.join("logs"),
             space_dir,
             gateway_http: host_url(bind, port),
             health_timeout: Duration::from_secs(30),
@@ -217,7 +220,7 @@ async fn run_action(
         }
         Action::WaitHealthy { name, url } => {
             if let Err(e) = wait_healthy(engine, name, url, ctx).await {
-                if let Some(tail) = log_tail(&ctx.space_dir.join("logs/gateway.log"), 20) {
+                if let Some(tail) = log_tail(&ctx.logs_dir.join("gateway.log"), 20) {
                     report(Progress::GatewayLog(tail));
                 }
                 return Err(e);

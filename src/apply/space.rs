@@ -91,6 +91,8 @@ pub struct ParticipantState {
 pub struct UpReport {
     pub space_id: String,
     pub space_dir: PathBuf,
+    /// Where the participants' output logs go (`Space::logs_dir`).
+    pub logs_dir: PathBuf,
     pub bind: String,
     pub port: u16,
     /// The plan (what `--dry-run` prints).
@@ -152,8 +154,8 @@ pub async fn up(
     let engine = crate::engine::connect(opts.host.as_deref()).await?;
     check_id_free(&engine, &space).await?;
 
-    std::fs::create_dir_all(space.dir.join("logs")).map_err(|source| SpaceError::Io {
-        what: format!("cannot create {}", space.dir.join("logs").display()),
+    std::fs::create_dir_all(space.logs_dir()).map_err(|source| SpaceError::Io {
+        what: format!("cannot create {}", space.logs_dir().display()),
         source,
     })?;
     make_fifos(&space)?;
@@ -170,6 +172,7 @@ pub async fn up(
     let the_plan = plan::plan(&desired, &observed);
     if opts.dry_run {
         return Ok(UpReport {
+            logs_dir: space.logs_dir(),
             participants: states(&desired, &observed),
             space_id: space.id,
             space_dir: space.dir,
@@ -180,6 +183,7 @@ pub async fn up(
         });
     }
     let mut ctx = ApplyContext::new(&space.id, space.dir.clone(), &opts.bind, port);
+    ctx.logs_dir = space.logs_dir();
     if let Some(t) = opts.join_timeout {
         ctx.join_timeout = t;
     }
@@ -188,6 +192,7 @@ pub async fn up(
         observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
             .await?;
     Ok(UpReport {
+        logs_dir: space.logs_dir(),
         participants: states(&desired, &after),
         space_id: space.id,
         space_dir: space.dir,
