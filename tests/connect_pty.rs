@@ -231,3 +231,97 @@ fn connect_without_a_gateway_fails_with_exit_1() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("Participant 'nobody' not found in space configuration"));
 }
+
+/// The line client cut chat at about 120 characters and folded a tool result's newlines (the
+/// cat-maze board printed as one line); `/call` replaces hand-written JSON-RPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn line_client_shows_whole_chat_and_the_maze_board_and_calls_tools() {
+    const MAZE_SPACE: &str = "pty-maze";
+    let gw = TestGateway::start(
+        "space:\n  id: pty-maze\n  default_participant: human\nparticipants:\n  \
+         human:\n    capabilities: [{kind: \"*\"}]\n  \
+         assistant:\n    capabilities: [{kind: chat}]\n  \
+         cat-maze:\n    capabilities: [{kind: mcp/response}, {kind: mcp/notification}]\n",
+    );
+    let url = format!("ws://127.0.0.1:{}", gw.port);
+    let config = gw.mew_dir().join("space.yaml");
+    let mew = env!("CARGO_BIN_EXE_mew");
+    let token = |id: &str| {
+        std::fs::read_to_string(gw.mew_dir().join(format!("tokens/{id}.token")))
+            .expect("token")
+            .trim()
+            .to_string()
+    };
+    let _maze = Reaped(
+        Command::new(mew)
+            .args(["bridge", "start", "--gateway", &url, "--space", MAZE_SPACE])
+            .args([
+                "--participant-id",
+                "cat-maze",
+                "--token",
+                &token("cat-maze"),
+            ])
+            .args(["--mcp-command", "mew", "--mcp-args", "mcp,cat-maze"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn the cat-maze bridge"),
+    );
+    let (mut assistant, _) = gw.join("assistant", MAZE_SPACE, &token("assistant")).await;
+    let (_child, mut term) = Term::spawn(
+        Command::new(mew)
+            .args(["connect", "--gateway", &url, "-c"])
+            .arg(&config)
+            .env_remove("MEW_SPACE_ID")
+            .env("TERM", "dumb"),
+    );
+    term.expect("← system:gateway system/welcome");
+
+    let long = format!("{} the end", "a long sentence ".repeat(20));
+    assistant
+        .send(json!({"kind": "chat", "payload": {"text": long}}))
+        .await;
+    term.expect(&format!("← assistant chat {long}"));
+
+    // Wait for the bridge to be in the space before calling it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        term.type_line("/participants");
+        std::thread::sleep(Duration::from_millis(300));
+        if term
+            .output
+            .lock()
+            .unwrap()
+            .contains("  cat-maze (capabilities")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "cat-maze never joined");
+    }
+    term.type_line("/call cat-maze view");
+    term.expect("→ mcp/request to cat-maze tools/call view {}");
+    term.expect("← cat-maze mcp/response\r\n");
+    // The board keeps its rows: several consecutive indented lines of maze walls.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let screen = term.output.lock().unwrap().clone();
+        let after = screen
+            .split("← cat-maze mcp/response\r\n")
+            .nth(1)
+            .unwrap_or("");
+        let rows = after
+            .split("\r\n")
+            .take_while(|l| l.starts_with("  ") && l.len() > 2)
+            .count();
+        if rows >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the board is not shown row by row:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    term.type_line("/help");
+    term.expect("/call P TOOL ARGS");
+}

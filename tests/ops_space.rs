@@ -960,8 +960,221 @@ async fn status_logs_restart_of_a_space_started_by_up() {
     let down = mew_in(&dir, &["space", "down"]);
     assert!(down.status.success(), "{down:?}");
     let after = mew_in(&dir, &["space", "status"]);
-    assert_eq!(
-        stdout(&after),
-        format!("No running space found in {}.\n", dir.display())
+    assert_eq!(after.status.code(), Some(0), "{after:?}");
+    assert!(
+        stdout(&after).contains(" is stopped (no containers in "),
+        "{after:?}"
     );
+}
+
+/// `mew space events` printed a line for every healthcheck probe (exec_create, exec_start,
+/// exec_die every interval), drowning what happened; they show only with -v.
+#[tokio::test]
+async fn events_hide_healthcheck_probes_unless_verbose() {
+    let space = Space::new("evhc").await;
+    let name = format!("{}-probed", space.id);
+    let body = ContainerCreateBody {
+        image: Some(BUSYBOX.to_string()),
+        cmd: Some(vec![BB.into(), "sleep".into(), "300".into()]),
+        labels: Some(space.labels("probed", "agent")),
+        healthcheck: Some(bollard::models::HealthConfig {
+            test: Some(vec!["CMD".into(), BB.into(), "true".into()]),
+            interval: Some(1_000_000_000),
+            ..Default::default()
+        }),
+        stop_timeout: Some(1),
+        ..Default::default()
+    };
+    let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+    space
+        .docker
+        .create_container(Some(opts), body)
+        .await
+        .expect("create container");
+    let mut quiet = Follower::spawn(&space.dir(), &["space", "events"]);
+    let mut verbose = Follower::spawn(&space.dir(), &["space", "events", "-v"]);
+    // Both subscribed before anything happens (an engine sends only later events).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    space
+        .docker
+        .start_container(
+            &name,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .expect("start container");
+    if !common::engine::on_podman() {
+        // Docker runs the probe every second; -v shows it.
+        verbose
+            .until("a healthcheck probe with -v", 15, |l| {
+                l.contains(" container probed exec_start: /bin/busybox true")
+            })
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let exec = space.mew(&["space", "exec", "probed", "--", BB, "echo", "hello"]);
+    assert_eq!(exec.status.code(), Some(0), "{exec:?}");
+    let seen = std::cell::RefCell::new(Vec::new());
+    quiet
+        .until("the exec someone ran", 15, |l| {
+            seen.borrow_mut().push(l.to_string());
+            l.contains(" container probed exec_start: /bin/busybox echo hello")
+                || (common::engine::on_podman() && l.contains(" container probed exec"))
+        })
+        .await;
+    let seen = seen.into_inner();
+    assert!(
+        seen.iter().any(|l| l.contains(" container probed start")),
+        "{seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|l| l.contains("busybox true") || l.contains(" exec_die")),
+        "healthcheck probes shown without -v: {seen:?}"
+    );
+}
+
+/// `mew <args>` run in `cwd` (no `-d`: the space is found from there).
+fn mew_at(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mew"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MEW_SPACE_ID")
+        .env_remove("MEW_SPACE_CONFIG")
+        .envs(common::engine::engine_env())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mew")
+}
+
+/// Habits a compose user has: the shorthands (`mew ps`, `mew logs`), commands run from a
+/// sub-folder of the space, `down` of a space that is down (exit 0), `status` of a stopped space
+/// (exit 0, "stopped") and `logs` of a space without containers (its log files).
+#[tokio::test]
+async fn shorthands_from_a_sub_folder_and_a_stopped_space() {
+    let id = unique_space_id("habit");
+    let _guard = SpaceGuard::new(&id);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = std::fs::canonicalize(tmp.path()).expect("dir");
+    std::fs::create_dir_all(dir.join(".mew")).expect(".mew");
+    std::fs::write(
+        dir.join(".mew/space.yaml"),
+        format!(
+            "space:\n  id: {id}\nparticipants:\n  echo:\n    command: mew\n    args: [agent, echo]\n    auto_start: true\n    capabilities:\n      - kind: chat\n"
+        ),
+    )
+    .expect("space.yaml");
+    let sub = dir.join("src/deeper");
+    std::fs::create_dir_all(&sub).expect("sub-folder");
+    let port = common::engine::free_port().to_string();
+
+    let up = mew_at(&sub, &["up", "--port", &port]);
+    assert!(up.status.success(), "{up:?}");
+    // The space is the one above, not a new one in the sub-folder.
+    assert!(!sub.join(".mew").exists() && !sub.join("logs").exists());
+    assert!(dir.join("logs/gateway.log").is_file());
+
+    let ps = mew_at(&sub, &["ps"]);
+    assert!(ps.status.success(), "{ps:?}");
+    let table = stdout(&ps);
+    assert!(table.contains(&format!("({id})")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("echo ") && l.contains("running")),
+        "{table}"
+    );
+    let json = mew_at(&sub, &["status", "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&json)).expect("JSON");
+    assert_eq!(v["space_id"], id.as_str());
+
+    let logs = mew_at(&sub, &["logs", "gateway"]);
+    assert!(logs.status.success(), "{logs:?}");
+    assert!(stdout(&logs).lines().any(|l| l.starts_with("gateway | ")));
+
+    let down = mew_at(&sub, &["down"]);
+    assert!(down.status.success(), "{down:?}");
+    let again = mew_at(&sub, &["down"]);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert!(stdout(&again).contains("nothing to stop"), "{again:?}");
+
+    let status = mew_at(&sub, &["status"]);
+    assert_eq!(status.status.code(), Some(0), "{status:?}");
+    assert!(stdout(&status).contains(" is stopped"), "{status:?}");
+
+    // No containers left: logs shows what the log files hold.
+    let logs = mew_at(&sub, &["logs"]);
+    assert_eq!(logs.status.code(), Some(0), "{logs:?}");
+    let text = stdout(&logs);
+    // Prefixes are padded to the longest participant id.
+    let from = |l: &str, p: &str| l.split_once(" | ").is_some_and(|(who, _)| who.trim() == p);
+    assert!(text.lines().any(|l| from(l, "gateway")), "{text}");
+    assert!(text.lines().any(|l| from(l, "echo")), "{text}");
+    let only = stdout(&mew_at(&sub, &["logs", "echo", "--tail", "1"]));
+    assert_eq!(only.lines().count(), 1, "{only}");
+    assert!(from(&only, "echo"), "{only}");
+}
+
+/// Two copies of one space directory, the second under another `--space-id`, wrote into the
+/// same `logs/gateway.log` and `.mew/logs/envelope-history.jsonl`.
+#[tokio::test]
+async fn a_second_space_id_of_one_directory_keeps_separate_logs() {
+    let first = unique_space_id("logsa");
+    let second = unique_space_id("logsb");
+    let _guards = (SpaceGuard::new(&first), SpaceGuard::new(&second));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = std::fs::canonicalize(tmp.path()).expect("dir");
+    std::fs::create_dir_all(dir.join(".mew")).expect(".mew");
+    std::fs::write(
+        dir.join(".mew/space.yaml"),
+        format!(
+            "space:\n  id: {first}\nparticipants:\n  echo:\n    command: mew\n    args: [agent, echo]\n    auto_start: true\n    capabilities:\n      - kind: chat\n"
+        ),
+    )
+    .expect("space.yaml");
+    for id in [&first, &second] {
+        let port = common::engine::free_port().to_string();
+        let up = mew_at(&dir, &["up", "--space-id", id, "--port", &port]);
+        assert!(up.status.success(), "{up:?}");
+    }
+    // The file's own id keeps today's paths; the other id has its own folder.
+    let joined = |log: &Path, id: &str| {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains(&format!("joined space {id}"))
+    };
+    wait_until("both echo agents to log their join", 20, || {
+        let ok = joined(&dir.join("logs/echo.log"), &first)
+            && joined(&dir.join(format!("logs/{second}/echo.log")), &second);
+        async move { ok }
+    })
+    .await;
+    let gateway = std::fs::read_to_string(dir.join("logs/gateway.log")).expect("gateway.log");
+    let other = std::fs::read_to_string(dir.join(format!("logs/{second}/gateway.log")))
+        .expect("the second gateway's log");
+    assert!(
+        gateway.contains(&first) && !gateway.contains(&second),
+        "{gateway}"
+    );
+    assert!(
+        other.contains(&second) && !other.contains(&first),
+        "{other}"
+    );
+    assert!(!joined(&dir.join("logs/echo.log"), &second));
+    let history = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+    let h1 = history(dir.join(".mew/logs/envelope-history.jsonl"));
+    let h2 = history(dir.join(format!(".mew/logs/{second}/envelope-history.jsonl")));
+    assert!(
+        h1.contains("\"echo\"") && h2.contains("\"echo\""),
+        "{h1}\n{h2}"
+    );
+    assert!(!h1.contains(&second) && !h2.contains(&first), "{h1}\n{h2}");
+    // logs of the second space reads its own files once it is down.
+    let down = mew_at(&dir, &["down", "--space-id", &second]);
+    assert!(down.status.success(), "{down:?}");
+    let logs = stdout(&mew_at(&dir, &["logs", "--space-id", &second, "gateway"]));
+    assert!(logs.contains(&second) && !logs.contains(&first), "{logs}");
+    let down = mew_at(&dir, &["down"]);
+    assert!(down.status.success(), "{down:?}");
 }

@@ -29,12 +29,15 @@ pub struct ApplyContext {
     /// Id of the space's network when it exists already (containers join it by id: a name can
     /// match two networks).
     pub network_id: Option<String>,
+    /// Where the participants' output logs are (`Space::logs_dir`).
+    pub logs_dir: PathBuf,
 }
 
 impl ApplyContext {
     pub fn new(space_id: &str, space_dir: PathBuf, bind: &str, port: u16) -> Self {
         ApplyContext {
             space_id: space_id.to_string(),
+            logs_dir: space_dir.join("logs"),
             space_dir,
             gateway_http: host_url(bind, port),
             health_timeout: Duration::from_secs(30),
@@ -303,7 +306,7 @@ async fn run_action(
                 // now, before the rollback removes the container.
                 let tail = container_tail(engine, name, 20)
                     .await
-                    .or_else(|| log_tail(&ctx.space_dir.join("logs/gateway.log"), 20))
+                    .or_else(|| log_tail(&ctx.logs_dir.join("gateway.log"), 20))
                     .unwrap_or_else(|| "(no output)".into());
                 report(Progress::ContainerLog {
                     participant: "gateway".into(),

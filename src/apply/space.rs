@@ -98,6 +98,8 @@ pub struct ParticipantState {
 pub struct UpReport {
     pub space_id: String,
     pub space_dir: PathBuf,
+    /// Where the participants' output logs go (`Space::logs_dir`).
+    pub logs_dir: PathBuf,
     pub bind: String,
     pub port: u16,
     /// The plan (what `--dry-run` prints).
@@ -172,6 +174,7 @@ pub async fn up(
             observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
                 .await?;
         return Ok(UpReport {
+            logs_dir: space.logs_dir(),
             plan: plan::plan(&desired, &observed),
             participants: states(&desired, &observed),
             space_id: space.id,
@@ -188,8 +191,8 @@ pub async fn up(
     // Every image must be here (or be pulled now) before anything is stopped or started.
     ensure_images(&engine, &checked, &rt.image_tag()).await?;
 
-    std::fs::create_dir_all(space.dir.join("logs")).map_err(|source| SpaceError::Io {
-        what: format!("cannot create {}", space.dir.join("logs").display()),
+    std::fs::create_dir_all(space.logs_dir()).map_err(|source| SpaceError::Io {
+        what: format!("cannot create {}", space.logs_dir().display()),
         source,
     })?;
     make_fifos(&space)?;
@@ -216,6 +219,7 @@ pub async fn up(
             .await?;
     let the_plan = plan::plan(&desired, &observed);
     let mut ctx = ApplyContext::new(&space.id, space.dir.clone(), &opts.bind, port);
+    ctx.logs_dir = space.logs_dir();
     if let Some(t) = opts.join_timeout {
         ctx.join_timeout = t;
     }
@@ -247,6 +251,7 @@ pub async fn up(
         observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
             .await?;
     Ok(UpReport {
+        logs_dir: space.logs_dir(),
         participants: states(&desired, &after),
         space_id: space.id,
         space_dir: space.dir,

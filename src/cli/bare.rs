@@ -10,7 +10,8 @@ use super::space::connect::{connect_to, running_gateway};
 pub async fn run() -> anyhow::Result<()> {
     let cwd = std::env::current_dir()
         .map_err(|e| anyhow::anyhow!("cannot determine the current directory: {e}"))?;
-    if crate::init::existing_config(&cwd).is_none() {
+    // Inside a space's sub-folder, that space is meant, not a new nested one.
+    if crate::config::discover::find_upwards(&cwd).is_none() {
         let args = InitArgs {
             template: None,
             name: None,

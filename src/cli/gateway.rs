@@ -30,6 +30,10 @@ pub struct StartArgs {
     /// Address to bind (default: loopback only; 0.0.0.0 for all interfaces).
     #[arg(long)]
     pub bind: Option<String>,
+    /// Write the JSONL history to <mew dir>/logs/NAME/ (`mew space up` passes the space id
+    /// when it is not space.yaml's, so copies of one directory keep separate histories).
+    #[arg(long, value_name = "NAME")]
+    pub history_subdir: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +59,7 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
                 log_level: a.log_level,
                 auto_start: !a.no_auto_start,
                 bind,
+                history_subdir: a.history_subdir,
             };
             gateway::run(opts).await?;
             Ok(())

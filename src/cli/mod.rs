@@ -27,7 +27,7 @@ pub mod token;
 (`mew space up`) and connects you to it (`mew space connect`).\n\n\
 Examples:\n  \
 mew                                  # the whole newcomer's path\n  \
-mew init calculator && mew space up && mew space connect\n  \
+mew init calculator && mew up && mew connect\n  \
 mew space export --format compose -o compose.yaml\n  \
 mew completions bash > ~/.local/share/bash-completion/completions/mew"
 )]
@@ -51,6 +51,17 @@ pub enum Command {
     Up(space::up::UpArgs),
     /// Shorthand for `mew space down`.
     Down(space::down::DownArgs),
+    /// Shorthand for `mew space status` (also `mew ps`).
+    #[command(visible_alias = "ps")]
+    Status(space::status::StatusArgs),
+    /// Shorthand for `mew space logs`.
+    Logs(space::logs::LogsArgs),
+    /// Shorthand for `mew space connect`.
+    Connect(space::connect::ConnectArgs),
+    /// Shorthand for `mew space restart`.
+    Restart(space::restart::RestartArgs),
+    /// Shorthand for `mew space exec`.
+    Exec(space::exec::ExecArgs),
     /// Run the MEW gateway.
     #[command(subcommand)]
     Gateway(gateway::GatewayCommand),
@@ -83,6 +94,13 @@ pub enum Command {
     Bench(bench::BenchCommand),
 }
 
+/// `-v` count of this invocation, for commands that show more with it (not only in tracing).
+static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+pub fn verbosity() -> u8 {
+    VERBOSITY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Parse, run, and map the outcome to an exit code (0 ok, 1 runtime failure, 2 invalid input).
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -98,6 +116,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(cli.verbose);
+    VERBOSITY.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -129,6 +148,11 @@ async fn run(command: Option<Command>) -> anyhow::Result<()> {
         Command::Space(c) => space::run(c).await,
         Command::Up(a) => space::up::run(a).await,
         Command::Down(a) => space::down::run(a).await,
+        Command::Status(a) => space::status::run(a).await,
+        Command::Logs(a) => space::logs::run(a).await,
+        Command::Connect(a) => space::connect::run(a).await,
+        Command::Restart(a) => space::restart::run(a).await,
+        Command::Exec(a) => space::exec::run(a).await,
         Command::Gateway(c) => gateway::run(c).await,
         Command::Client(c) => client::run(c).await,
         Command::Agent(c) => agent::run(c).await,

@@ -90,6 +90,7 @@ pub fn parse_space(file: &Path, text: &str, opts: &LoadOptions) -> Result<Space,
         file: file.to_path_buf(),
         dir: opts.space_dir.clone().unwrap_or_else(|| space_dir_of(file)),
         id: section.id,
+        file_id: section.file_id,
         name: section.name,
         description: section.description,
         default_participant: section.default_participant,
@@ -106,6 +107,7 @@ pub fn parse_space(file: &Path, text: &str, opts: &LoadOptions) -> Result<Space,
 /// What the `space:` section holds.
 struct SpaceSection {
     id: String,
+    file_id: Option<String>,
     name: String,
     description: Option<String>,
     default_participant: Option<String>,
@@ -163,6 +165,8 @@ impl Reader<'_> {
             None => &[],
         };
         self.check_keys(m, schema::SPACE, "in `space`")?;
+        // space.yaml's own id, even when --space-id overrides it (it decides the log layout).
+        let file_id = get(m, "id").and_then(|n| self.scalar_string(n, "`space.id`").ok());
         let id = match (&opts.space_id, get(m, "id")) {
             (Some(over), _) => {
                 values::check_space_id(over).map_err(ConfigError::Invalid)?;
@@ -216,6 +220,7 @@ impl Reader<'_> {
         };
         Ok(SpaceSection {
             id,
+            file_id,
             name,
             description,
             default_participant,

@@ -14,6 +14,8 @@ pub struct Space {
     pub dir: PathBuf,
     /// `space.id`, or the `--space-id` / `MEW_SPACE_ID` override.
     pub id: String,
+    /// `space.id` as space.yaml writes it (`None` when it has none).
+    pub file_id: Option<String>,
     /// `space.name` (display only), `unnamed-space` when absent.
     pub name: String,
     pub description: Option<String>,
@@ -35,6 +37,22 @@ pub struct Space {
 impl Space {
     pub fn participant(&self, id: &str) -> Option<&Participant> {
         self.participants.iter().find(|p| p.id == id)
+    }
+
+    /// The folder below `logs/` and `.mew/logs/` this run writes to: none under space.yaml's own
+    /// id (the usual `logs/<participant>.log`, `.mew/logs/*.jsonl`), the space id under another
+    /// `--space-id`, so that copies of one directory running side by side keep separate logs.
+    pub fn log_subdir(&self) -> Option<&str> {
+        (self.file_id.as_deref() != Some(self.id.as_str())).then_some(self.id.as_str())
+    }
+
+    /// Where the participants' output logs are (`<participant>.log`).
+    pub fn logs_dir(&self) -> PathBuf {
+        let logs = self.dir.join("logs");
+        match self.log_subdir() {
+            Some(sub) => logs.join(sub),
+            None => logs,
+        }
     }
 }
 

@@ -12,9 +12,12 @@ Commands:
   /help              this text
   /participants      who is in the space, with their capabilities
   /proposals         pending proposals
+  /call P TOOL ARGS  call MCP tool TOOL of participant P with JSON arguments (default {}),
+                     e.g. /call calculator add {\"a\":2,\"b\":3}; the result shows when it comes
   /approve N         fulfil proposal N: send its mcp/request on the proposer's behalf
   /reject N          reject proposal N (mcp/reject to the proposer)
-  /verbose           show every envelope in full (again: off)
+  /verbose           show every envelope in full (again: off); without it, chat and tool
+                     results show whole and other envelopes are abbreviated to one line
   /exit              leave (also Ctrl-D, Ctrl-C)";
 
 /// A proposal waiting for someone to approve or reject it.
@@ -105,7 +108,7 @@ impl Session {
             }
             _ => {}
         }
-        let mut lines = vec![format!("[{time}] ← {from} {kind} {}{extra}", preview(env))];
+        let mut lines = framed(&format!("[{time}] ← {from} {kind}"), &preview(env), &extra);
         if self.verbose {
             lines.push(format!("    {env}"));
         }
@@ -185,7 +188,7 @@ impl Session {
         } else {
             format!(" to {to}")
         };
-        let mut lines = vec![format!("[{time}] → {kind}{to} {}", preview(&env))];
+        let mut lines = framed(&format!("[{time}] → {kind}{to}"), &preview(&env), "");
         if self.verbose {
             lines.push(format!("    {env}"));
         }
@@ -195,6 +198,13 @@ impl Session {
     fn command(&mut self, cmd: &str, time: &str) -> Action {
         let mut words = cmd.split_whitespace();
         let name = words.next().unwrap_or("");
+        if name == "call" {
+            let rest = cmd.trim_start().strip_prefix("call").unwrap_or("");
+            return match self.tool_call(rest) {
+                Ok(env) => self.send(env, time),
+                Err(msg) => Action::Print(vec![msg]),
+            };
+        }
         let arg = words.next();
         match name {
             "help" | "h" | "?" => Action::Print(HELP.lines().map(String::from).collect()),
@@ -260,6 +270,41 @@ impl Session {
         }
     }
 
+    /// `/call P TOOL [JSON]`: an mcp/request tools/call to P (the answer is an mcp/response).
+    fn tool_call(&mut self, rest: &str) -> Result<Value, String> {
+        const USAGE: &str = "Usage: /call PARTICIPANT TOOL [JSON arguments], e.g. /call calculator add {\"a\":2,\"b\":3}";
+        let rest = rest.trim();
+        let (participant, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let rest = rest.trim_start();
+        let (tool, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        if participant.is_empty() || tool.is_empty() {
+            return Err(USAGE.into());
+        }
+        let args = args.trim();
+        let arguments = if args.is_empty() {
+            json!({})
+        } else {
+            match serde_json::from_str::<Value>(args) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => return Err(format!("The arguments must be a JSON object. {USAGE}")),
+            }
+        };
+        let id = self.next_rpc_id;
+        self.next_rpc_id += 1;
+        Ok(envelope::build(
+            &self.me,
+            "mcp/request",
+            &[participant.to_string()],
+            &[],
+            json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "method": "tools/call",
+                "params": { "name": tool, "arguments": arguments },
+            }),
+        ))
+    }
+
     /// The proposed request, sent by us to the proposal's target and correlated to it.
     fn fulfil(&mut self, p: &Proposal) -> Value {
         let has_id = p.payload.get("id").is_some();
@@ -290,11 +335,48 @@ fn complete(mut obj: Map<String, Value>, me: &str) -> Value {
 
 const PREVIEW_MAX: usize = 120;
 
-/// One line saying what an envelope carries.
+/// Said after an abbreviated envelope.
+const ABBREVIATED: &str = " [abbreviated: /verbose shows envelopes whole]";
+
+/// What an envelope carries: people's text (chat, tool results) whole with its newlines, any
+/// other payload as one line abbreviated to about PREVIEW_MAX characters.
 pub fn preview(env: &Value) -> String {
     let kind = envelope::kind(env).unwrap_or("");
     let payload = env.get("payload").cloned().unwrap_or(Value::Null);
-    truncate(&payload_preview(kind, &payload))
+    let text = payload_preview(kind, &payload);
+    if is_text(kind, &payload) {
+        text
+    } else {
+        abbreviate(&text)
+    }
+}
+
+/// Chat, and a tool result made of text items: meant for people, shown whole.
+fn is_text(kind: &str, payload: &Value) -> bool {
+    match kind {
+        "chat" => true,
+        "mcp/response" => {
+            payload.get("error").is_none()
+                && payload
+                    .pointer("/result/content")
+                    .and_then(Value::as_array)
+                    .is_some_and(|c| c.iter().any(|i| i.get("text").is_some()))
+        }
+        _ => false,
+    }
+}
+
+/// The header followed by the text: on the same line when the text is one line, else the text's
+/// lines below it, indented, so that multi-line text (a maze board) keeps its shape.
+fn framed(header: &str, text: &str, extra: &str) -> Vec<String> {
+    let text = text.trim_end_matches(['\n', '\r']);
+    if !text.contains('\n') {
+        let sep = if text.is_empty() { "" } else { " " };
+        return vec![format!("{header}{sep}{text}{extra}")];
+    }
+    let mut lines = vec![format!("{header}{extra}")];
+    lines.extend(text.lines().map(|l| format!("  {l}")));
+    lines
 }
 
 fn payload_preview(kind: &str, payload: &Value) -> String {
@@ -332,7 +414,7 @@ fn payload_preview(kind: &str, payload: &Value) -> String {
             if texts.is_empty() {
                 result.map(Value::to_string).unwrap_or_default()
             } else {
-                texts.join(" ")
+                texts.join("\n")
             }
         }
         "system/welcome" => {
@@ -372,13 +454,13 @@ fn payload_preview(kind: &str, payload: &Value) -> String {
     }
 }
 
-fn truncate(s: &str) -> String {
+fn abbreviate(s: &str) -> String {
     let one_line = s.replace(['\n', '\r'], " ");
     if one_line.chars().count() <= PREVIEW_MAX {
         one_line
     } else {
         let cut: String = one_line.chars().take(PREVIEW_MAX - 1).collect();
-        format!("{cut}…")
+        format!("{cut}…{ABBREVIATED}")
     }
 }
 
@@ -491,9 +573,85 @@ mod tests {
         let resp = json!({"kind":"mcp/response","payload":{"jsonrpc":"2.0","id":1,
             "result":{"content":[{"type":"text","text":"5"}]}}});
         assert_eq!(preview(&resp), "5");
-        let long = json!({"kind":"chat","payload":{"text":"x".repeat(500)}});
-        assert_eq!(preview(&long).chars().count(), PREVIEW_MAX);
+        let long = json!({"kind":"x/data","payload":{"text":"x".repeat(500)}});
+        let short = preview(&long);
+        assert!(short.ends_with(ABBREVIATED), "{short}");
+        assert_eq!(
+            short.chars().count(),
+            PREVIEW_MAX + ABBREVIATED.chars().count()
+        );
         let err = json!({"kind":"system/error","payload":{"error":"capability_violation","attempted_kind":"mcp/request"}});
         assert_eq!(preview(&err), "capability_violation (mcp/request)");
+    }
+
+    /// The line client cut chat at 120 characters and folded a tool result's newlines, so the
+    /// cat-maze board printed as one line.
+    #[test]
+    fn line_mode_shows_whole_chat_and_keeps_tool_result_newlines() {
+        let mut s = Session::new("human");
+        let long = "word ".repeat(60);
+        let chat = json!({"from":"echo","kind":"chat","payload":{"text": long.trim_end()}});
+        assert_eq!(
+            s.on_envelope(&chat, "t"),
+            [format!("[t] ← echo chat {}", long.trim_end())]
+        );
+        let board = "#####\n#C  #\n#  E#\n#####";
+        let resp = json!({"from":"cat-maze","kind":"mcp/response","payload":{"jsonrpc":"2.0",
+            "id":1,"result":{"content":[{"type":"text","text":board}]}}});
+        assert_eq!(
+            s.on_envelope(&resp, "t"),
+            [
+                "[t] ← cat-maze mcp/response",
+                "  #####",
+                "  #C  #",
+                "  #  E#",
+                "  #####"
+            ]
+        );
+        // Sent chat shows whole too.
+        let Action::Send(_, lines) = s.on_input(long.trim_end(), "t") else {
+            panic!("chat is sent")
+        };
+        assert_eq!(lines, [format!("[t] → chat {}", long.trim_end())]);
+    }
+
+    #[test]
+    fn call_sends_a_tools_call_request() {
+        let mut s = Session::new("human");
+        let Action::Send(env, lines) = s.on_input(r#"/call calculator add {"a": 2, "b": 3}"#, "t")
+        else {
+            panic!("the call is sent")
+        };
+        assert_eq!(env["kind"], "mcp/request");
+        assert_eq!(env["to"], json!(["calculator"]));
+        assert_eq!(
+            env["payload"],
+            json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
+                   "params":{"name":"add","arguments":{"a":2,"b":3}}})
+        );
+        assert_eq!(
+            lines,
+            [r#"[t] → mcp/request to calculator tools/call add {"a":2,"b":3}"#]
+        );
+        let Action::Send(env, _) = s.on_input("/call cat-maze view", "t") else {
+            panic!("a call without arguments is sent")
+        };
+        assert_eq!(
+            env["payload"]["params"],
+            json!({"name":"view","arguments":{}})
+        );
+        assert_eq!(env["payload"]["id"], 2);
+        for bad in [
+            "/call",
+            "/call cat-maze",
+            "/call cat-maze view [1]",
+            "/call c v {x",
+        ] {
+            let Action::Print(msg) = s.on_input(bad, "t") else {
+                panic!("{bad} is refused")
+            };
+            assert!(msg[0].contains("Usage: /call"), "{bad}: {msg:?}");
+        }
+        assert!(HELP.contains("/call P TOOL ARGS"));
     }
 }

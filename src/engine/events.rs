@@ -21,6 +21,12 @@ pub struct SpaceEvent {
     pub subject: String,
     /// Exit code on `die`.
     pub exit_code: Option<i64>,
+    /// The engine's id of the object (to look a container's healthcheck up).
+    #[serde(skip)]
+    pub object_id: Option<String>,
+    /// Docker's `execID` on exec events (Podman's compatible events carry none).
+    #[serde(skip)]
+    pub exec_id: Option<String>,
 }
 
 /// Events from now on for `space_id` (never ends unless the engine goes away).
@@ -49,8 +55,57 @@ pub fn follow(docker: &Docker, space_id: &str) -> impl Stream<Item = Result<Spac
             action: m.action.unwrap_or_default(),
             subject,
             exit_code: attrs.get("exitCode").and_then(|c| c.parse().ok()),
+            object_id: m.actor.as_ref().and_then(|a| a.id.clone()),
+            exec_id: attrs.get("execID").cloned(),
         })
     })
+}
+
+/// Recognises the engine's own healthcheck runs among the exec events (Docker logs
+/// `exec_create: <cmd>`, `exec_start: <cmd>` and `exec_die` for each probe, every few seconds),
+/// so that `events` can leave them out and show the execs people run.
+#[derive(Debug, Default)]
+pub struct HealthcheckNoise {
+    /// Container id → its healthcheck command as Docker writes it in the action (None: none).
+    commands: HashMap<String, Option<String>>,
+    /// Exec ids of probes seen starting, so their `exec_die` is recognised too.
+    probes: std::collections::HashSet<String>,
+}
+
+impl HealthcheckNoise {
+    pub async fn is_noise(&mut self, docker: &Docker, e: &SpaceEvent) -> bool {
+        let (Some(exec), Some(container)) = (&e.exec_id, &e.object_id) else {
+            return false;
+        };
+        if e.action == "exec_die" {
+            return self.probes.remove(exec);
+        }
+        let Some(cmd) = e
+            .action
+            .strip_prefix("exec_create: ")
+            .or_else(|| e.action.strip_prefix("exec_start: "))
+        else {
+            return false;
+        };
+        if !self.commands.contains_key(container) {
+            let probe = healthcheck_command(docker, container).await;
+            self.commands.insert(container.clone(), probe);
+        }
+        let is_probe = self.commands.get(container).and_then(Option::as_deref) == Some(cmd);
+        if is_probe {
+            self.probes.insert(exec.clone());
+        }
+        is_probe
+    }
+}
+
+/// The container's healthcheck command, joined as in Docker's exec event actions.
+async fn healthcheck_command(docker: &Docker, container: &str) -> Option<String> {
+    let info = crate::engine::podman::inspect_container(docker, container)
+        .await
+        .ok()?;
+    let test = info.config?.healthcheck?.test?;
+    Some(crate::engine::podman::check_argv(&test)?.join(" "))
 }
 
 /// One human line: `2024-05-01T10:00:00.123Z container echo die (exit code 1)`.
@@ -79,6 +134,8 @@ mod tests {
             action: "die".into(),
             subject: "echo".into(),
             exit_code: Some(2),
+            object_id: None,
+            exec_id: None,
         };
         assert_eq!(
             format_event(&e),

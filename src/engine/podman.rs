@@ -118,7 +118,7 @@ pub async fn overdue_health(docker: &Docker, info: &ContainerInspectResponse) ->
 }
 
 /// The command of a healthcheck `test` (`["CMD", …]` or `["CMD-SHELL", "…"]`).
-fn check_argv(test: &[String]) -> Option<Vec<String>> {
+pub(crate) fn check_argv(test: &[String]) -> Option<Vec<String>> {
     match test.split_first()? {
         (kind, args) if kind == "CMD" && !args.is_empty() => Some(args.to_vec()),
         (kind, [cmd]) if kind == "CMD-SHELL" => {

@@ -69,8 +69,8 @@ pub struct LogSink {
 }
 
 impl LogSink {
-    /// Open `<mew_dir>/logs/` (only if a log is on) and start the writer thread.
-    pub fn start(mew_dir: &Path, switches: LogSwitches, console: &Console) -> LogSink {
+    /// Open `dir` (`<mew_dir>/logs/`, only if a log is on) and start the writer thread.
+    pub fn start(dir: &Path, switches: LogSwitches, console: &Console) -> LogSink {
         let (written_tx, written) = tokio::sync::watch::channel(0u64);
         let none = LogSink {
             tx: None,
@@ -85,8 +85,7 @@ impl LogSink {
         if !switches.envelope_history && !switches.capability_decisions {
             return none;
         }
-        let dir = mew_dir.join("logs");
-        if let Err(e) = prepare_dir(&dir) {
+        if let Err(e) = prepare_dir(dir) {
             console.warn(&format!(
                 "Cannot create log directory {}: {e}",
                 dir.display()

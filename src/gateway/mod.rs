@@ -39,6 +39,9 @@ pub struct GatewayOptions {
     pub auto_start: bool,
     /// None: loopback (127.0.0.1, plus `[::1]` when available).
     pub bind: Option<IpAddr>,
+    /// JSONL history in `<mew dir>/logs/<this>/` instead of `<mew dir>/logs/` (a space run
+    /// under another id than space.yaml's).
+    pub history_subdir: Option<String>,
 }
 
 #[derive(Debug, Error)]
@@ -86,7 +89,11 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
     // 2. logs
     let yaml = config.as_ref().map(|c| c.logging).unwrap_or_default();
     let switches = LogSwitches::resolve(yaml, |k| std::env::var(k).ok());
-    let logs = LogSink::start(&mew_dir, switches, &console);
+    let mut history_dir = mew_dir.join("logs");
+    if let Some(sub) = &opts.history_subdir {
+        history_dir.push(sub);
+    }
+    let logs = LogSink::start(&history_dir, switches, &console);
 
     let gw = Arc::new(Gateway::new(config, mew_dir, logs, console));
     gw.lock().token_map = token_map;

@@ -238,6 +238,15 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 /// The human table, header included.
+/// No container of the space runs (or is about to): the space is stopped, not gone.
+pub fn is_stopped(status: &SpaceStatus) -> bool {
+    !status.participants.is_empty()
+        && status
+            .participants
+            .iter()
+            .all(|p| !matches!(p.state.as_str(), "running" | "restarting" | "created"))
+}
+
 pub fn render_table(status: &SpaceStatus) -> String {
     let mut out = String::new();
     match &status.space_name {
@@ -246,6 +255,11 @@ pub fn render_table(status: &SpaceStatus) -> String {
     }
     if let Some(dir) = &status.space_dir {
         out.push_str(&format!("Directory: {dir}\n"));
+    }
+    if is_stopped(status) {
+        out.push_str(
+            "State: stopped (the participants it last had are below; start it with `mew up`)\n",
+        );
     }
     match (&status.gateway_url, status.gateway_reachable) {
         (Some(url), true) => out.push_str(&format!("Gateway: {url}\n")),

@@ -24,6 +24,17 @@ pub fn absolute_dir(dir: Option<&Path>) -> std::io::Result<PathBuf> {
     Ok(std::fs::canonicalize(&joined).unwrap_or_else(|_| lexical_normalize(&joined)))
 }
 
+/// The space directory of a command: `--space-dir` when given, else the nearest directory at or
+/// above the current one holding a space.yaml, else the current directory.
+pub fn space_dir(dir: Option<&Path>) -> std::io::Result<PathBuf> {
+    match dir {
+        Some(d) => absolute_dir(Some(d)),
+        None => absolute_dir(Some(&crate::config::discover::space_dir_from(
+            &std::env::current_dir()?,
+        ))),
+    }
+}
+
 /// Remove `.` and `..` components without resolving symlinks.
 fn lexical_normalize(p: &Path) -> PathBuf {
     use std::path::Component;

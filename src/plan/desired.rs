@@ -258,7 +258,10 @@ impl Resolver<'_> {
         let mut cmd = self.opts.mew_argv.clone();
         cmd.push("supervise".into());
         cmd.push("--log".into());
-        cmd.push(format!("{}/logs/{log_name}.log", self.dir()));
+        cmd.push(format!(
+            "{}/{log_name}.log",
+            self.space.logs_dir().display()
+        ));
         cmd.push("--".into());
         cmd.extend(command);
         cmd
@@ -356,6 +359,10 @@ impl Resolver<'_> {
         if let Some(level) = &self.opts.log_level {
             real.push("--log-level".into());
             real.push(level.clone());
+        }
+        if let Some(sub) = self.space.log_subdir() {
+            real.push("--history-subdir".into());
+            real.push(sub.into());
         }
         // The gateway reads token overrides and logging switches from its environment.
         let env: BTreeMap<String, String> = self

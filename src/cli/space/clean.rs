@@ -26,7 +26,7 @@ pub struct CleanArgs {
 }
 
 pub async fn run(args: CleanArgs) -> anyhow::Result<()> {
-    let dir = target::absolute_dir(args.space_dir.as_deref())?;
+    let dir = target::space_dir(args.space_dir.as_deref())?;
     let docker = target::connect(args.host.as_deref()).await?;
     let objs = crate::engine::clean::labelled_objects(&docker).await?;
     let scope = Scope {

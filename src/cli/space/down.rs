@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
-    /// Space directory (default: the current directory); space.yaml is not needed.
+    /// Space directory (default: the nearest one at or above the current directory with a
+    /// space.yaml, else the current directory); space.yaml is not needed.
     #[arg(short = 'd', long, value_name = "DIR")]
     pub space_dir: Option<PathBuf>,
     /// Take down this space id instead of the directory's spaces.
@@ -25,12 +26,20 @@ pub struct DownArgs {
 pub async fn run(args: DownArgs) -> anyhow::Result<()> {
     let opts = DownOptions {
         host: args.host,
-        space_dir: args.space_dir,
+        // From a sub-folder: the space above it, as for every space command.
+        space_dir: Some(crate::ops::target::space_dir(args.space_dir.as_deref())?),
         space_id: args.space_id,
         volumes: args.volumes,
         timeout: args.timeout,
     };
-    let reports = space::down(&opts, &super::up::print_progress).await?;
+    let reports = match space::down(&opts, &super::up::print_progress).await {
+        // Nothing to stop is what `down` wants anyway (compose also exits 0).
+        Err(space::SpaceError::NotFound(place)) => {
+            println!("No running space found in {place}; nothing to stop.");
+            return Ok(());
+        }
+        other => other?,
+    };
     for r in reports {
         let volumes = if opts.volumes {
             format!(", {} volume(s)", r.volumes)

@@ -6,6 +6,7 @@ use crate::ops::logfmt::{timestamp_key, use_colour, Prefixer};
 use clap::Args;
 use futures_util::StreamExt;
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -41,7 +42,16 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
             InvalidInput::new(format!("invalid --tail `{n}`: a number of lines or `all`"))
         })?),
     };
-    let (docker, _, all) = args.select.running().await?;
+    let (docker, dir, found) = args.select.find().await?;
+    let all = match &found {
+        Some(f) => crate::engine::inspect::members(&docker, &f.id).await?,
+        None => Vec::new(),
+    };
+    if all.is_empty() {
+        // No containers (the space is down): what the participants wrote is still in the files.
+        let logs_dir = saved_logs_dir(&args.select, &dir, found.as_ref());
+        return print_files(&dir, &logs_dir, &args.participants, tail);
+    }
     let chosen = select(&all, &args.participants).map_err(InvalidInput::new)?;
     let pairs: Vec<(String, String)> = chosen
         .iter()
@@ -93,6 +103,90 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
     for l in &lines {
         if print(&mut out, l).is_err() {
             return Ok(());
+        }
+    }
+    let _ = out.flush();
+    Ok(())
+}
+
+/// Where a space's `<participant>.log` files are: as space.yaml (and the space id) decide, else
+/// `logs/<id>/` when it exists for an explicit `--space-id`, else `logs/`.
+fn saved_logs_dir(
+    sel: &SpaceSelect,
+    dir: &Path,
+    found: Option<&crate::ops::target::Found>,
+) -> PathBuf {
+    if let Ok(space) = crate::config::find_and_load(
+        sel.space_dir.as_deref(),
+        sel.space_config.as_deref(),
+        found.map(|f| f.id.as_str()),
+    ) {
+        return space.logs_dir();
+    }
+    let logs = dir.join("logs");
+    match sel.space_id.as_deref() {
+        Some(id) if logs.join(id).is_dir() => logs.join(id),
+        _ => logs,
+    }
+}
+
+/// Print the log files of a stopped space, one participant after the other (the files have no
+/// timestamps to merge them by); `tail` lines of each.
+fn print_files(
+    dir: &Path,
+    logs_dir: &Path,
+    participants: &[String],
+    tail: Option<u64>,
+) -> anyhow::Result<()> {
+    let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(logs_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path();
+            let name = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".log")?
+                .to_string();
+            path.is_file().then_some((name, path))
+        })
+        .collect();
+    if files.is_empty() {
+        anyhow::bail!("{}", crate::ops::target::not_running(dir));
+    }
+    files.sort();
+    if let Some(unknown) = participants
+        .iter()
+        .find(|p| !files.iter().any(|(n, _)| n == *p))
+    {
+        return Err(InvalidInput::new(format!(
+            "no container and no log file {}/{unknown}.log for participant {unknown}",
+            logs_dir.display()
+        ))
+        .into());
+    }
+    files.retain(|(n, _)| participants.is_empty() || participants.contains(n));
+    eprintln!(
+        "The space has no containers; showing what its log files in {} hold.",
+        logs_dir.display()
+    );
+    let colour = use_colour(
+        std::io::stdout().is_terminal(),
+        std::env::var("NO_COLOR").ok().as_deref(),
+    );
+    let prefixer = Prefixer::new(files.iter().map(|(n, _)| n.as_str()), colour);
+    let mut out = std::io::stdout().lock();
+    for (name, path) in &files {
+        let bytes = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        let skip = tail.map_or(0, |n| lines.len().saturating_sub(n as usize));
+        for line in &lines[skip..] {
+            if writeln!(out, "{}", prefixer.line(name, None, line)).is_err() {
+                return Ok(()); // stdout closed
+            }
         }
     }
     let _ = out.flush();

@@ -19,7 +19,7 @@ pub enum SpaceCommand {
     /// Stop and remove a space's containers and network (keeps logs and tokens).
     Down(down::DownArgs),
     /// Show each participant's container state.
-    #[command(alias = "ps")]
+    #[command(visible_alias = "ps")]
     Status(status::StatusArgs),
     /// Show participants' logs.
     Logs(logs::LogsArgs),

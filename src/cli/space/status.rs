@@ -9,7 +9,8 @@ use std::path::PathBuf;
 /// Which space: shared by status, logs, restart, exec, clean and events.
 #[derive(Debug, Clone, Args)]
 pub struct SpaceSelect {
-    /// Space directory (default: the current directory).
+    /// Space directory (default: the nearest directory at or above the current one with a
+    /// .mew/space.yaml or space.yaml, else the current directory).
     #[arg(short = 'd', long)]
     pub space_dir: Option<PathBuf>,
     /// Space id (default: space.yaml's, else the containers started from the space directory).
@@ -53,7 +54,11 @@ impl SpaceSelect {
 
     /// `resolve`, keeping space.yaml's name when there is one.
     pub async fn find(&self) -> anyhow::Result<(bollard::Docker, PathBuf, Option<target::Found>)> {
-        let dir = target::absolute_dir(self.space_dir.as_deref())?;
+        // An explicit config file names the space; otherwise look upwards like compose.
+        let dir = match (&self.space_dir, &self.space_config) {
+            (None, Some(_)) => target::absolute_dir(None)?,
+            (d, _) => target::space_dir(d.as_deref())?,
+        };
         let docker = target::connect(self.host.as_deref()).await?;
         let found = target::resolve(
             &docker,
@@ -87,7 +92,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     };
     let (docker, dir, found) = args.select.find().await?;
     let Some(found) = found else {
-        print!("{}", not_running(&dir, "", format)?);
+        print!("{}", not_running(&dir, None, format)?);
         return Ok(());
     };
     if args.watch {
@@ -98,15 +103,29 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Upstream's sentence, or for JSON a document without participants (exit code 0 either way).
-fn not_running(dir: &std::path::Path, id: &str, format: Format) -> anyhow::Result<String> {
+/// Upstream's sentence (or, for a space space.yaml names, that it is stopped), or for JSON a
+/// document without participants (exit code 0 either way).
+fn not_running(
+    dir: &std::path::Path,
+    found: Option<&target::Found>,
+    format: Format,
+) -> anyhow::Result<String> {
     if format == Format::Table {
-        return Ok(format!("{}\n", target::not_running(dir)));
+        return Ok(match found {
+            Some(f) => format!(
+                "Space {} is stopped (no containers in {}); start it with `mew up`.\n",
+                f.name
+                    .as_ref()
+                    .map_or_else(|| f.id.clone(), |n| format!("{n} ({})", f.id)),
+                dir.display()
+            ),
+            None => format!("{}\n", target::not_running(dir)),
+        });
     }
     let empty = build(
         &[],
         &StatusContext {
-            space_id: id.to_string(),
+            space_id: found.map(|f| f.id.clone()).unwrap_or_default(),
             ..Default::default()
         },
     );
@@ -141,7 +160,7 @@ async fn snapshot(
     let id = found.id.as_str();
     let facts = inspect_space(docker, id).await?;
     if facts.is_empty() {
-        let text = not_running(dir, id, format)?;
+        let text = not_running(dir, Some(found), format)?;
         return Ok((text, HashMap::new()));
     }
     let connected = crate::ops::gateway_http::connected_ids(&facts, id).await;

@@ -124,6 +124,12 @@ fn print_summary(r: &UpReport) {
         };
         println!("  {:width$}  {:8} {}{joined}", p.id, p.role, p.state);
     }
-    println!("Logs:     {}/logs", r.space_dir.display());
-    println!("To stop:  mew space down -d {}", r.space_dir.display());
+    println!("Logs:     {}", r.logs_dir.display());
+    // Other copies of the directory may run under other ids: name this one.
+    let id = if r.logs_dir.ends_with(&r.space_id) {
+        format!(" --space-id {}", r.space_id)
+    } else {
+        String::new()
+    };
+    println!("To stop:  mew space down -d {}{id}", r.space_dir.display());
 }
