@@ -56,13 +56,13 @@ pub(super) struct Outgoing {
 impl Outgoing {
     pub(super) fn new(v: &Value) -> Outgoing {
         Outgoing {
-            text: Utf8Bytes::from(v.to_string()),
+            text: super::state::counted(v.to_string()),
             id_json: v.get("id").map(Value::to_string).unwrap_or_default(),
         }
     }
     pub(super) fn from_map(m: &Map<String, Value>) -> Outgoing {
         Outgoing {
-            text: Utf8Bytes::from(serde_json::to_string(m).unwrap_or_default()),
+            text: super::state::counted(serde_json::to_string(m).unwrap_or_default()),
             id_json: m.get("id").map(Value::to_string).unwrap_or_default(),
         }
     }

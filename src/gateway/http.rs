@@ -1,11 +1,12 @@
 //! The HTTP/1.1 front: WebSocket upgrades on any path, and the REST routes of
 //! spec/gateway.md §5. Routing is done by hand so every status code and body is exactly the
 //! spec's.
+use super::limits::{ConnMeter, Meter};
 use super::route::{self, Body};
 use super::state::Gateway;
 use super::ws;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use std::sync::Arc;
 pub const BODY_LIMIT: usize = 100 * 1024;
 /// Initial read buffer of a WebSocket connection (grows for bigger messages).
 pub const WS_READ_BUFFER: usize = 8 * 1024;
-/// Largest WebSocket message accepted (the spec needs ≥ 10 MiB).
-pub const WS_MAX_MESSAGE: usize = 64 << 20;
+/// Largest WebSocket message accepted (the spec needs ≥ 10 MiB; see `limits` for the budget).
+pub const WS_MAX_MESSAGE: usize = crate::protocol::MAX_MESSAGE;
 
 pub fn router(gw: Arc<Gateway>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(gw)
@@ -82,13 +83,22 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         let space = query_param(parts.uri.query(), "space").filter(|s| !s.is_empty());
         let token =
             bearer(&parts.headers).and_then(|a| a.strip_prefix("Bearer ").map(str::to_string));
+        let meter = parts
+            .extensions
+            .get::<ConnectInfo<ConnMeter>>()
+            .map(|c| c.0 .0.clone())
+            .unwrap_or_else(|| std::sync::Arc::new(Meter::default()));
         return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(_) if !meter.begin_websocket() => json(
+                503,
+                r#"{"error":"too_many_unjoined_connections"}"#.to_string(),
+            ),
             Ok(upgrade) => upgrade
                 // The 128 KiB default read buffer costs that much RSS per idle connection.
                 .read_buffer_size(WS_READ_BUFFER)
                 .max_message_size(WS_MAX_MESSAGE)
                 .max_frame_size(WS_MAX_MESSAGE)
-                .on_upgrade(move |socket| ws::serve_socket(gw, socket, space, token)),
+                .on_upgrade(move |socket| ws::serve_socket(gw, socket, meter, space, token)),
             Err(rejection) => rejection.into_response(),
         };
     }

@@ -21,6 +21,15 @@ enum Line {
     Stop,
 }
 
+impl Line {
+    fn weight(&self) -> usize {
+        match self {
+            Line::Envelope(s) | Line::Decision(s) => s.len(),
+            Line::Stop => 0,
+        }
+    }
+}
+
 /// Which logs are on, after the yaml switches and the environment overrides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogSwitches {
@@ -53,9 +62,51 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// Bytes of records sent to the writer thread and not yet written, bounded by
+/// `limits::LOG_QUEUE_BYTES`: a sender over the bound waits for the writer (each record carries
+/// a whole envelope, so an unbounded queue would hold every big message again).
+#[derive(Default)]
+struct Backlog {
+    bytes: Mutex<usize>,
+    drained: std::sync::Condvar,
+}
+
+impl Backlog {
+    /// Wait (up to `LOG_WAIT`) for room; false when the writer did not make any.
+    fn reserve(&self, n: usize) -> bool {
+        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = std::time::Instant::now() + LOG_WAIT;
+        while *bytes > 0 && *bytes + n > super::limits::LOG_QUEUE_BYTES {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            bytes = self
+                .drained
+                .wait_timeout(bytes, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *bytes += n;
+        true
+    }
+
+    fn release(&self, n: usize) {
+        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        *bytes = bytes.saturating_sub(n);
+        self.drained.notify_all();
+    }
+}
+
+/// Longest a router waits for the log writer before dropping a record (a stuck disk must not
+/// stop routing).
+const LOG_WAIT: Duration = Duration::from_secs(1);
+
 /// Handle used by routing to emit records. Cheap: a channel send per record.
 pub struct LogSink {
     tx: Option<mpsc::Sender<Line>>,
+    backlog: std::sync::Arc<Backlog>,
+    dropped: std::sync::atomic::AtomicBool,
     pub switches: LogSwitches,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -65,6 +116,8 @@ impl LogSink {
     pub fn start(mew_dir: &Path, switches: LogSwitches, console: &Console) -> LogSink {
         let none = LogSink {
             tx: None,
+            backlog: Default::default(),
+            dropped: Default::default(),
             switches: LogSwitches {
                 envelope_history: false,
                 capability_decisions: false,
@@ -102,13 +155,19 @@ impl LogSink {
             capability_decisions: decisions.is_some(),
         };
         let (tx, rx) = mpsc::channel();
+        let backlog = std::sync::Arc::new(Backlog::default());
         let thread = std::thread::Builder::new()
             .name("mew-gateway-logs".into())
             .stack_size(64 * 1024)
-            .spawn(move || writer_loop(rx, envelope, decisions))
+            .spawn({
+                let backlog = backlog.clone();
+                move || writer_loop(rx, envelope, decisions, &backlog)
+            })
             .ok();
         LogSink {
             tx: thread.as_ref().map(|_| tx),
+            backlog,
+            dropped: Default::default(),
             switches,
             thread: Mutex::new(thread),
         }
@@ -127,9 +186,22 @@ impl LogSink {
     }
 
     fn send(&self, line: Line) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(line);
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        if !self.backlog.reserve(line.weight()) {
+            if !self
+                .dropped
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: the gateway log writer is not keeping up; records are being dropped"
+                );
+            }
+            return;
         }
+        let _ = tx.send(line);
     }
 
     /// Flush and stop the writer thread.
@@ -154,6 +226,7 @@ fn writer_loop(
     rx: mpsc::Receiver<Line>,
     mut envelope: Option<BufWriter<File>>,
     mut decisions: Option<BufWriter<File>>,
+    backlog: &Backlog,
 ) {
     let mut warned = false;
     let mut flush_all = |e: &mut Option<BufWriter<File>>, d: &mut Option<BufWriter<File>>| {
@@ -190,11 +263,13 @@ fn writer_loop(
                     }
                 },
             };
+            let weight = line.weight();
             match line {
                 Line::Envelope(s) => write_line(&mut envelope, &s),
                 Line::Decision(s) => write_line(&mut decisions, &s),
                 Line::Stop => open = false,
             }
+            backlog.release(weight);
         }
         flush_all(&mut envelope, &mut decisions);
         if !open {

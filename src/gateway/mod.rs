@@ -5,7 +5,7 @@
 //!   it calls `grants` (capability grants, invites) and `streams` (streams, s2w) for the
 //!   kinds with side effects, and `emit` to build, deliver and log what goes out.
 //! - [`state`]: spaces, registries, tokens, capabilities, connections' outbound queues.
-//! - [`http`] / [`ws`]: the transport; [`logs`]: JSONL records and the console;
+//! - [`http`] / [`ws`]: the transport; [`limits`]: the memory bounds; [`logs`]: JSONL records and the console;
 //!   [`config`]: the space.yaml keys the gateway reads; [`virtual_participant`]: `output_log`;
 //!   [`autostart`]: children started without `--no-auto-start`.
 pub mod autostart;
@@ -13,6 +13,7 @@ pub mod config;
 pub(crate) mod emit;
 mod grants;
 pub mod http;
+pub mod limits;
 pub mod logs;
 pub mod route;
 pub mod state;
@@ -114,10 +115,9 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
         }
     }
     for l in listeners {
-        let app = http::router(gw.clone());
-        let l = axum::serve::ListenerExt::tap_io(l, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        let app =
+            http::router(gw.clone()).into_make_service_with_connect_info::<limits::ConnMeter>();
+        let l = limits::MeteredListener(l);
         tokio::spawn(async move {
             let _ = axum::serve(l, app).await;
         });
