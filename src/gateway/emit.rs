@@ -71,16 +71,18 @@ impl Outgoing {
 pub(super) fn log_delivered(gw: &Gateway, msg: &Outgoing, pid: &str, space_id: &str, meta: &str) {
     if gw.logs.switches.envelope_history {
         let id = (!msg.id_json.is_empty() && msg.id_json != "null").then_some(msg.id_json.as_str());
-        gw.logs.envelope(envelope_record(
-            "delivered",
-            id,
-            &msg.text,
-            pid,
-            space_id,
-            "outbound",
-            "websocket",
-            meta,
-        ));
+        gw.logs.envelope_sized(msg.text.len() + 256, || {
+            envelope_record(
+                "delivered",
+                id,
+                &msg.text,
+                pid,
+                space_id,
+                "outbound",
+                "websocket",
+                meta,
+            )
+        });
     }
 }
 
@@ -168,9 +170,11 @@ pub(super) fn log_received(
 ) {
     if gw.logs.switches.envelope_history {
         let id = (!msg.id_json.is_empty() && msg.id_json != "null").then_some(msg.id_json.as_str());
-        gw.logs.envelope(envelope_record(
-            "received", id, &msg.text, pid, space_id, "inbound", transport, "",
-        ));
+        gw.logs.envelope_sized(msg.text.len() + 256, || {
+            envelope_record(
+                "received", id, &msg.text, pid, space_id, "inbound", transport, "",
+            )
+        });
     }
 }
 

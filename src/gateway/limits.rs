@@ -43,7 +43,7 @@ pub const MAX_UNJOINED: usize = 256;
 /// Bytes of one message a joined socket may buffer without holding a big-message slot.
 pub const FREE_INBOUND: usize = 64 << 10;
 /// Messages larger than `FREE_INBOUND` being received at the same time.
-pub const BIG_SLOTS: usize = 2;
+pub const BIG_SLOTS: usize = 1;
 /// JSON values (scalars, arrays, objects) one message may contain: a parsed value costs up to
 /// ~80 bytes however short its text (`[1,1,…]` is 2 bytes a value), so this bounds parsing to
 /// ~16 MiB whatever the message.
@@ -52,6 +52,19 @@ pub const MAX_JSON_VALUES: usize = 200_000;
 pub const TOTAL_OUTBOUND: usize = 48 << 20;
 /// Log records waiting for the writer thread, in bytes.
 pub const LOG_QUEUE_BYTES: usize = 16 << 20;
+
+/// Make the allocator give big buffers (messages, their copies) back to the system when freed.
+/// glibc otherwise raises its mmap threshold after the first big free and serves later big
+/// messages from its arenas, which keep the memory: the peak then grows with every thread that
+/// ever handled a big message. (musl, the static build's allocator, maps big blocks already.)
+pub fn release_big_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator tunable; called before the gateway's threads
+    // allocate anything big.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+    }
+}
 
 static UNJOINED: AtomicUsize = AtomicUsize::new(0);
 

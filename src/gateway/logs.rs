@@ -91,6 +91,10 @@ impl Backlog {
         true
     }
 
+    fn add(&self, n: usize) {
+        *self.bytes.lock().unwrap_or_else(|e| e.into_inner()) += n;
+    }
+
     fn release(&self, n: usize) {
         let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
         *bytes = bytes.saturating_sub(n);
@@ -185,23 +189,57 @@ impl LogSink {
         }
     }
 
-    fn send(&self, line: Line) {
-        let Some(tx) = &self.tx else {
-            return;
-        };
-        if !self.backlog.reserve(line.weight()) {
-            if !self
-                .dropped
-                .swap(true, std::sync::atomic::Ordering::Relaxed)
-            {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "warning: the gateway log writer is not keeping up; records are being dropped"
-                );
-            }
+    /// An envelope record of about `size` bytes, built only once there is room for it: a
+    /// record holds a whole envelope, and each recipient of a broadcast gets one.
+    pub fn envelope_sized(&self, size: usize, build: impl FnOnce() -> String) {
+        if !self.switches.envelope_history || self.tx.is_none() {
             return;
         }
-        let _ = tx.send(line);
+        if !self.backlog.reserve(size) {
+            self.warn_dropped();
+            return;
+        }
+        let line = Line::Envelope(build());
+        // Settle the estimate against what was built.
+        let built = line.weight();
+        if built > size {
+            self.backlog.add(built - size);
+        } else {
+            self.backlog.release(size - built);
+        }
+        self.send_reserved(line);
+    }
+
+    fn send(&self, line: Line) {
+        if self.tx.is_none() {
+            return;
+        }
+        if !self.backlog.reserve(line.weight()) {
+            self.warn_dropped();
+            return;
+        }
+        self.send_reserved(line);
+    }
+
+    fn send_reserved(&self, line: Line) {
+        if let Some(tx) = &self.tx {
+            let weight = line.weight();
+            if tx.send(line).is_err() {
+                self.backlog.release(weight);
+            }
+        }
+    }
+
+    fn warn_dropped(&self) {
+        if !self
+            .dropped
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: the gateway log writer is not keeping up; records are being dropped"
+            );
+        }
     }
 
     /// Flush and stop the writer thread.

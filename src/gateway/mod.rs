@@ -53,6 +53,7 @@ pub enum GatewayError {
 
 /// Run the gateway until SIGINT/SIGTERM.
 pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
+    limits::release_big_allocations();
     // Installed first, so a SIGTERM during start-up still means a clean exit 0.
     let signals = Signals::install()?;
     let console = Console::new(
