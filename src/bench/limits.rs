@@ -324,7 +324,7 @@ async fn json_bombs(gw: &Gw) -> String {
     let numbers = format!("[{}1]", "1,".repeat(MAX_MESSAGE / 2 - 16));
     let objects = format!(
         "[{}{{}}]",
-        "{\"k\":1},".repeat(crate::gateway::limits::MAX_JSON_VALUES / 2 - 8)
+        "{\"k\":1},".repeat(crate::gateway::limits::MAX_PARSE_BYTES / 1000)
     );
     let bombs = [
         format!("{{\"kind\":\"chat\",\"payload\":{numbers}}}"),

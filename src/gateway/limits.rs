@@ -9,13 +9,13 @@
 //! | one inbound message                    | `protocol::MAX_MESSAGE` (16 MiB)           |            |
 //! | sockets that have not joined           | `MAX_UNJOINED` (256) × `UNJOINED_INBOUND` (64 KiB) + read buffers | 20 MiB |
 //! | joined sockets, partial small messages | `FREE_INBOUND` (64 KiB) each, as above     | 64 KiB/socket |
-//! | joined sockets, messages > 64 KiB      | `BIG_SLOTS` (2) at a time, each: raw 16 + parse ≤ 16 (`MAX_JSON_VALUES`) + serialised copy 17 MiB | 98 MiB |
+//! | joined sockets, messages > 64 KiB      | `BIG_SLOTS` (1) at a time, held through routing: raw 16 + parse ≤ 40 (`MAX_PARSE_BYTES`) + serialised copy 17 MiB | 73 MiB |
 //! | outbound queues, all connections       | `TOTAL_OUTBOUND` (48 MiB) of message bytes, counted once however many queues share them | 48 MiB |
 //! | one connection's outbound queue        | `state::OUTBOUND_BYTES` (24 MiB) / `OUTBOUND_QUEUE` (16 384) messages | (in the total) |
-//! | JSONL log writer queue                 | `LOG_QUEUE_BYTES` (16 MiB, then routing waits up to 1 s for the disk) | 16 MiB |
+//! | JSONL log writer queue                 | `LOG_QUEUE_BYTES` (16 MiB, reserved before a record is built; routing waits up to 1 s for the disk), plus one record being built per routing thread (2 × 16) | 48 MiB |
 //! | process baseline (runtime, code, state)| measured idle RSS                          | ~10 MiB |
 //!
-//! Sum: 20 + 98 + 48 + 16 + 10 = 192 MiB, plus 64 KiB per joined socket (joins need a token), so
+//! Sum: 20 + 73 + 48 + 48 + 10 = 199 MiB, plus 64 KiB per joined socket (joins need a token), so
 //! 256 MiB leaves about 60 MiB of headroom for allocator slack. `mew bench limits` measures the
 //! peak against the worst inputs found.
 //!
@@ -44,10 +44,9 @@ pub const MAX_UNJOINED: usize = 256;
 pub const FREE_INBOUND: usize = 64 << 10;
 /// Messages larger than `FREE_INBOUND` being received at the same time.
 pub const BIG_SLOTS: usize = 1;
-/// JSON values (scalars, arrays, objects) one message may contain: a parsed value costs up to
-/// ~80 bytes however short its text (`[1,1,…]` is 2 bytes a value), so this bounds parsing to
-/// ~16 MiB whatever the message.
-pub const MAX_JSON_VALUES: usize = 200_000;
+/// Estimated memory parsing one message may take (`too_costly_to_parse`): a 16 MiB chat costs
+/// about its size, while 16 MiB of `[1,1,…]` would cost ~1.3 GiB.
+pub const MAX_PARSE_BYTES: usize = 40 << 20;
 /// Message bytes queued for sending, all connections together.
 pub const TOTAL_OUTBOUND: usize = 48 << 20;
 /// Log records waiting for the writer thread, in bytes.
@@ -276,13 +275,19 @@ impl Connected<IncomingStream<'_, MeteredListener>> for ConnMeter {
     }
 }
 
-/// Whether a JSON text has more than `MAX_JSON_VALUES` values (counted from its separators
-/// outside strings; cheap next to parsing it).
-pub fn too_many_values(text: &str) -> bool {
-    if text.len() / 2 < MAX_JSON_VALUES {
-        return false;
+/// Whether parsing a JSON text would cost more than `MAX_PARSE_BYTES`, estimated from its
+/// structure outside strings (cheap next to parsing it). A parsed value takes far more memory
+/// than its text: with `preserve_order` and `arbitrary_precision` a value is ~80 bytes and every
+/// number and key its own allocation, and an object an index table and entry vector besides.
+pub fn too_costly_to_parse(text: &str) -> bool {
+    // Per-value costs measured against serde_json's `Value` (with slack for vector growth).
+    const VALUE: usize = 160;
+    const OBJECT: usize = 640;
+    const ARRAY: usize = 64;
+    if text.len() * (OBJECT + 1) <= MAX_PARSE_BYTES {
+        return false; // even all braces could not reach the bound
     }
-    let (mut n, mut in_str, mut esc) = (0usize, false, false);
+    let (mut cost, mut in_str, mut esc) = (text.len(), false, false);
     for &b in text.as_bytes() {
         if in_str {
             match (esc, b) {
@@ -293,15 +298,18 @@ pub fn too_many_values(text: &str) -> bool {
             }
             continue;
         }
-        match b {
-            b'"' => in_str = true,
-            b',' | b'[' | b'{' => {
-                n += 1;
-                if n > MAX_JSON_VALUES {
-                    return true;
-                }
+        cost += match b {
+            b'"' => {
+                in_str = true;
+                0
             }
-            _ => {}
+            b',' | b':' => VALUE,
+            b'{' => OBJECT,
+            b'[' => ARRAY,
+            _ => 0,
+        };
+        if cost > MAX_PARSE_BYTES {
+            return true;
         }
     }
     false
@@ -312,12 +320,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn value_counting_skips_strings() {
-        let many = format!("[{}1]", "1,".repeat(MAX_JSON_VALUES + 1));
-        assert!(too_many_values(&many));
-        let in_string = format!("{{\"a\":\"{}\"}}", ",".repeat(MAX_JSON_VALUES * 3));
-        assert!(!too_many_values(&in_string));
-        let escaped = format!("[\"\\\"{}\"]", ",".repeat(MAX_JSON_VALUES * 3));
-        assert!(!too_many_values(&escaped));
+    fn parse_cost_counts_structure_outside_strings() {
+        let numbers = format!("[{}1]", "1,".repeat(MAX_PARSE_BYTES / 160));
+        assert!(too_costly_to_parse(&numbers));
+        let objects = format!("[{}{{}}]", "{\"k\":1},".repeat(MAX_PARSE_BYTES / 900));
+        assert!(too_costly_to_parse(&objects));
+        let fewer = format!("[{}1]", "1,".repeat(MAX_PARSE_BYTES / 400));
+        assert!(!too_costly_to_parse(&fewer));
+        let chat = format!(
+            "{{\"a\":\"{}\"}}",
+            ",".repeat(crate::protocol::MAX_MESSAGE - 16)
+        );
+        assert!(!too_costly_to_parse(&chat));
+        let escaped = format!("[\"\\\"{}\"]", ",".repeat(crate::protocol::MAX_MESSAGE));
+        assert!(!too_costly_to_parse(&escaped));
     }
 }

@@ -153,9 +153,9 @@ pub async fn serve_socket(
                     // message: parsing it costs more than its bytes.
                     let _processed = Processed(&meter);
                     let Some(msg) = inbound(m) else { continue };
-                    if limits::too_many_values(message_text(&msg)) {
+                    if limits::too_costly_to_parse(message_text(&msg)) {
                         route::reply(&cx, crate::protocol::bare_error(
-                            &format!("Message has more than {} JSON values", limits::MAX_JSON_VALUES),
+                            "Message too large: it has too many JSON values to parse",
                             "MESSAGE_TOO_LARGE",
                         ));
                         continue;
