@@ -176,8 +176,8 @@ impl fmt::Display for Report {
 }
 
 /// A gateway process started by the benchmark; stopped (SIGTERM, then kill) on drop.
-struct Spawned {
-    child: Child,
+pub(super) struct Spawned {
+    pub(super) child: Child,
     dir: Option<PathBuf>,
 }
 
@@ -205,12 +205,21 @@ fn free_port() -> Result<u16, BenchError> {
     Ok(l.local_addr().map_err(BenchError::Port)?.port())
 }
 
-fn space_id() -> String {
+pub(super) fn space_id() -> String {
     format!("bench-{:08x}", rand::random::<u32>())
 }
 
 /// Start mew's gateway on a free port with both JSONL logs on; returns it and its URL.
 fn spawn_mew(exe: &PathBuf, space: &str) -> Result<(Spawned, String), BenchError> {
+    spawn_mew_with(exe, space, "")
+}
+
+/// `spawn_mew` with more space.yaml text (a `participants:` section, say) appended.
+pub(super) fn spawn_mew_with(
+    exe: &PathBuf,
+    space: &str,
+    extra_yaml: &str,
+) -> Result<(Spawned, String), BenchError> {
     let dir = std::env::temp_dir().join(format!("mew-{space}"));
     let work_dir = |source| BenchError::WorkDir {
         path: dir.clone(),
@@ -222,7 +231,7 @@ fn spawn_mew(exe: &PathBuf, space: &str) -> Result<(Spawned, String), BenchError
     let yaml = format!(
         "space:\n  id: {space}\n  name: {space}\n  allow_anonymous_joins: true\n\
          gateway_logging:\n  enabled: true\n  envelope_history:\n    enabled: true\n  \
-         capability_decisions:\n    enabled: true\n"
+         capability_decisions:\n    enabled: true\n{extra_yaml}"
     );
     std::fs::write(&config, yaml).map_err(work_dir)?;
     let what = format!("{} gateway start", exe.display());

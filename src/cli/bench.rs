@@ -10,6 +10,9 @@ use crate::error::InvalidInput;
 pub enum BenchCommand {
     /// Fan-out load on a gateway: one sender, N receivers, one space, loopback.
     Gateway(GatewayArgs),
+    /// The gateway's peak memory under hostile input: huge messages, un-joined sockets sending
+    /// partial frames, near-limit broadcasts, slow readers under a flood, JSON value bombs.
+    Limits,
 }
 
 #[derive(Debug, Args)]
@@ -38,6 +41,14 @@ pub struct GatewayArgs {
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Gateway(args) => bench_gateway(args).await,
+        BenchCommand::Limits => {
+            let exe = std::env::current_exe().context("cannot find the mew executable")?;
+            let report = crate::bench::limits::run(exe)
+                .await
+                .context("benchmark run failed")?;
+            println!("{report}");
+            Ok(())
+        }
     }
 }
 

@@ -205,7 +205,11 @@ async fn run(
         let connected = tokio::select! {
             r = tokio::time::timeout(
                 CONNECT_TIMEOUT,
-                tokio_tungstenite::connect_async_with_config(url.as_str(), None, true),
+                tokio_tungstenite::connect_async_with_config(
+                    url.as_str(),
+                    Some(crate::protocol::client_ws_config()),
+                    true,
+                ),
             ) => r,
             _ = shutdown.changed() => return,
         };

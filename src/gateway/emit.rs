@@ -56,13 +56,13 @@ pub(super) struct Outgoing {
 impl Outgoing {
     pub(super) fn new(v: &Value) -> Outgoing {
         Outgoing {
-            text: Utf8Bytes::from(v.to_string()),
+            text: super::state::counted(v.to_string()),
             id_json: v.get("id").map(Value::to_string).unwrap_or_default(),
         }
     }
     pub(super) fn from_map(m: &Map<String, Value>) -> Outgoing {
         Outgoing {
-            text: Utf8Bytes::from(serde_json::to_string(m).unwrap_or_default()),
+            text: super::state::counted(serde_json::to_string(m).unwrap_or_default()),
             id_json: m.get("id").map(Value::to_string).unwrap_or_default(),
         }
     }
@@ -71,16 +71,18 @@ impl Outgoing {
 pub(super) fn log_delivered(gw: &Gateway, msg: &Outgoing, pid: &str, space_id: &str, meta: &str) {
     if gw.logs.switches.envelope_history {
         let id = (!msg.id_json.is_empty() && msg.id_json != "null").then_some(msg.id_json.as_str());
-        gw.logs.envelope(envelope_record(
-            "delivered",
-            id,
-            &msg.text,
-            pid,
-            space_id,
-            "outbound",
-            "websocket",
-            meta,
-        ));
+        gw.logs.envelope_sized(msg.text.len() + 256, || {
+            envelope_record(
+                "delivered",
+                id,
+                &msg.text,
+                pid,
+                space_id,
+                "outbound",
+                "websocket",
+                meta,
+            )
+        });
     }
 }
 
@@ -168,9 +170,11 @@ pub(super) fn log_received(
 ) {
     if gw.logs.switches.envelope_history {
         let id = (!msg.id_json.is_empty() && msg.id_json != "null").then_some(msg.id_json.as_str());
-        gw.logs.envelope(envelope_record(
-            "received", id, &msg.text, pid, space_id, "inbound", transport, "",
-        ));
+        gw.logs.envelope_sized(msg.text.len() + 256, || {
+            envelope_record(
+                "received", id, &msg.text, pid, space_id, "inbound", transport, "",
+            )
+        });
     }
 }
 

@@ -1,11 +1,11 @@
 //! The HTTP/1.1 front: WebSocket upgrades on any path, and the REST routes of
 //! spec/gateway.md §5. Routing is done by hand so every status code and body is exactly the
 //! spec's.
+use super::limits::{ConnMeter, Meter};
 use super::route::{self, Body};
 use super::state::Gateway;
 use super::ws;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -14,8 +14,8 @@ use std::sync::Arc;
 pub const BODY_LIMIT: usize = 100 * 1024;
 /// Initial read buffer of a WebSocket connection (grows for bigger messages).
 pub const WS_READ_BUFFER: usize = 8 * 1024;
-/// Largest WebSocket message accepted (the spec needs ≥ 10 MiB).
-pub const WS_MAX_MESSAGE: usize = 64 << 20;
+/// Largest WebSocket message accepted (the spec needs ≥ 10 MiB; see `limits` for the budget).
+pub const WS_MAX_MESSAGE: usize = crate::protocol::MAX_MESSAGE;
 
 pub fn router(gw: Arc<Gateway>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(gw)
@@ -35,6 +35,47 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// The `Sec-WebSocket-Key` of a valid RFC 6455 upgrade request, or why it is not one.
+fn upgrade_key(parts: &axum::http::request::Parts) -> Result<String, (StatusCode, &'static str)> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        parts.headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if parts.method != Method::GET {
+        return Err((
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Request method must be `GET`",
+        ));
+    }
+    if !has_token(header::CONNECTION, "upgrade") {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "Connection header did not include 'upgrade'",
+        ));
+    }
+    if !has_token(header::SEC_WEBSOCKET_VERSION, "13") {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "`Sec-WebSocket-Version` header did not include '13'",
+        ));
+    }
+    parts
+        .headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or((
+            StatusCode::BAD_REQUEST,
+            "`Sec-WebSocket-Key` header missing",
+        ))
+}
+
+fn accept_key(key: &str) -> String {
+    tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes())
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
@@ -93,15 +134,43 @@ async fn answer(gw: Arc<Gateway>, req: Request) -> Response {
         let space = query_param(parts.uri.query(), "space").filter(|s| !s.is_empty());
         let token =
             bearer(&parts.headers).and_then(|a| a.strip_prefix("Bearer ").map(str::to_string));
-        return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-            Ok(upgrade) => upgrade
-                // The 128 KiB default read buffer costs that much RSS per idle connection.
-                .read_buffer_size(WS_READ_BUFFER)
-                .max_message_size(WS_MAX_MESSAGE)
-                .max_frame_size(WS_MAX_MESSAGE)
-                .on_upgrade(move |socket| ws::serve_socket(gw, socket, space, token)),
-            Err(rejection) => rejection.into_response(),
+        let meter = parts
+            .extensions
+            .get::<ConnectInfo<ConnMeter>>()
+            .map(|c| c.0 .0.clone())
+            .unwrap_or_else(|| std::sync::Arc::new(Meter::default()));
+        let key = match upgrade_key(&parts) {
+            Ok(key) => key,
+            Err((status, why)) => return (status, why).into_response(),
         };
+        let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+            return (StatusCode::UPGRADE_REQUIRED, "Connection is not upgradable").into_response();
+        };
+        if !meter.begin_websocket() {
+            return json(
+                503,
+                r#"{"error":"too_many_unjoined_connections"}"#.to_string(),
+            );
+        }
+        tokio::spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
+                hyper_util::rt::TokioIo::new(upgraded),
+                tokio_tungstenite::tungstenite::protocol::Role::Server,
+                Some(ws::config()),
+            )
+            .await;
+            ws::serve_socket(gw, socket, meter, space, token).await;
+        });
+        return Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(header::CONNECTION, "upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_ACCEPT, accept_key(&key))
+            .body(axum::body::Body::empty())
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
     }
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);

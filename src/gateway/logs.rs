@@ -25,6 +25,15 @@ enum Line {
     Stop,
 }
 
+impl Line {
+    fn weight(&self) -> usize {
+        match self {
+            Line::Envelope(s) | Line::Decision(s) => s.len(),
+            Line::Stop => 0,
+        }
+    }
+}
+
 /// Which logs are on, after the yaml switches and the environment overrides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogSwitches {
@@ -57,9 +66,55 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// Bytes of records sent to the writer thread and not yet written, bounded by
+/// `limits::LOG_QUEUE_BYTES`: a sender over the bound waits for the writer (each record carries
+/// a whole envelope, so an unbounded queue would hold every big message again).
+#[derive(Default)]
+struct Backlog {
+    bytes: Mutex<usize>,
+    drained: std::sync::Condvar,
+}
+
+impl Backlog {
+    /// Wait (up to `LOG_WAIT`) for room; false when the writer did not make any.
+    fn reserve(&self, n: usize) -> bool {
+        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = std::time::Instant::now() + LOG_WAIT;
+        while *bytes > 0 && *bytes + n > super::limits::LOG_QUEUE_BYTES {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            bytes = self
+                .drained
+                .wait_timeout(bytes, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *bytes += n;
+        true
+    }
+
+    fn add(&self, n: usize) {
+        *self.bytes.lock().unwrap_or_else(|e| e.into_inner()) += n;
+    }
+
+    fn release(&self, n: usize) {
+        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        *bytes = bytes.saturating_sub(n);
+        self.drained.notify_all();
+    }
+}
+
+/// Longest a router waits for the log writer before dropping a record (a stuck disk must not
+/// stop routing).
+const LOG_WAIT: Duration = Duration::from_secs(1);
+
 /// Handle used by routing to emit records. Cheap: a channel send per record.
 pub struct LogSink {
     tx: Option<mpsc::Sender<Line>>,
+    backlog: std::sync::Arc<Backlog>,
+    dropped: std::sync::atomic::AtomicBool,
     pub switches: LogSwitches,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Records handed to the writer so far.
@@ -74,6 +129,8 @@ impl LogSink {
         let (written_tx, written) = tokio::sync::watch::channel(0u64);
         let none = LogSink {
             tx: None,
+            backlog: Default::default(),
+            dropped: Default::default(),
             switches: LogSwitches {
                 envelope_history: false,
                 capability_decisions: false,
@@ -112,13 +169,19 @@ impl LogSink {
             capability_decisions: decisions.is_some(),
         };
         let (tx, rx) = mpsc::channel();
+        let backlog = std::sync::Arc::new(Backlog::default());
         let thread = std::thread::Builder::new()
             .name("mew-gateway-logs".into())
             .stack_size(64 * 1024)
-            .spawn(move || writer_loop(rx, envelope, decisions, written_tx))
+            .spawn({
+                let backlog = backlog.clone();
+                move || writer_loop(rx, envelope, decisions, written_tx, &backlog)
+            })
             .ok();
         LogSink {
             tx: thread.as_ref().map(|_| tx),
+            backlog,
+            dropped: Default::default(),
             switches,
             thread: Mutex::new(thread),
             queued: AtomicU64::new(0),
@@ -138,12 +201,59 @@ impl LogSink {
         }
     }
 
+    /// An envelope record of about `size` bytes, built only once there is room for it: a
+    /// record holds a whole envelope, and each recipient of a broadcast gets one.
+    pub fn envelope_sized(&self, size: usize, build: impl FnOnce() -> String) {
+        if !self.switches.envelope_history || self.tx.is_none() {
+            return;
+        }
+        if !self.backlog.reserve(size) {
+            self.warn_dropped();
+            return;
+        }
+        let line = Line::Envelope(build());
+        // Settle the estimate against what was built.
+        let built = line.weight();
+        if built > size {
+            self.backlog.add(built - size);
+        } else {
+            self.backlog.release(size - built);
+        }
+        self.send_reserved(line);
+    }
+
     fn send(&self, line: Line) {
-        let record = !matches!(line, Line::Stop);
+        if self.tx.is_none() {
+            return;
+        }
+        if !self.backlog.reserve(line.weight()) {
+            self.warn_dropped();
+            return;
+        }
+        self.send_reserved(line);
+    }
+
+    fn send_reserved(&self, line: Line) {
         if let Some(tx) = &self.tx {
-            if tx.send(line).is_ok() && record {
+            let weight = line.weight();
+            let record = !matches!(line, Line::Stop);
+            if tx.send(line).is_err() {
+                self.backlog.release(weight);
+            } else if record {
                 self.queued.fetch_add(1, Ordering::AcqRel);
             }
+        }
+    }
+
+    fn warn_dropped(&self) {
+        if !self
+            .dropped
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: the gateway log writer is not keeping up; records are being dropped"
+            );
         }
     }
 
@@ -181,6 +291,7 @@ fn writer_loop(
     mut envelope: Option<BufWriter<File>>,
     mut decisions: Option<BufWriter<File>>,
     written_tx: tokio::sync::watch::Sender<u64>,
+    backlog: &Backlog,
 ) {
     let mut warned = false;
     let mut flush_all = |e: &mut Option<BufWriter<File>>, d: &mut Option<BufWriter<File>>| {
@@ -215,6 +326,7 @@ fn writer_loop(
                     }
                 },
             };
+            let weight = line.weight();
             match line {
                 Line::Envelope(s) => write_line(&mut envelope, &s),
                 Line::Decision(s) => write_line(&mut decisions, &s),
@@ -224,6 +336,7 @@ fn writer_loop(
                 }
             }
             written += 1;
+            backlog.release(weight);
         }
         flush_all(&mut envelope, &mut decisions);
         // Failed writes count too: waiters must not hang on a full disk (warned above).

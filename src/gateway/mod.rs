@@ -5,7 +5,7 @@
 //!   it calls `grants` (capability grants, invites) and `streams` (streams, s2w) for the
 //!   kinds with side effects, and `emit` to build, deliver and log what goes out.
 //! - [`state`]: spaces, registries, tokens, capabilities, connections' outbound queues.
-//! - [`http`] / [`ws`]: the transport; [`logs`]: JSONL records and the console;
+//! - [`http`] / [`ws`]: the transport; [`limits`]: the memory bounds; [`logs`]: JSONL records and the console;
 //!   [`config`]: the space.yaml keys the gateway reads; [`virtual_participant`]: `output_log`;
 //!   [`autostart`]: children started without `--no-auto-start`; [`identity`]: who a join
 //!   may be (tokens against claimed ids).
@@ -15,6 +15,7 @@ pub(crate) mod emit;
 mod grants;
 pub mod http;
 pub mod identity;
+pub mod limits;
 pub mod logs;
 pub mod route;
 pub mod state;
@@ -57,6 +58,7 @@ pub enum GatewayError {
 
 /// Run the gateway until SIGINT/SIGTERM.
 pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
+    limits::release_big_allocations();
     // Installed first, so a SIGTERM during start-up still means a clean exit 0.
     let signals = Signals::install()?;
     let console = Console::new(
@@ -123,10 +125,9 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
         }
     }
     for l in listeners {
-        let app = http::router(gw.clone());
-        let l = axum::serve::ListenerExt::tap_io(l, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        let app =
+            http::router(gw.clone()).into_make_service_with_connect_info::<limits::ConnMeter>();
+        let l = limits::MeteredListener(l);
         tokio::spawn(async move {
             let _ = axum::serve(l, app).await;
         });

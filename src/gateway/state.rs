@@ -9,16 +9,59 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{mpsc, Notify};
 
 /// Outbound messages a connection may have queued before it counts as not reading.
-pub const OUTBOUND_QUEUE: usize = 65_536;
+pub const OUTBOUND_QUEUE: usize = 16_384;
 /// Outbound bytes a connection may have queued before it counts as not reading (a single
-/// larger message is still accepted into an empty queue).
-pub const OUTBOUND_BYTES: usize = 64 << 20;
+/// larger message is still accepted into an empty queue). All queues together are bounded by
+/// `limits::TOTAL_OUTBOUND`.
+pub const OUTBOUND_BYTES: usize = 24 << 20;
+
+/// Bytes of outbound message text alive in the process (queued, or being written), each
+/// message counted once however many queues share it.
+static OUTBOUND_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+pub fn outbound_live() -> usize {
+    OUTBOUND_LIVE.load(Ordering::Relaxed)
+}
+
+/// Message text that takes itself off `OUTBOUND_LIVE` when its last sharer lets go of it.
+struct Counted(String);
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        OUTBOUND_LIVE.fetch_sub(self.0.len(), Ordering::Relaxed);
+    }
+}
+
+/// Outbound text, counted against the gateway's total outbound budget while it is alive.
+pub fn counted(s: String) -> Utf8Bytes {
+    OUTBOUND_LIVE.fetch_add(s.len(), Ordering::Relaxed);
+    let bytes = bytes::Bytes::from_owner(Counted(s));
+    // Always valid: it was a String.
+    Utf8Bytes::try_from(bytes).unwrap_or_else(|_| Utf8Bytes::from_static(""))
+}
+
+/// Every live connection, for finding the slowest one when the total budget is exceeded.
+#[derive(Default)]
+pub struct ConnList(Mutex<HashMap<u64, std::sync::Weak<Conn>>>);
+
+impl ConnList {
+    fn all(&self) -> Vec<Arc<Conn>> {
+        let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        g.values().filter_map(std::sync::Weak::upgrade).collect()
+    }
+}
 
 /// The shared gateway.
 pub struct Gateway {
@@ -30,6 +73,7 @@ pub struct Gateway {
     pub port: AtomicU16,
     pub started: Instant,
     next_conn: AtomicU64,
+    conns: Arc<ConnList>,
 }
 
 impl Gateway {
@@ -48,6 +92,7 @@ impl Gateway {
             port: AtomicU16::new(0),
             started: Instant::now(),
             next_conn: AtomicU64::new(1),
+            conns: Arc::new(ConnList::default()),
         }
     }
 
@@ -78,15 +123,21 @@ impl Gateway {
     pub fn new_conn(&self) -> (Arc<Conn>, Outbound) {
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let queued = Arc::new(AtomicUsize::new(0));
-        let conn = Conn {
+        let conn = Arc::new(Conn {
             serial: self.next_conn.fetch_add(1, Ordering::Relaxed),
             tx,
             queued: queued.clone(),
             kill: Notify::new(),
-            dropping: AtomicBool::new(false),
+            dropping: AtomicU8::new(KEEP),
             closing: AtomicBool::new(false),
-        };
-        (Arc::new(conn), Outbound { rx, queued })
+            list: self.conns.clone(),
+        });
+        self.conns
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(conn.serial, Arc::downgrade(&conn));
+        (conn, Outbound { rx, queued })
     }
 }
 
@@ -118,15 +169,28 @@ fn weight(m: &Message) -> usize {
     }
 }
 
+/// Why a connection is being dropped (`Conn::dropping`).
+const KEEP: u8 = 0;
+const QUEUE_FULL: u8 = 1;
+const OVER_BUDGET: u8 = 2;
+
 /// A WebSocket connection as routing sees it: a queue bounded in messages and in bytes.
 pub struct Conn {
     pub serial: u64,
     tx: mpsc::Sender<Message>,
     queued: Arc<AtomicUsize>,
     pub kill: Notify,
-    dropping: AtomicBool,
+    dropping: AtomicU8,
     /// Set by `close_with`: nothing more is queued after the close frame.
     closing: AtomicBool,
+    list: Arc<ConnList>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let mut g = self.list.0.lock().unwrap_or_else(|e| e.into_inner());
+        g.remove(&self.serial);
+    }
 }
 
 impl Conn {
@@ -160,8 +224,14 @@ impl Conn {
         let w = weight(&msg);
         let queued = self.queued.load(Ordering::Relaxed);
         if queued > 0 && queued + w > OUTBOUND_BYTES {
-            self.drop_client();
+            self.drop_client(QUEUE_FULL);
             return false;
+        }
+        if outbound_live() > crate::gateway::limits::TOTAL_OUTBOUND {
+            self.shed();
+            if self.is_dropping() {
+                return false;
+            }
         }
         // Counted before sending so the writer's decrement can never run first.
         self.queued.fetch_add(w, Ordering::Relaxed);
@@ -170,21 +240,54 @@ impl Conn {
             Err(e) => {
                 self.queued.fetch_sub(w, Ordering::Relaxed);
                 if let mpsc::error::TrySendError::Full(_) = e {
-                    self.drop_client();
+                    self.drop_client(QUEUE_FULL);
                 }
                 false
             }
         }
     }
 
-    fn drop_client(&self) {
-        if !self.dropping.swap(true, Ordering::Relaxed) {
+    /// Over the total outbound budget: drop the connection with the most queued, unless the
+    /// ones already being dropped will free enough.
+    fn shed(&self) {
+        let all = self.list.all();
+        let releasing: usize = all
+            .iter()
+            .filter(|c| c.is_dropping())
+            .map(|c| c.queued.load(Ordering::Relaxed))
+            .sum();
+        if outbound_live().saturating_sub(releasing) <= crate::gateway::limits::TOTAL_OUTBOUND {
+            return;
+        }
+        let slowest = all
+            .iter()
+            .filter(|c| !c.is_dropping())
+            .max_by_key(|c| c.queued.load(Ordering::Relaxed));
+        if let Some(c) = slowest.filter(|c| c.queued.load(Ordering::Relaxed) > 0) {
+            c.drop_client(OVER_BUDGET);
+        }
+    }
+
+    fn drop_client(&self, why: u8) {
+        if self
+            .dropping
+            .compare_exchange(KEEP, why, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
             self.kill.notify_one();
         }
     }
 
     pub fn is_dropping(&self) -> bool {
-        self.dropping.load(Ordering::Relaxed)
+        self.dropping.load(Ordering::Relaxed) != KEEP
+    }
+
+    /// For the console warning when the connection is dropped.
+    pub fn drop_reason(&self) -> &'static str {
+        match self.dropping.load(Ordering::Relaxed) {
+            OVER_BUDGET => "it is not reading its messages and the gateway's outbound buffers are full (it had the most queued)",
+            _ => "it is not reading its messages (outbound queue full)",
+        }
     }
 }
 
@@ -335,5 +438,5 @@ impl State {
 
 /// Text frame for a serialised message (shared among recipients without copying).
 pub fn text(s: String) -> Message {
-    Message::Text(Utf8Bytes::from(s))
+    Message::Text(counted(s))
 }

@@ -9,6 +9,23 @@ pub use capability::{baseline, matches, payload_ok};
 /// The protocol version the gateway speaks and stamps on envelopes.
 pub const PROTOCOL: &str = "mew/v0.4";
 
+/// Largest WebSocket message (and frame) the gateway accepts from a participant. The spec asks
+/// for at least 10 MiB; the gateway's memory budget (`gateway::limits`) is built around this.
+pub const MAX_MESSAGE: usize = 16 << 20;
+
+/// Largest message a mew participant accepts from the gateway: what the gateway relays is the
+/// sender's message plus the fields it stamps (`from`, `id`, `ts`, `protocol`, a wrapped
+/// `correlation_id`, a `system/error`'s short reason), so the margin keeps every message the
+/// gateway relays deliverable to every built-in agent and client.
+pub const CLIENT_MAX_MESSAGE: usize = MAX_MESSAGE + (1 << 20);
+
+/// WebSocket settings of every mew participant (agents, bridges, clients, benches).
+pub fn client_ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(CLIENT_MAX_MESSAGE))
+        .max_frame_size(Some(CLIENT_MAX_MESSAGE))
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u128 {
     SystemTime::now()
