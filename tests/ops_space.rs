@@ -1093,6 +1093,16 @@ async fn shorthands_from_a_sub_folder_and_a_stopped_space() {
     assert!(logs.status.success(), "{logs:?}");
     assert!(stdout(&logs).lines().any(|l| l.starts_with("gateway | ")));
 
+    // `mew` is on the PATH inside the runtime image (it was only /opt/mew/mew).
+    let exec = mew_at(&sub, &["exec", "echo", "--", "mew", "--version"]);
+    assert_eq!(exec.status.code(), Some(0), "{exec:?}");
+    assert!(
+        stdout(&exec).contains(env!("CARGO_PKG_VERSION")),
+        "{exec:?}"
+    );
+    let restart = mew_at(&sub, &["restart", "echo"]);
+    assert!(restart.status.success(), "{restart:?}");
+
     let down = mew_at(&sub, &["down"]);
     assert!(down.status.success(), "{down:?}");
     let again = mew_at(&sub, &["down"]);

@@ -59,3 +59,31 @@ fn no_engine_is_one_sentence_and_exit_1() {
         assert!(stderr.contains("DOCKER_HOST"), "{stderr}");
     }
 }
+
+/// `mew --help` listed only `up` and `down` beside `space`, and `mew space --help` hid `ps`.
+#[test]
+fn help_lists_the_shorthands_and_space_ps() {
+    let (top, _) = out(&mew(&["--help"], None));
+    for cmd in ["status", "logs", "connect", "restart", "exec"] {
+        assert!(
+            top.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{cmd} "))),
+            "{cmd} missing from:\n{top}"
+        );
+    }
+    assert!(top.contains("[alias: ps]"), "{top}");
+    let (space, _) = out(&mew(&["space", "--help"], None));
+    assert!(space.contains("[alias: ps]"), "{space}");
+    // The shorthands take the same flags as the `mew space` forms.
+    for cmd in ["status", "logs", "exec", "restart", "connect"] {
+        let (short, _) = out(&mew(&[cmd, "--help"], None));
+        let (long, _) = out(&mew(&["space", cmd, "--help"], None));
+        let flags = |h: &str| -> Vec<String> {
+            h.lines()
+                .filter(|l| l.trim_start().starts_with('-'))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(flags(&short), flags(&long), "{cmd}");
+    }
+}

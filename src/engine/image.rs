@@ -29,6 +29,9 @@ pub struct Runtime {
     pub sha256: String,
     /// ELF interpreter file name (`ld-linux-x86-64.so.2`) when the executable is dynamic.
     pub interpreter: Option<String>,
+    /// Its absolute PT_INTERP path (`/lib64/ld-linux-x86-64.so.2`), where the runtime image
+    /// links it so that a plain `mew` runs there too.
+    pub interpreter_path: Option<PathBuf>,
     /// Shared libraries to ship: (file on the host, name under `/opt/mew/lib/`).
     pub libs: Vec<(PathBuf, String)>,
 }
@@ -66,6 +69,7 @@ impl Runtime {
             hasher.update(&buf[..n]);
         }
         let interp_path = elf_interpreter(exe, &head)?;
+        let interpreter_path = interp_path.clone();
         let (interpreter, libs) = match interp_path {
             None => (None, Vec::new()),
             Some(interp) => {
@@ -84,6 +88,7 @@ impl Runtime {
             exe: exe.to_path_buf(),
             sha256: hex::encode(hasher.finalize()),
             interpreter,
+            interpreter_path,
             libs,
         })
     }
@@ -122,10 +127,28 @@ impl Runtime {
         format!("mew-runtime-{}-{}", crate_version(), self.short_hash())
     }
 
-    /// The Dockerfile of the build context.
+    /// The Dockerfile of the build context. `mew` is also on the PATH (`/usr/local/bin/mew`,
+    /// a link), so `mew space exec P -- mew …` works; a dynamic build finds its loader at its
+    /// PT_INTERP path (a link) and its libraries through LD_LIBRARY_PATH.
     pub fn dockerfile(&self) -> String {
         let entry = serde_json::to_string(&self.argv()).unwrap_or_default();
-        format!("FROM scratch\nCOPY opt/ /opt/\nENTRYPOINT {entry}\n")
+        let mut file = String::from(
+            "FROM scratch\nCOPY opt/ /opt/\nCOPY usr/ /usr/\nENV PATH=/usr/local/bin:/usr/bin:/bin\n",
+        );
+        if let Some(top) = self.interpreter_top() {
+            file.push_str(&format!(
+                "COPY {top}/ /{top}/\nENV LD_LIBRARY_PATH={MEW_HOME}/lib\n"
+            ));
+        }
+        file.push_str(&format!("ENTRYPOINT {entry}\n"));
+        file
+    }
+
+    /// The first directory of the interpreter's path (`lib64`), copied into the image.
+    fn interpreter_top(&self) -> Option<String> {
+        let path = self.interpreter_path.as_ref()?;
+        let top = path.strip_prefix("/").ok()?.components().next()?;
+        Some(top.as_os_str().to_str()?.to_string())
     }
 
     /// The build context: Dockerfile, `opt/mew/mew` and `opt/mew/lib/*`. Fixed mtimes and
@@ -143,6 +166,15 @@ impl Runtime {
             let data =
                 std::fs::read(path).map_err(io(format!("cannot read {}", path.display())))?;
             append(&mut tar, &format!("opt/mew/lib/{name}"), 0o755, &data)
+                .map_err(io("cannot write the build context".into()))?;
+        }
+        let mut links = vec![("usr/local/bin/mew".to_string(), format!("{MEW_HOME}/mew"))];
+        if let (Some(path), Some(name)) = (&self.interpreter_path, &self.interpreter) {
+            let rel = path.strip_prefix("/").unwrap_or(path).display().to_string();
+            links.push((rel, format!("{MEW_HOME}/lib/{name}")));
+        }
+        for (path, target) in links {
+            append_link(&mut tar, &path, &target)
                 .map_err(io("cannot write the build context".into()))?;
         }
         tar.into_inner()
@@ -186,6 +218,17 @@ fn append(
     header.set_gid(0);
     header.set_entry_type(tar::EntryType::Regular);
     tar.append_data(&mut header, path, data)
+}
+
+fn append_link(tar: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(0);
+    header.set_mode(0o777);
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_entry_type(tar::EntryType::Symlink);
+    tar.append_link(&mut header, path, target)
 }
 
 fn file_name(p: &Path) -> Result<String, EngineError> {
@@ -513,6 +556,7 @@ mod tests {
         assert_eq!(names[0], "Dockerfile");
         assert!(names.contains(&"opt/mew/mew".to_string()));
         assert!(names.iter().any(|n| n.starts_with("opt/mew/lib/libc.so")));
+        assert!(names.contains(&"usr/local/bin/mew".to_string()));
         assert!(rt.dockerfile().starts_with("FROM scratch\n"));
     }
 
