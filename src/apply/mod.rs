@@ -281,10 +281,11 @@ async fn run_action(
             if engine.info.kind == EngineKind::Podman {
                 adjust.extra_hosts = podman::gateway_hosts(docker, spec).await;
             }
-            // Join the network by id (the hash label stays the one of the spec as planned).
+            // Join the network by id (the hash label stays the one of the spec as planned);
+            // `container:<gateway>` (shared mode) names no network and stays as it is.
             let known = network_id.lock().ok().and_then(|n| n.clone());
             let mut by_id = spec.as_ref().clone();
-            if let Some(id) = known {
+            if let Some(id) = known.filter(|_| !spec.network.starts_with("container:")) {
                 by_id.network = id;
             }
             container::create_and_start_with(docker, &by_id, &adjust)
