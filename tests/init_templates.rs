@@ -321,3 +321,53 @@ fn on_a_terminal_init_asks() {
     assert_eq!(space.id, "tty-space");
     assert!(space.participant("calculator").is_some());
 }
+
+/// Upstream ignores template.json fields it does not use; mew refused them (`unknown field
+/// license`). They are accepted, named at `-v`, and a known field of the wrong type still fails
+/// with its position.
+#[test]
+fn template_json_with_extra_fields_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path().join("templates/extra");
+    std::fs::create_dir_all(&t).unwrap();
+    std::fs::write(
+        t.join("template.json"),
+        r#"{"name": "extra", "description": "d", "license": "MIT", "keywords": ["a"],
+            "repository": {"type": "git", "url": "x"}, "homepage": "h",
+            "variables": [{"name": "GREETING", "default": "hi", "type": "string"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        t.join("space.yaml"),
+        "space:\n  id: extra\n  name: \"{{GREETING}}\"\nparticipants:\n  human: {}\n",
+    )
+    .unwrap();
+    let out = mew(tmp.path(), &["init", "extra", "-d", "sp"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("license"),
+        "{}",
+        text(&out.stderr)
+    );
+    let yaml = std::fs::read_to_string(tmp.path().join("sp/.mew/space.yaml")).unwrap();
+    assert!(yaml.contains("name: \"hi\""), "{yaml}");
+
+    let out = mew(tmp.path(), &["-v", "init", "extra", "-d", "sp2"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("license") && err.contains("keywords") && err.contains("homepage"),
+        "{err}"
+    );
+
+    std::fs::write(
+        t.join("template.json"),
+        "{\"name\": \"extra\",\n \"license\": \"MIT\",\n \"tags\": 7}",
+    )
+    .unwrap();
+    let out = mew(tmp.path(), &["init", "extra", "-d", "sp3"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("line 3"), "{err}");
+    assert!(!tmp.path().join("sp3").exists());
+}

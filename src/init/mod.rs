@@ -126,6 +126,13 @@ pub fn render(
     prompt: Option<Prompt>,
 ) -> Result<Rendered, InitError> {
     let meta = t.meta()?;
+    if !meta.unused.is_empty() && crate::cli::verbosity() > 0 {
+        eprintln!(
+            "template '{}': template.json fields mew does not use (ignored): {}",
+            t.name,
+            meta.unused.join(", ")
+        );
+    }
     let text = t.read("space.yaml")?.ok_or_else(|| {
         InitError::BadTemplate(format!("template '{}' has no space.yaml", t.name))
     })?;

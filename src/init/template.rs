@@ -23,9 +23,9 @@ impl Source {
 }
 
 /// `template.json` (spec/cli.md §1.8). `needs` is mew's own addition: what the space requires
-/// beyond mew (an API key, an image), shown by `--template-info`.
+/// beyond mew (an API key, an image), shown by `--template-info`. Fields mew does not use
+/// (`license`, `keywords`, …) are ignored, as upstream ignores them; they are listed in `unused`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct TemplateMeta {
     pub name: String,
     #[serde(default)]
@@ -45,10 +45,25 @@ pub struct TemplateMeta {
     pub mcp_servers: Option<serde_json::Value>,
     #[serde(default)]
     pub agent_dependencies: Option<serde_json::Value>,
+    /// Top-level fields of template.json that mew does not know (shown at `-v`).
+    #[serde(skip)]
+    pub unused: Vec<String>,
 }
 
+/// The fields `TemplateMeta` reads, to name the others.
+const KNOWN_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "author",
+    "version",
+    "tags",
+    "needs",
+    "variables",
+    "mcp_servers",
+    "agent_dependencies",
+];
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct Variable {
     pub name: String,
     #[serde(default)]
@@ -175,12 +190,20 @@ impl Template {
                 ..Default::default()
             }),
             Some(text) => {
-                let meta: TemplateMeta = serde_json::from_str(&text).map_err(|e| {
+                // Typed first, so a known field of the wrong type is reported at its position.
+                let mut meta: TemplateMeta = serde_json::from_str(&text).map_err(|e| {
                     InitError::BadTemplate(format!(
                         "template '{}': invalid template.json: {e}",
                         self.name
                     ))
                 })?;
+                if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(&text) {
+                    meta.unused = fields
+                        .keys()
+                        .filter(|k| !KNOWN_FIELDS.contains(&k.as_str()))
+                        .cloned()
+                        .collect();
+                }
                 for v in &meta.variables {
                     if v.name.is_empty()
                         || !v
