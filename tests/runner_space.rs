@@ -520,6 +520,26 @@ async fn a_taken_port_fails_with_exit_1_and_leaves_nothing() {
     drop(holder);
 }
 
+/// A port held by another mew space was reported as "already in use" with no word of which
+/// space holds it: the error names that space and its directory.
+#[tokio::test]
+async fn a_port_held_by_another_space_names_that_space() {
+    let docker = docker().await;
+    ensure_busybox(&docker).await;
+    let a = TestSpace::new("porta", &busybox("p", "exec /bin/busybox sleep 300", ""));
+    let out = a.up_nowait();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let b = TestSpace::new("portb", &busybox("p", "exec /bin/busybox sleep 300", ""));
+    let port = a.port.to_string();
+    let out = mew(&["space", "up", "-d", &b.dir_str(), "--port", &port]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&a.id) && err.contains(&a.dir_str()), "{err}");
+    assert_eq!(count_space_objects(&docker, &b.id).await, 0);
+    let down = a.down();
+    assert!(down.status.success(), "{}", output_text(&down));
+}
+
 #[tokio::test]
 async fn down_works_after_space_yaml_is_deleted() {
     let docker = docker().await;

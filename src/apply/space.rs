@@ -31,6 +31,13 @@ pub enum SpaceError {
     },
     #[error("space id `{id}` is already used by the space in {other}; take that one down (`mew space down -d {other}`) or give this one another id with --space-id")]
     IdInUse { id: String, other: String },
+    #[error("port {port} on {bind} is taken by the gateway of mew space `{space}` in {dir}; stop it (`mew space down -d {dir}`) or choose another port with --port")]
+    PortHeldBySpace {
+        port: u16,
+        bind: String,
+        space: String,
+        dir: String,
+    },
     #[error("no free port in {from}-{to} on {bind}; choose one with --port")]
     NoFreePort { bind: String, from: u16, to: u16 },
     #[error("No running space found in {0}")]
@@ -413,6 +420,14 @@ async fn choose_port(engine: &Engine, space_id: &str, opts: &UpOptions) -> Resul
         if current == Some(port) || port_free(&opts.bind, port) {
             return Ok(port);
         }
+        if let Some((space, dir)) = port_holder(engine, port).await {
+            return Err(SpaceError::PortHeldBySpace {
+                port,
+                bind: opts.bind.clone(),
+                space,
+                dir,
+            });
+        }
         return Err(EngineError::PortTaken {
             host_ip: opts.bind.clone(),
             port,
@@ -441,7 +456,27 @@ async fn gateway_port(engine: &Engine, space_id: &str) -> Option<u16> {
     let gateway = containers
         .iter()
         .find(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("gateway"))?;
-    let info = crate::engine::podman::inspect_container(&engine.docker, &gateway.id)
+    published_port(engine, &gateway.id).await
+}
+
+/// The mew space (id, directory) whose gateway publishes `port`, if one does.
+async fn port_holder(engine: &Engine, port: u16) -> Option<(String, String)> {
+    let filter = format!("{}=gateway", labels::ROLE);
+    let gateways = observe::containers_with(&engine.docker, &filter)
+        .await
+        .ok()?;
+    for g in gateways {
+        if published_port(engine, &g.id).await == Some(port) {
+            let label = |k: &str| g.labels.get(k).cloned().unwrap_or_else(|| "?".into());
+            return Some((label(labels::SPACE), label(labels::SPACE_DIR)));
+        }
+    }
+    None
+}
+
+/// The first host port a container publishes.
+async fn published_port(engine: &Engine, container: &str) -> Option<u16> {
+    let info = crate::engine::podman::inspect_container(&engine.docker, container)
         .await
         .ok()?;
     info.host_config?
