@@ -540,6 +540,40 @@ async fn a_port_held_by_another_space_names_that_space() {
     assert!(down.status.success(), "{}", output_text(&down));
 }
 
+/// coder-agent's `OPENAI_API_KEY` unset: `up` waited and the agent got the text `${…}` with no
+/// word. The participant and the variable are named in one line before anything starts.
+#[tokio::test]
+async fn an_env_var_that_is_not_set_is_named_before_up_waits() {
+    let s = TestSpace::new(
+        "unsetenv",
+        "  coder:\n    command: mew\n    args: [agent, echo]\n    auto_start: true\n    env:\n      OPENAI_API_KEY: \"${MEW_TEST_UNSET_KEY}\"\n      PLAIN: \"${PORT}\"\n",
+    );
+    let port = s.port.to_string();
+    let out = mew_cmd(&[
+        "space",
+        "up",
+        "-d",
+        &s.dir_str(),
+        "--port",
+        &port,
+        "--dry-run",
+    ])
+    .env_remove("MEW_TEST_UNSET_KEY")
+    .output()
+    .expect("run mew");
+    assert!(out.status.success(), "{}", output_text(&out));
+    let text = output_text(&out);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("${MEW_TEST_UNSET_KEY}"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(
+        lines[0].contains("coder") && !lines[0].contains("PORT"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn down_works_after_space_yaml_is_deleted() {
     let docker = docker().await;

@@ -1,7 +1,7 @@
 //! `mew space up` and `mew space down` as library operations: load, lock, observe, plan, apply.
 //! The CLI handlers only turn flags into `UpOptions` / `DownOptions` and print the outcome.
 use super::{apply, ApplyContext, ApplyError, Outcome, Progress};
-use crate::config::{ConfigError, Space};
+use crate::config::{ConfigError, Kind, Space};
 use crate::engine::image::{self, Runtime};
 use crate::engine::{observe, Engine, EngineError};
 use crate::plan::{self, labels, DesiredSpace, ObservedSpace, Plan, ResolveOptions};
@@ -142,6 +142,9 @@ pub async fn up(
         report(Progress::Warning(w.clone()));
     }
     let host_env: BTreeMap<String, String> = std::env::vars().collect();
+    for w in unset_env_warnings(&space, &host_env) {
+        report(Progress::Warning(w));
+    }
     let image_overrides = plan::image_overrides(&opts.images, &host_env)?;
     let rt = Runtime::current()?;
     let base = |port: u16, tokens: BTreeMap<String, String>| {
@@ -445,6 +448,37 @@ async fn choose_port(engine: &Engine, space_id: &str, opts: &UpOptions) -> Resul
             from: *DEFAULT_PORTS.start(),
             to: *DEFAULT_PORTS.end(),
         })
+}
+
+/// One line per participant whose `env` names host variables that are not set: it would get
+/// the text `${VAR}` (coder-agent's `OPENAI_API_KEY`), which a user should know before waiting.
+fn unset_env_warnings(space: &Space, host_env: &BTreeMap<String, String>) -> Vec<String> {
+    space
+        .participants
+        .iter()
+        .filter(|p| matches!(p.kind, Kind::Agent | Kind::Bridge | Kind::FifoClient))
+        .filter_map(|p| {
+            let mut vars: Vec<String> = p
+                .env
+                .values()
+                .chain(p.mcp_server.iter().flat_map(|m| m.env.values()))
+                .flat_map(|v| crate::config::substitute::unset_vars(v, host_env))
+                .collect();
+            vars.sort();
+            vars.dedup();
+            (!vars.is_empty()).then(|| {
+                format!(
+                    "participant `{}`: its env refers to {} but {} not set in your environment",
+                    p.id,
+                    vars.iter()
+                        .map(|v| format!("${{{v}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if vars.len() == 1 { "it is" } else { "they are" }
+                )
+            })
+        })
+        .collect()
 }
 
 /// The host port this space's gateway container publishes, if it exists.

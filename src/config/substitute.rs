@@ -38,6 +38,21 @@ pub fn env_value(s: &str, ph: &Placeholders, host_env: &BTreeMap<String, String>
     })
 }
 
+/// The `${VAR}` names in an `env` value that neither mew's placeholders nor a non-empty host
+/// variable fill: the agent would get the text `${VAR}` (warned about before `up` waits).
+pub fn unset_vars(s: &str, host_env: &BTreeMap<String, String>) -> Vec<String> {
+    let missing = std::cell::RefCell::new(Vec::new());
+    expand(s, |name| {
+        let known = matches!(name, "PORT" | "SPACE" | "TOKEN" | "GATEWAY_URL")
+            || host_env.get(name).is_some_and(|v| !v.is_empty());
+        if !known {
+            missing.borrow_mut().push(name.to_string());
+        }
+        None
+    });
+    missing.into_inner()
+}
+
 /// Replace each `${NAME}` for which `lookup` has a value. Single pass: substituted text is not
 /// scanned again, so a value containing `${…}` is inserted literally.
 fn expand(s: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
@@ -141,6 +156,19 @@ mod tests {
             token: "tok",
             gateway_url: "ws://gateway:8080",
         }
+    }
+
+    #[test]
+    fn unset_vars_names_what_stays_literal() {
+        let env = BTreeMap::from([
+            ("SET".to_string(), "x".to_string()),
+            ("EMPTY".to_string(), String::new()),
+        ]);
+        assert_eq!(
+            unset_vars("${SET} ${OPENAI_API_KEY} ${PORT} ${EMPTY} $${TOKEN}", &env),
+            vec!["OPENAI_API_KEY".to_string(), "EMPTY".to_string()]
+        );
+        assert!(unset_vars("plain", &env).is_empty());
     }
 
     #[test]
