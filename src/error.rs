@@ -5,18 +5,18 @@ use thiserror::Error;
 /// Anything wrapped in this maps to exit code 2.
 #[derive(Debug, Error)]
 #[error("{0}")]
-pub struct InvalidInput(pub String);
+pub(crate) struct InvalidInput(pub String);
 
 impl InvalidInput {
-    pub fn new(msg: impl Into<String>) -> Self {
+    pub(crate) fn new(msg: impl Into<String>) -> Self {
         InvalidInput(msg.into())
     }
 }
 
 /// Exit code for an error that reached `main`.
-pub fn exit_code(err: &anyhow::Error) -> u8 {
+pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if cause.is::<InvalidInput>() || cause.is::<crate::config::ConfigError>() {
+        if cause.is::<InvalidInput>() || cause.is::<mew_space::config::ConfigError>() {
             return 2;
         }
     }
@@ -24,7 +24,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 }
 
 /// One line for the user: the error and its causes joined by ": ".
-pub fn one_line(err: &anyhow::Error) -> String {
+pub(crate) fn one_line(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
         let s = cause.to_string();

@@ -20,7 +20,7 @@ use thiserror::Error;
 use tokio::signal::unix::{signal, SignalKind};
 
 /// Signals passed on to the child; anything else keeps its default meaning for the supervisor.
-pub const FORWARDED_SIGNALS: [Signal; 6] = [
+pub(crate) const FORWARDED_SIGNALS: [Signal; 6] = [
     Signal::SIGTERM,
     Signal::SIGINT,
     Signal::SIGHUP,
@@ -34,17 +34,17 @@ pub const FORWARDED_SIGNALS: [Signal; 6] = [
 const OUTPUT_DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
-pub struct SuperviseOptions {
-    pub program: String,
-    pub args: Vec<String>,
+pub(crate) struct SuperviseOptions {
+    pub(crate) program: String,
+    pub(crate) args: Vec<String>,
     /// File that receives a copy of every output line (append mode).
-    pub log: Option<PathBuf>,
+    pub(crate) log: Option<PathBuf>,
     /// Variables set for the command on top of the supervisor's own environment.
-    pub env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Error)]
-pub enum SuperviseError {
+pub(crate) enum SuperviseError {
     #[error("{0}: command not found")]
     NotFound(String),
     #[error("{0}: permission denied")]
@@ -73,7 +73,7 @@ pub enum SuperviseError {
 
 impl SuperviseError {
     /// The exit status a shell would give for this failure (127 not found, 126 not executable).
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             SuperviseError::NotFound(_) => 127,
             SuperviseError::PermissionDenied(_) => 126,
@@ -83,7 +83,7 @@ impl SuperviseError {
 }
 
 /// Exit code for a wait status, shell style: the code, or 128 + signal number.
-pub fn exit_code_of(status: WaitStatus) -> Option<i32> {
+pub(crate) fn exit_code_of(status: WaitStatus) -> Option<i32> {
     match status {
         WaitStatus::Exited(_, code) => Some(code),
         WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
@@ -93,7 +93,7 @@ pub fn exit_code_of(status: WaitStatus) -> Option<i32> {
 
 /// Open (creating parents) a log file in append mode, so writes land at the end even after
 /// someone truncates it with `: > file`.
-pub fn open_log(path: &Path) -> Result<File, SuperviseError> {
+pub(crate) fn open_log(path: &Path) -> Result<File, SuperviseError> {
     let err = |source| SuperviseError::LogFile {
         path: path.to_path_buf(),
         source,
@@ -111,7 +111,7 @@ pub fn open_log(path: &Path) -> Result<File, SuperviseError> {
 }
 
 /// Run the command to completion; returns the exit code the supervisor should exit with.
-pub async fn run(opts: SuperviseOptions) -> Result<i32, SuperviseError> {
+pub(crate) async fn run(opts: SuperviseOptions) -> Result<i32, SuperviseError> {
     let log = match &opts.log {
         Some(path) => Some(Arc::new(Mutex::new(open_log(path)?))),
         None => None,

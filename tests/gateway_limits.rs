@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
 const SPACE: &str = "lim";
-const MAX: usize = mew::protocol::MAX_MESSAGE;
+const MAX: usize = mew_protocol::MAX_MESSAGE;
 
 /// Every participant has a token (joins use it), so the space also works where the gateway
 /// refuses token-less joins under configured ids.
@@ -43,7 +43,7 @@ type Raw =
 /// frames, less than a relayed maximum-size message).
 async fn connect(gw: &TestGateway) -> Raw {
     let url = format!("ws://127.0.0.1:{}/", gw.port);
-    let cfg = mew::protocol::client_ws_config();
+    let cfg = mew_client::client_ws_config();
     tokio_tungstenite::connect_async_with_config(url, Some(cfg), true)
         .await
         .expect("ws connect")

@@ -43,9 +43,9 @@ fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
-fn load(dir: &Path) -> mew::config::Space {
+fn load(dir: &Path) -> mew_space::config::Space {
     let file = dir.join(".mew/space.yaml");
-    mew::config::load(&file, &mew::config::LoadOptions::default())
+    mew_space::config::load(&file, &mew_space::config::LoadOptions::default())
         .unwrap_or_else(|e| panic!("{} does not load: {e}", file.display()))
 }
 

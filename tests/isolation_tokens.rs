@@ -10,7 +10,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use common::engine::*;
 use futures_util::StreamExt;
-use mew::plan::Role;
+use mew_space::plan::Role;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -102,7 +102,7 @@ fn echo_answers(s: &TestSpace, text: &str) -> bool {
 /// with the space, so the guard removes it whatever happens.
 async fn probe(docker: &Docker, s: &TestSpace, agent: &str, script: &str) -> String {
     ensure_busybox(docker).await;
-    let info = mew::engine::podman::inspect_container(docker, agent)
+    let info = mew_engine::podman::inspect_container(docker, agent)
         .await
         .expect("inspect agent");
     let user = info.config.and_then(|c| c.user);
@@ -273,7 +273,7 @@ async fn gateway_restart_policy_defaults_to_unless_stopped_and_follows_space_yam
     let policy = |name: String| {
         let docker = docker.clone();
         async move {
-            let rp = mew::engine::podman::inspect_container(&docker, &name)
+            let rp = mew_engine::podman::inspect_container(&docker, &name)
                 .await
                 .expect("inspect")
                 .host_config
@@ -329,7 +329,7 @@ fn gateway_healthy(port: u16) -> bool {
 /// Kill the gateway's PID 1 from the host, as the kernel's OOM killer would: no `stop`, so the
 /// engine's restart policy applies.
 async fn crash_gateway(docker: &Docker, s: &TestSpace) -> i64 {
-    let info = mew::engine::podman::inspect_container(docker, &s.container("gateway"))
+    let info = mew_engine::podman::inspect_container(docker, &s.container("gateway"))
         .await
         .expect("inspect gateway");
     let restarts = info.restart_count.unwrap_or(0);
@@ -361,7 +361,7 @@ async fn a_crashed_gateway_comes_back_and_agents_rejoin() {
     let start = Instant::now();
     while !back && start.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let info = mew::engine::podman::inspect_container(&docker, &gateway)
+        let info = mew_engine::podman::inspect_container(&docker, &gateway)
             .await
             .expect("inspect gateway");
         let running = info

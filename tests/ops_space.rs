@@ -172,7 +172,7 @@ where
 }
 
 async fn state_of(docker: &Docker, name: &str) -> bollard::models::ContainerState {
-    mew::engine::podman::inspect_container(docker, name)
+    mew_engine::podman::inspect_container(docker, name)
         .await
         .expect("inspect")
         .state
@@ -358,7 +358,7 @@ async fn status_reports_exit_codes_and_oom_kills() {
         let d = &space.docker;
         let f = &flappy;
         async move {
-            let info = mew::engine::podman::inspect_container(d, f)
+            let info = mew_engine::podman::inspect_container(d, f)
                 .await
                 .expect("inspect");
             info.restart_count == Some(2)
@@ -680,7 +680,7 @@ async fn clean_removes_leftovers_of_a_deleted_space_directory() {
     assert!(dry.status.success(), "{dry:?}");
     assert!(stdout(&dry).contains("Would remove:"), "{dry:?}");
     assert!(
-        mew::engine::podman::inspect_container(&space.docker, &stopped)
+        mew_engine::podman::inspect_container(&space.docker, &stopped)
             .await
             .is_ok()
     );
@@ -689,13 +689,13 @@ async fn clean_removes_leftovers_of_a_deleted_space_directory() {
     let clean = mew_in(&dir, &["space", "clean"]);
     assert!(clean.status.success(), "{clean:?}");
     assert!(
-        mew::engine::podman::inspect_container(&space.docker, &stopped)
+        mew_engine::podman::inspect_container(&space.docker, &stopped)
             .await
             .is_err()
     );
     assert!(space.docker.inspect_volume(&vol).await.is_err());
     assert!(
-        mew::engine::podman::inspect_container(&space.docker, &running)
+        mew_engine::podman::inspect_container(&space.docker, &running)
             .await
             .is_ok(),
         "running kept without --force"
@@ -704,7 +704,7 @@ async fn clean_removes_leftovers_of_a_deleted_space_directory() {
     let forced = mew_in(&dir, &["space", "clean", "--force"]);
     assert!(forced.status.success(), "{forced:?}");
     assert!(
-        mew::engine::podman::inspect_container(&space.docker, &running)
+        mew_engine::podman::inspect_container(&space.docker, &running)
             .await
             .is_err()
     );

@@ -4,7 +4,7 @@
 mod common;
 
 use common::engine::*;
-use mew::plan::labels;
+use mew_space::plan::labels;
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -46,8 +46,8 @@ fn healthy(port: u16) -> bool {
 }
 
 async fn space_containers(host: &str, id: &str) -> Vec<String> {
-    let engine = mew::engine::connect(Some(host)).await.expect("engine");
-    mew::engine::observe::containers_with(&engine.docker, &format!("{}={id}", labels::SPACE))
+    let engine = mew_engine::connect(Some(host)).await.expect("engine");
+    mew_engine::observe::containers_with(&engine.docker, &format!("{}={id}", labels::SPACE))
         .await
         .expect("list")
         .into_iter()
@@ -61,12 +61,12 @@ async fn a_space_on_docker_and_one_on_podman_run_side_by_side() {
         eprintln!("skipped: set MEW_TEST_ENGINE=podman (with Docker running too) to run this test");
         return;
     };
-    let docker_engine = mew::engine::connect(Some(DOCKER))
+    let docker_engine = mew_engine::connect(Some(DOCKER))
         .await
         .expect("Docker runs at /var/run/docker.sock");
     let podman_engine = engine().await;
-    assert_eq!(docker_engine.info.kind, mew::engine::EngineKind::Docker);
-    assert_eq!(podman_engine.info.kind, mew::engine::EngineKind::Podman);
+    assert_eq!(docker_engine.info.kind, mew_engine::EngineKind::Docker);
+    assert_eq!(podman_engine.info.kind, mew_engine::EngineKind::Podman);
 
     let spaces: Vec<(&str, String, tempfile::TempDir, u16)> = [DOCKER, podman.as_str()]
         .into_iter()

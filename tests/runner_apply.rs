@@ -3,9 +3,9 @@
 mod common;
 
 use common::engine::*;
-use mew::apply::{apply, ApplyContext, ApplyError, Progress};
-use mew::engine::EngineError;
-use mew::plan::*;
+use mew_engine::apply::{apply, ApplyContext, ApplyError, Progress};
+use mew_engine::EngineError;
+use mew_space::plan::*;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -100,13 +100,13 @@ async fn plan_runs_in_stages_and_reports_progress() {
         lines.contains(&Progress::Done("gateway healthy".into())),
         "{lines:?}"
     );
-    let observed = mew::engine::observe::observe_space(&engine.docker, &space, None)
+    let observed = mew_engine::observe::observe_space(&engine.docker, &space, None)
         .await
         .expect("observe");
     assert_eq!(observed.containers.len(), 3);
     assert!(observed.containers.iter().all(|c| c.is_running()));
     // Participants reach the gateway by its alias on the space network.
-    let (status, body) = mew::apply::http::get(
+    let (status, body) = mew_engine::apply::http::get(
         &format!("http://127.0.0.1:{port}/health"),
         Duration::from_secs(2),
     )
@@ -233,7 +233,7 @@ async fn a_failed_recreate_brings_the_old_container_back() {
     )
     .await
     .expect("first apply");
-    let old_id = mew::engine::podman::inspect_container(&engine.docker, &old.name)
+    let old_id = mew_engine::podman::inspect_container(&engine.docker, &old.name)
         .await
         .expect("inspect")
         .id;
@@ -269,14 +269,14 @@ async fn a_failed_recreate_brings_the_old_container_back() {
         lines.contains(&Progress::RolledBack(format!("{} restored", old.name))),
         "{err}: {lines:?}"
     );
-    let back = mew::engine::podman::inspect_container(&engine.docker, &old.name)
+    let back = mew_engine::podman::inspect_container(&engine.docker, &old.name)
         .await
         .expect("the old container is back");
     assert_eq!(back.id, old_id);
     assert_eq!(back.state.and_then(|s| s.running), Some(true));
     let aside = format!("{}-mew-old", old.name);
     assert!(
-        mew::engine::podman::inspect_container(&engine.docker, &aside)
+        mew_engine::podman::inspect_container(&engine.docker, &aside)
             .await
             .is_err()
     );
@@ -291,12 +291,12 @@ async fn a_failed_recreate_brings_the_old_container_back() {
     )
     .await
     .expect("a good recreate");
-    let now = mew::engine::podman::inspect_container(&engine.docker, &old.name)
+    let now = mew_engine::podman::inspect_container(&engine.docker, &old.name)
         .await
         .expect("inspect");
     assert_ne!(now.id, old_id, "replaced");
     assert!(
-        mew::engine::podman::inspect_container(&engine.docker, &aside)
+        mew_engine::podman::inspect_container(&engine.docker, &aside)
             .await
             .is_err()
     );

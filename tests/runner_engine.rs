@@ -5,8 +5,8 @@ mod common;
 use bollard::query_parameters::WaitContainerOptions;
 use common::engine::*;
 use futures_util::StreamExt;
-use mew::engine::{container, image, network, observe, volume, EngineError};
-use mew::plan::*;
+use mew_engine::{container, image, network, observe, volume, EngineError};
+use mew_space::plan::*;
 use std::collections::BTreeMap;
 
 #[tokio::test]

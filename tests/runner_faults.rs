@@ -6,7 +6,7 @@ mod common;
 use bollard::models::NetworkCreateRequest;
 use bollard::Docker;
 use common::engine::*;
-use mew::plan::labels;
+use mew_space::plan::labels;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
@@ -93,14 +93,14 @@ impl Space {
     }
 }
 
-async fn networks(docker: &Docker, space: &str) -> Vec<mew::plan::ObservedNetwork> {
-    mew::engine::observe::networks_with(docker, &format!("{}={space}", labels::SPACE))
+async fn networks(docker: &Docker, space: &str) -> Vec<mew_space::plan::ObservedNetwork> {
+    mew_engine::observe::networks_with(docker, &format!("{}={space}", labels::SPACE))
         .await
         .expect("list networks")
 }
 
 async fn containers(docker: &Docker, space: &str) -> BTreeMap<String, (String, String)> {
-    mew::engine::observe::containers_with(docker, &format!("{}={space}", labels::SPACE))
+    mew_engine::observe::containers_with(docker, &format!("{}={space}", labels::SPACE))
         .await
         .expect("list containers")
         .into_iter()
@@ -147,7 +147,7 @@ async fn assert_converged(docker: &Docker, s: &Space, participants: &[&str], con
             .get(*p)
             .unwrap_or_else(|| panic!("{context}: no {p} in {cs:?}"));
         assert_eq!(state, "running", "{context}: {p}");
-        let info = mew::engine::podman::inspect_container(docker, id)
+        let info = mew_engine::podman::inspect_container(docker, id)
             .await
             .expect("inspect");
         let on: Vec<String> = info
@@ -246,7 +246,7 @@ async fn a_duplicate_space_network_is_removed_and_down_and_clean_leave_nothing()
         "{}",
         output_text(&dry_all)
     );
-    let held = mew::lock::try_lock(&mew::lock::space_lock_path(&s.id))
+    let held = mew_engine::lock::try_lock(&mew_engine::lock::space_lock_path(&s.id))
         .expect("lock file")
         .expect("free");
     let clean = mew(&["space", "clean", "--space-id", &s.id, "-d", &elsewhere]);
@@ -402,7 +402,7 @@ async fn commands_on_one_space_wait_for_each_other() {
     let s = Space::new("lock", &busybox("p", SLEEP, ""));
 
     // The lock held by "another mew" (this test): `up` waits and creates nothing.
-    let held = mew::lock::try_lock(&mew::lock::space_lock_path(&s.id))
+    let held = mew_engine::lock::try_lock(&mew_engine::lock::space_lock_path(&s.id))
         .expect("lock file")
         .expect("nobody holds it");
     let mut up = Watched::spawn(&mut s.up_cmd("0"));
@@ -438,7 +438,7 @@ async fn commands_on_one_space_wait_for_each_other() {
         output_text(&dry)
     );
     // `restart` waits for the lock as well.
-    let held = mew::lock::try_lock(&mew::lock::space_lock_path(&s.id))
+    let held = mew_engine::lock::try_lock(&mew_engine::lock::space_lock_path(&s.id))
         .expect("lock file")
         .expect("free again");
     let mut restart = Watched::spawn(&mut mew_cmd(&["space", "restart", "-d", &s.dir_str(), "p"]));
@@ -511,10 +511,9 @@ async fn one_space_id_in_two_directories_at_once_fails_cleanly_for_the_second() 
         "{loser_text}"
     );
     assert_converged(&docker, winner, &["gateway", "p"], "winner").await;
-    let cs =
-        mew::engine::observe::containers_with(&docker, &format!("{}={}", labels::SPACE, d1.id))
-            .await
-            .expect("list");
+    let cs = mew_engine::observe::containers_with(&docker, &format!("{}={}", labels::SPACE, d1.id))
+        .await
+        .expect("list");
     assert_eq!(cs.len(), 2, "{cs:?}");
     for c in &cs {
         assert_eq!(

@@ -3,7 +3,7 @@ mod common;
 
 use bollard::Docker;
 use common::engine::*;
-use mew::plan::labels;
+use mew_space::plan::labels;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -86,13 +86,13 @@ impl TestSpace {
 
 async fn inspect(docker: &Docker, name: &str) -> bollard::models::ContainerInspectResponse {
     // mew's inspect: Podman may name a just-exited container's state `stopped`.
-    mew::engine::podman::inspect_container(docker, name)
+    mew_engine::podman::inspect_container(docker, name)
         .await
         .unwrap_or_else(|e| panic!("inspect {name}: {e}"))
 }
 
 async fn container_ids(docker: &Docker, space: &str) -> BTreeMap<String, String> {
-    mew::engine::observe::containers_with(docker, &format!("{}={space}", labels::SPACE))
+    mew_engine::observe::containers_with(docker, &format!("{}={space}", labels::SPACE))
         .await
         .expect("list")
         .into_iter()
@@ -445,7 +445,7 @@ async fn two_spaces_are_isolated_and_down_of_one_keeps_the_other() {
     let wget = |ip: &str, port: u16| {
         // Generous: a debug mew starting on a loaded machine must not be mistaken for a drop.
         let mut cmd: Vec<String> = vec!["/bin/busybox".into(), "timeout".into(), "10".into()];
-        cmd.extend(mew::engine::image::mew_argv());
+        cmd.extend(mew_engine::image::mew_argv());
         cmd.extend(["gateway", "health", "--host", ip, "--port"].map(String::from));
         cmd.push(port.to_string());
         let docker = docker.clone();
@@ -667,7 +667,7 @@ async fn a_space_id_used_by_another_directory_is_refused() {
         err.contains(&a.dir_str()) && err.contains("--space-id"),
         "{err}"
     );
-    let from_other = mew::engine::observe::spaces_in_dir(&docker, &dir)
+    let from_other = mew_engine::observe::spaces_in_dir(&docker, &dir)
         .await
         .expect("by dir");
     assert!(from_other.is_empty(), "{from_other:?}");

@@ -5,10 +5,10 @@
 use serde_json::{json, Value};
 
 use super::expr;
-use crate::client::envelope;
-use crate::mcp::server::{handle_message, tool, RpcError, ToolResult, ToolServer};
+use mew_client::envelope;
+use mew_client::mcp::{handle_message, tool, RpcError, ToolResult, ToolServer};
 
-pub fn respond(me: &str, env: &Value) -> Option<Value> {
+pub(crate) fn respond(me: &str, env: &Value) -> Option<Value> {
     if envelope::kind(env) != Some("mcp/request") || !envelope::is_for_me(env, me) {
         return None;
     }
@@ -75,7 +75,7 @@ fn operands(args: &Value) -> Result<(f64, f64), String> {
 }
 
 /// Whole numbers print without a fractional part (`5`, not `5.0`).
-pub fn format_number(v: f64) -> String {
+pub(crate) fn format_number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 9.0e15 {
         format!("{}", v as i64)
     } else {
@@ -86,7 +86,7 @@ pub fn format_number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mcp::server::{INVALID_PARAMS, METHOD_NOT_FOUND};
+    use mew_client::mcp::{INVALID_PARAMS, METHOD_NOT_FOUND};
 
     fn request(method: &str, params: Value) -> Value {
         json!({"id":"req-1","from":"client","to":["calc"],"kind":"mcp/request",

@@ -1,9 +1,9 @@
 //! The echo agent: answers each chat from someone else with `Echo: <text>`.
 use serde_json::{json, Value};
 
-use crate::client::envelope;
+use mew_client::envelope;
 
-pub fn respond(me: &str, env: &Value) -> Option<Value> {
+pub(crate) fn respond(me: &str, env: &Value) -> Option<Value> {
     if envelope::kind(env) != Some("chat") || !envelope::is_for_me(env, me) {
         return None;
     }

@@ -3,7 +3,7 @@
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq)]
-pub enum ExprError {
+pub(crate) enum ExprError {
     #[error("empty expression")]
     Empty,
     #[error("unexpected `{0}` at position {1}")]
@@ -23,7 +23,7 @@ pub enum ExprError {
 /// Deep enough for any real expression, shallow enough to keep the stack safe.
 const MAX_DEPTH: usize = 200;
 
-pub fn evaluate(input: &str) -> Result<f64, ExprError> {
+pub(crate) fn evaluate(input: &str) -> Result<f64, ExprError> {
     let mut p = Parser {
         chars: input.char_indices().collect(),
         pos: 0,

@@ -3,9 +3,9 @@
 //! approving everything would. For spaces whose proposals need no review (tests, demos).
 use serde_json::Value;
 
-use crate::client::envelope;
+use mew_client::envelope;
 
-pub fn respond(me: &str, env: &Value) -> Option<Value> {
+pub(crate) fn respond(me: &str, env: &Value) -> Option<Value> {
     if envelope::kind(env) != Some("mcp/proposal") || envelope::from(env) == Some(me) {
         return None;
     }

@@ -1,27 +1,27 @@
 //! Built-in agents (`mew agent echo`, `mew agent calculator`, `mew agent fulfiller`). Each agent is a pure function from
 //! a received envelope to the envelopes it answers with; `run` connects it to a gateway.
 //! `mew agent run` (the model-driven agent) keeps state and waits on answers: see `run/`.
-pub mod calculator;
-pub mod echo;
-pub mod expr;
-pub mod fulfiller;
-pub mod run;
+pub(crate) mod calculator;
+pub(crate) mod echo;
+pub(crate) mod expr;
+pub(crate) mod fulfiller;
+pub(crate) mod run;
 
 use serde_json::Value;
 
-use crate::client::participant::{normalize_url, UrlError};
-use crate::client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions};
+use mew_client::participant::{normalize_url, UrlError};
+use mew_client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions};
 
 /// Which built-in agent to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgentKind {
+pub(crate) enum AgentKind {
     Echo,
     Calculator,
     Fulfiller,
 }
 
 impl AgentKind {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             AgentKind::Echo => "echo",
             AgentKind::Calculator => "calculator",
@@ -30,7 +30,7 @@ impl AgentKind {
     }
 
     /// The replies to one received envelope (empty when it is not for this agent).
-    pub fn respond(self, me: &str, env: &Value) -> Vec<Value> {
+    pub(crate) fn respond(self, me: &str, env: &Value) -> Vec<Value> {
         let reply = match self {
             AgentKind::Echo => echo::respond(me, env),
             AgentKind::Calculator => calculator::respond(me, env),
@@ -41,7 +41,7 @@ impl AgentKind {
 }
 
 /// Run an agent until `shutdown` resolves. It rejoins by itself after a gateway restart.
-pub async fn run(
+pub(crate) async fn run(
     kind: AgentKind,
     opts: ParticipantOptions,
     shutdown: impl std::future::Future<Output = ()>,

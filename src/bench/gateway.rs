@@ -17,21 +17,21 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use super::stats::{cpu_time, quantile, rss_kib};
-use crate::client::{envelope, Event, Participant, ParticipantOptions};
+use mew_client::{envelope, Event, Participant, ParticipantOptions};
 
 #[derive(Debug, Clone)]
-pub struct LoadOptions {
-    pub receivers: usize,
-    pub messages: usize,
+pub(crate) struct LoadOptions {
+    pub(crate) receivers: usize,
+    pub(crate) messages: usize,
     /// Messages per second; 0 = as fast as possible.
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// How long to wait for stragglers after the last send.
-    pub drain_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
 }
 
 /// Which gateway to measure.
 #[derive(Debug, Clone)]
-pub enum Target {
+pub(crate) enum Target {
     /// An already running gateway.
     Url(String),
     /// Start `mew gateway start` from this executable on a free loopback port.
@@ -41,7 +41,7 @@ pub enum Target {
 }
 
 #[derive(Debug, Error)]
-pub enum BenchError {
+pub(crate) enum BenchError {
     #[error("cannot create the benchmark directory {path}: {source}")]
     WorkDir {
         path: PathBuf,
@@ -70,28 +70,26 @@ pub enum BenchError {
 
 /// Results of one load run against one gateway.
 #[derive(Debug, Clone)]
-pub struct Report {
-    pub label: String,
-    pub url: String,
-    pub receivers: usize,
-    pub messages: usize,
-    pub expected: usize,
-    pub delivered: usize,
-    pub elapsed: Duration,
+pub(crate) struct Report {
+    pub(crate) label: String,
+    pub(crate) url: String,
+    pub(crate) expected: usize,
+    pub(crate) delivered: usize,
+    pub(crate) elapsed: Duration,
     /// Latency samples in microseconds, sorted.
-    pub latencies_us: Vec<u64>,
+    pub(crate) latencies_us: Vec<u64>,
     /// (idle RSS, RSS after the run, peak RSS) in KiB, when the process is ours.
-    pub rss_kib: Option<(u64, u64, u64)>,
+    pub(crate) rss_kib: Option<(u64, u64, u64)>,
     /// CPU time used from the first send to the end of collection: (gateway, when the process
     /// is ours; this load generator, all its threads).
-    pub cpu: (Option<Duration>, Option<Duration>),
+    pub(crate) cpu: (Option<Duration>, Option<Duration>),
     /// Gateway CPU time for the whole run: joins, sends, and until 0.5 s after the last
     /// delivery, so work the gateway defers (its log writer) is counted too.
-    pub gateway_cpu_total: Option<Duration>,
+    pub(crate) gateway_cpu_total: Option<Duration>,
 }
 
 impl Report {
-    pub fn deliveries_per_sec(&self) -> f64 {
+    pub(crate) fn deliveries_per_sec(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 {
             self.delivered as f64 / secs
@@ -100,11 +98,11 @@ impl Report {
         }
     }
 
-    pub fn p50_us(&self) -> Option<u64> {
+    pub(crate) fn p50_us(&self) -> Option<u64> {
         quantile(&self.latencies_us, 0.50)
     }
 
-    pub fn p99_us(&self) -> Option<u64> {
+    pub(crate) fn p99_us(&self) -> Option<u64> {
         quantile(&self.latencies_us, 0.99)
     }
 }
@@ -279,7 +277,7 @@ pub(super) fn spawn_mew_with(
 }
 
 /// The port from the gateway's `Gateway listening on port <n>` line.
-pub fn parse_listening_port(line: &str) -> Option<u16> {
+pub(crate) fn parse_listening_port(line: &str) -> Option<u16> {
     let rest = line.split("listening on port").nth(1)?;
     rest.trim()
         .split(|c: char| !c.is_ascii_digit())
@@ -316,7 +314,7 @@ fn spawn_peer(cmd: &str) -> Result<(Spawned, String), BenchError> {
 }
 
 /// Run the load against one target.
-pub async fn run(target: Target, load: &LoadOptions) -> Result<Report, BenchError> {
+pub(crate) async fn run(target: Target, load: &LoadOptions) -> Result<Report, BenchError> {
     let space = space_id();
     let (spawned, url, label) = match &target {
         Target::Url(url) => (None, url.clone(), "gateway".to_string()),
@@ -469,8 +467,6 @@ async fn drive(
     Ok(Report {
         label: String::new(),
         url: url.to_string(),
-        receivers: load.receivers,
-        messages: load.messages,
         expected: load.messages * load.receivers,
         delivered,
         elapsed: last_delivery.duration_since(start),
@@ -517,7 +513,7 @@ async fn receive(
 }
 
 /// Side-by-side summary with ratios (mew / peer).
-pub fn comparison(mew: &Report, peer: &Report) -> String {
+pub(crate) fn comparison(mew: &Report, peer: &Report) -> String {
     let ratio = |a: f64, b: f64| {
         if b > 0.0 {
             format!("{:.2}×", a / b)
@@ -573,8 +569,6 @@ mod tests {
         Report {
             label: "x".into(),
             url: "ws://x".into(),
-            receivers: 1,
-            messages: 1,
             expected: 1,
             delivered: dps as usize,
             elapsed: Duration::from_secs(1),

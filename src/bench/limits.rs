@@ -11,7 +11,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::gateway::{space_id, spawn_mew_with, BenchError};
 use super::stats::rss_kib;
-use crate::protocol::{client_ws_config, MAX_MESSAGE};
+use mew_client::client_ws_config;
+use mew_protocol::MAX_MESSAGE;
 
 type Raw =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -20,15 +21,15 @@ type Raw =
 const PARTICIPANTS: usize = 48;
 
 /// One scenario's result.
-pub struct Row {
-    pub name: &'static str,
-    pub idle_kib: u64,
-    pub peak_kib: u64,
-    pub healthy: bool,
-    pub note: String,
+pub(crate) struct Row {
+    pub(crate) name: &'static str,
+    pub(crate) idle_kib: u64,
+    pub(crate) peak_kib: u64,
+    pub(crate) healthy: bool,
+    pub(crate) note: String,
 }
 
-pub struct Report(pub Vec<Row>);
+pub(crate) struct Report(pub Vec<Row>);
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -119,7 +120,7 @@ impl Gw {
     }
 
     async fn healthy(&self) -> bool {
-        let check = crate::gateway::check_health("127.0.0.1", self.port);
+        let check = mew_gateway::check_health("127.0.0.1", self.port);
         matches!(
             tokio::time::timeout(Duration::from_secs(10), check).await,
             Ok(Ok(true))
@@ -324,7 +325,7 @@ async fn json_bombs(gw: &Gw) -> String {
     let numbers = format!("[{}1]", "1,".repeat(MAX_MESSAGE / 2 - 16));
     let objects = format!(
         "[{}{{}}]",
-        "{\"k\":1},".repeat(crate::gateway::limits::MAX_PARSE_BYTES / 1000)
+        "{\"k\":1},".repeat(mew_gateway::limits::MAX_PARSE_BYTES / 1000)
     );
     let bombs = [
         format!("{{\"kind\":\"chat\",\"payload\":{numbers}}}"),
@@ -365,7 +366,7 @@ async fn json_bombs(gw: &Gw) -> String {
     )
 }
 
-pub async fn run(exe: std::path::PathBuf) -> Result<Report, BenchError> {
+pub(crate) async fn run(exe: std::path::PathBuf) -> Result<Report, BenchError> {
     let mut rows = Vec::new();
     macro_rules! scenario {
         ($name:expr, $f:ident) => {{

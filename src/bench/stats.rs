@@ -1,7 +1,7 @@
 //! Small statistics helpers for benchmark reports.
 
 /// The `q` quantile (0.0..=1.0) of sorted samples, nearest-rank; `None` when empty.
-pub fn quantile(sorted: &[u64], q: f64) -> Option<u64> {
+pub(crate) fn quantile(sorted: &[u64], q: f64) -> Option<u64> {
     if sorted.is_empty() {
         return None;
     }
@@ -10,7 +10,7 @@ pub fn quantile(sorted: &[u64], q: f64) -> Option<u64> {
 }
 
 /// Resident set size and its peak, in KiB, from `/proc/<pid>/status` (Linux).
-pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+pub(crate) fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
         status
@@ -23,7 +23,7 @@ pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
 }
 
 /// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat` (Linux).
-pub fn cpu_time(pid: u32) -> Option<std::time::Duration> {
+pub(crate) fn cpu_time(pid: u32) -> Option<std::time::Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces; fields after its `)` are plain.
     let rest = stat.rsplit_once(')')?.1;

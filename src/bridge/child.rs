@@ -14,21 +14,21 @@ use super::BridgeError;
 
 /// How to start the server.
 #[derive(Debug, Clone, Default)]
-pub struct ServerCommand {
-    pub command: String,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub cwd: Option<PathBuf>,
+pub(crate) struct ServerCommand {
+    pub(crate) command: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) cwd: Option<PathBuf>,
 }
 
-pub struct McpChild {
+pub(crate) struct McpChild {
     child: Child,
     to_server: mpsc::UnboundedSender<String>,
     from_server: mpsc::UnboundedReceiver<Value>,
 }
 
 impl McpChild {
-    pub fn spawn(cmd: &ServerCommand) -> Result<McpChild, BridgeError> {
+    pub(crate) fn spawn(cmd: &ServerCommand) -> Result<McpChild, BridgeError> {
         if let Some(cwd) = &cmd.cwd {
             if !cwd.is_dir() {
                 return Err(BridgeError::Cwd(cwd.display().to_string()));
@@ -101,17 +101,17 @@ impl McpChild {
     }
 
     /// Queue a JSON-RPC message for the server.
-    pub fn send(&self, msg: &Value) {
+    pub(crate) fn send(&self, msg: &Value) {
         let _ = self.to_server.send(msg.to_string());
     }
 
     /// The server's next message; `None` once it closed its stdout (it exited, usually).
-    pub async fn recv(&mut self) -> Option<Value> {
+    pub(crate) async fn recv(&mut self) -> Option<Value> {
         self.from_server.recv().await
     }
 
     /// Why the server is gone, for the log: its exit status if it ends soon.
-    pub async fn exit_reason(&mut self) -> String {
+    pub(crate) async fn exit_reason(&mut self) -> String {
         match tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await {
             Ok(Ok(status)) => describe(status),
             Ok(Err(e)) => format!("cannot be waited for ({e})"),
@@ -120,7 +120,7 @@ impl McpChild {
     }
 
     /// Stop the server (it has no say in this: the bridge is going away).
-    pub async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_millis(300), self.child.wait()).await;
     }

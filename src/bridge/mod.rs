@@ -3,36 +3,36 @@
 //! `mcp/request` addressed to it to the server, answering with `mcp/response` (`route`).
 //! The server's notifications become `mcp/notification` envelopes. When the server exits, the
 //! bridge exits 1 and leaves restarts to whoever runs it.
-pub mod child;
-pub mod route;
+pub(crate) mod child;
+pub(crate) mod route;
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use thiserror::Error;
 
-use crate::client::participant::{normalize_url, UrlError};
-use crate::client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions};
 use child::McpChild;
-pub use child::ServerCommand;
+pub(crate) use child::ServerCommand;
+use mew_client::participant::{normalize_url, UrlError};
+use mew_client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions};
 use route::{Action, Router};
 
 /// The MCP revision the bridge asks for; servers answer with the one they speak.
-pub const PROTOCOL_VERSION: &str = "2025-06-18";
+pub(crate) const PROTOCOL_VERSION: &str = "2025-06-18";
 /// JSON-RPC ids the bridge uses itself before forwarding starts.
 const INIT_ID: u64 = 0;
 const LIST_ID: u64 = 1;
 
 #[derive(Debug, Clone)]
-pub struct BridgeOptions {
-    pub participant: ParticipantOptions,
-    pub server: ServerCommand,
+pub(crate) struct BridgeOptions {
+    pub(crate) participant: ParticipantOptions,
+    pub(crate) server: ServerCommand,
     /// Bound on the handshake (and the first `tools/list`).
-    pub init_timeout: Duration,
+    pub(crate) init_timeout: Duration,
 }
 
 #[derive(Debug, Error)]
-pub enum BridgeError {
+pub(crate) enum BridgeError {
     #[error(transparent)]
     Url(#[from] UrlError),
     #[error("--capabilities is not a JSON list of capabilities: {0}")]
@@ -65,7 +65,7 @@ pub enum BridgeError {
 
 /// `--capabilities`: a JSON list of `{kind, …}` objects. The gateway takes capabilities from
 /// space.yaml by token, never from the join, so the list is only checked here.
-pub fn parse_capabilities(raw: &str) -> Result<Value, BridgeError> {
+pub(crate) fn parse_capabilities(raw: &str) -> Result<Value, BridgeError> {
     let bad = |why: String| BridgeError::Capabilities(why);
     let v: Value = serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
     let Some(items) = v.as_array() else {
@@ -81,7 +81,7 @@ pub fn parse_capabilities(raw: &str) -> Result<Value, BridgeError> {
 }
 
 /// `--mcp-args a,b`: split on commas (the runner joins `mcp_server.args` that way).
-pub fn split_args(raw: &str) -> Vec<String> {
+pub(crate) fn split_args(raw: &str) -> Vec<String> {
     if raw.is_empty() {
         return Vec::new();
     }
@@ -89,7 +89,7 @@ pub fn split_args(raw: &str) -> Vec<String> {
 }
 
 /// `--mcp-env K=V,K2=V2`.
-pub fn parse_env(raw: &str) -> Result<Vec<(String, String)>, BridgeError> {
+pub(crate) fn parse_env(raw: &str) -> Result<Vec<(String, String)>, BridgeError> {
     raw.split(',')
         .filter(|s| !s.is_empty())
         .map(|pair| match pair.split_once('=') {
@@ -107,7 +107,7 @@ struct Ready {
 }
 
 /// Run the bridge until `shutdown` resolves (Ok) or the MCP server goes away (Err).
-pub async fn run(
+pub(crate) async fn run(
     opts: BridgeOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), BridgeError> {
@@ -165,7 +165,7 @@ pub async fn run(
                     None => {}
                 },
                 Some(Event::Envelope(env)) => {
-                    for action in router.from_space(&env) {
+                    for action in router.on_space(&env) {
                         apply(action, &server, &sender);
                     }
                 }
@@ -173,7 +173,7 @@ pub async fn run(
             },
             msg = server.recv() => match msg {
                 Some(msg) => {
-                    for action in router.from_server(&msg) {
+                    for action in router.on_server(&msg) {
                         apply(action, &server, &sender);
                     }
                 }
@@ -189,7 +189,7 @@ pub async fn run(
     outcome
 }
 
-fn apply(action: Action, server: &McpChild, space: &crate::client::Sender) {
+fn apply(action: Action, server: &McpChild, space: &mew_client::Sender) {
     match action {
         Action::ToServer(msg) => server.send(&msg),
         Action::ToSpace(env) => {

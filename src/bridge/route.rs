@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::client::envelope;
+use mew_client::envelope;
 
 /// Answer to server-initiated requests (sampling, roots, elicitation): the bridge has no
 /// client to forward them to.
-pub const METHOD_NOT_FOUND: i64 = -32601;
+pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
 
 /// Who asked for a forwarded request.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +21,7 @@ struct Pending {
 
 /// What to do with something that arrived.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Write this JSON-RPC message to the server.
     ToServer(Value),
     /// Send this envelope to the space.
@@ -29,7 +29,7 @@ pub enum Action {
 }
 
 #[derive(Debug)]
-pub struct Router {
+pub(crate) struct Router {
     me: String,
     next_id: u64,
     pending: HashMap<u64, Pending>,
@@ -41,7 +41,7 @@ pub struct Router {
 impl Router {
     /// `first_id`: the first local id free for forwarded requests (the bridge's own handshake
     /// used the ones below).
-    pub fn new(me: &str, init_result: Value, first_id: u64) -> Router {
+    pub(crate) fn new(me: &str, init_result: Value, first_id: u64) -> Router {
         Router {
             me: me.to_string(),
             next_id: first_id,
@@ -50,14 +50,15 @@ impl Router {
         }
     }
 
-    pub fn pending(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> usize {
         self.pending.len()
     }
 
     /// An envelope from the gateway. Only `mcp/request`s addressed to this bridge by `to` are
     /// acted on: the gateway relays everything to everyone, and a request without `to` could
     /// be meant for any of several MCP participants, which would all answer it.
-    pub fn from_space(&mut self, env: &Value) -> Vec<Action> {
+    pub(crate) fn on_space(&mut self, env: &Value) -> Vec<Action> {
         if envelope::kind(env) != Some("mcp/request")
             || envelope::from(env) == Some(self.me.as_str())
             || !envelope::to(env).contains(&self.me.as_str())
@@ -119,7 +120,7 @@ impl Router {
     }
 
     /// A message from the server (after the handshake).
-    pub fn from_server(&mut self, msg: &Value) -> Vec<Action> {
+    pub(crate) fn on_server(&mut self, msg: &Value) -> Vec<Action> {
         let method = msg.get("method").and_then(Value::as_str);
         let id = msg.get("id");
         match (method, id) {
@@ -195,14 +196,14 @@ mod tests {
     #[test]
     fn same_rpc_id_from_two_requesters_maps_back_correctly() {
         let mut r = router();
-        let a = only(r.from_space(&request(
+        let a = only(r.on_space(&request(
             "alice",
             json!(["maze"]),
             "e1",
             json!(1),
             "tools/list",
         )));
-        let b = only(r.from_space(&request(
+        let b = only(r.on_space(&request(
             "bob",
             json!(["maze"]),
             "e2",
@@ -215,7 +216,7 @@ mod tests {
         assert_eq!((a["id"].clone(), b["id"].clone()), (json!(10), json!(11)));
         assert_eq!(a["method"], "tools/list");
         let back =
-            only(r.from_server(&json!({"jsonrpc": "2.0", "id": 11, "result": {"tools": []}})));
+            only(r.on_server(&json!({"jsonrpc": "2.0", "id": 11, "result": {"tools": []}})));
         let Action::ToSpace(env) = back else { panic!() };
         assert_eq!(env["kind"], "mcp/response");
         assert_eq!(env["from"], "maze");
@@ -226,7 +227,7 @@ mod tests {
         assert_eq!(r.pending(), 1);
         // A stray or repeated answer goes nowhere.
         assert!(r
-            .from_server(&json!({"jsonrpc": "2.0", "id": 11, "result": {}}))
+            .on_server(&json!({"jsonrpc": "2.0", "id": 11, "result": {}}))
             .is_empty());
     }
 
@@ -239,7 +240,7 @@ mod tests {
             request("maze", json!(["maze"]), "e3", json!(1), "tools/list"),
             json!({"id": "e4", "from": "alice", "to": ["maze"], "kind": "chat", "payload": {}}),
         ] {
-            assert!(r.from_space(&env).is_empty(), "{env}");
+            assert!(r.on_space(&env).is_empty(), "{env}");
         }
         assert_eq!(r.pending(), 0);
     }
@@ -247,7 +248,7 @@ mod tests {
     #[test]
     fn initialize_is_answered_from_the_handshake() {
         let mut r = router();
-        let Action::ToSpace(env) = only(r.from_space(&request(
+        let Action::ToSpace(env) = only(r.on_space(&request(
             "alice",
             json!(["maze"]),
             "e1",
@@ -264,14 +265,14 @@ mod tests {
     fn server_messages() {
         let mut r = router();
         let Action::ToSpace(n) = only(
-            r.from_server(&json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})),
+            r.on_server(&json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})),
         ) else {
             panic!()
         };
         assert_eq!(n["kind"], "mcp/notification");
         assert_eq!(n["payload"]["method"], "notifications/tools/list_changed");
         let Action::ToServer(e) = only(
-            r.from_server(&json!({"jsonrpc": "2.0", "id": 5, "method": "sampling/createMessage"})),
+            r.on_server(&json!({"jsonrpc": "2.0", "id": 5, "method": "sampling/createMessage"})),
         ) else {
             panic!()
         };
@@ -282,7 +283,7 @@ mod tests {
     #[test]
     fn cancellation_points_at_the_local_id() {
         let mut r = router();
-        r.from_space(&request(
+        r.on_space(&request(
             "alice",
             json!(["maze"]),
             "e1",
@@ -291,12 +292,12 @@ mod tests {
         ));
         let cancel = json!({"id": "e2", "from": "alice", "to": ["maze"], "kind": "mcp/request",
             "payload": {"method": "notifications/cancelled", "params": {"requestId": 7}}});
-        let Action::ToServer(c) = only(r.from_space(&cancel)) else {
+        let Action::ToServer(c) = only(r.on_space(&cancel)) else {
             panic!()
         };
         assert_eq!(c["params"]["requestId"], 10);
         let mut unknown = cancel.clone();
         unknown["payload"]["params"]["requestId"] = json!(99);
-        assert!(r.from_space(&unknown).is_empty());
+        assert!(r.on_space(&unknown).is_empty());
     }
 }

@@ -2,11 +2,11 @@ use clap::{Args, Subcommand};
 
 use crate::agents::run::config::{AgentConfig, ModelSettings, DEFAULT_BASE_URL, DEFAULT_MODEL};
 use crate::agents::{self, AgentKind};
-use crate::client::ParticipantOptions;
 use crate::error::InvalidInput;
+use mew_client::ParticipantOptions;
 
 #[derive(Debug, Subcommand)]
-pub enum AgentCommand {
+pub(crate) enum AgentCommand {
     /// Answer each chat message with `Echo: <text>`.
     Echo(AgentArgs),
     /// An MCP server over MEW with the tools add, multiply and evaluate.
@@ -26,40 +26,40 @@ pub enum AgentCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     #[command(flatten)]
-    pub at: GatewayArgs,
+    pub(crate) at: GatewayArgs,
     /// Token sent with the join (else the file MEW_TOKEN_FILE names, else /run/secrets/mew-token).
     #[arg(short, long, env = "MEW_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Participant id.
     #[arg(long, env = "MEW_PARTICIPANT_ID")]
-    pub id: String,
+    pub(crate) id: String,
     /// Model name (overrides OPENAI_MODEL and the config's `model`).
     #[arg(long)]
-    pub model: Option<String>,
+    pub(crate) model: Option<String>,
     /// Model calls allowed per chat (overrides the config's `maxIterations`, default 10).
     #[arg(long)]
-    pub max_iterations: Option<u32>,
+    pub(crate) max_iterations: Option<u32>,
     /// System prompt (overrides the config's `systemPrompt`).
     #[arg(long)]
-    pub system_prompt: Option<String>,
+    pub(crate) system_prompt: Option<String>,
 }
 
 /// Where an agent joins: the same flags and environment for every agent.
 #[derive(Debug, Args)]
-pub struct GatewayArgs {
+pub(crate) struct GatewayArgs {
     /// Gateway WebSocket URL, e.g. ws://gateway:8080.
     #[arg(short, long, env = "MEW_GATEWAY")]
-    pub gateway: String,
+    pub(crate) gateway: String,
     /// Space id to join.
     #[arg(short, long, env = "MEW_SPACE")]
-    pub space: String,
+    pub(crate) space: String,
 }
 
 /// Which built-in agent `mew agent start --type` runs.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum StartType {
+pub(crate) enum StartType {
     Echo,
     Calculator,
     Fulfiller,
@@ -67,33 +67,33 @@ pub enum StartType {
 
 /// Upstream's flags: `-t` is the type here, so the token has no short form.
 #[derive(Debug, Args)]
-pub struct StartArgs {
+pub(crate) struct StartArgs {
     /// The built-in agent to run.
     #[arg(short = 't', long = "type", value_enum, value_name = "TYPE")]
-    pub kind: StartType,
+    pub(crate) kind: StartType,
     #[command(flatten)]
-    pub at: GatewayArgs,
+    pub(crate) at: GatewayArgs,
     /// Token sent with the join (else the file MEW_TOKEN_FILE names, else /run/secrets/mew-token).
     #[arg(long, env = "MEW_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Participant id (default: <type>-agent).
     #[arg(long, env = "MEW_PARTICIPANT_ID")]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
 }
 
 #[derive(Debug, Args)]
-pub struct AgentArgs {
+pub(crate) struct AgentArgs {
     #[command(flatten)]
-    pub at: GatewayArgs,
+    pub(crate) at: GatewayArgs,
     /// Token sent with the join (else the file MEW_TOKEN_FILE names, else /run/secrets/mew-token).
     #[arg(short, long, env = "MEW_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Participant id (default: <type>-agent).
     #[arg(long, env = "MEW_PARTICIPANT_ID")]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
 }
 
-pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
     let (kind, args) = match cmd {
         AgentCommand::Echo(a) => (AgentKind::Echo, a),
         AgentCommand::Calculator(a) => (AgentKind::Calculator, a),
@@ -117,9 +117,9 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
         gateway: args.at.gateway,
         space: args.at.space,
         participant_id: args.id.unwrap_or_else(|| format!("{}-agent", kind.name())),
-        token: crate::tokens::given_or_secret_file(args.token)?,
+        token: mew_space::tokens::given_or_secret_file(args.token)?,
     };
-    agents::run(kind, opts, crate::client::shutdown_signal())
+    agents::run(kind, opts, mew_client::shutdown_signal())
         .await
         .map_err(|e| InvalidInput::new(e.to_string()).into())
 }
@@ -172,12 +172,12 @@ async fn run_model_agent(args: RunArgs) -> anyhow::Result<()> {
             gateway: args.at.gateway,
             space: args.at.space,
             participant_id: args.id,
-            token: crate::tokens::given_or_secret_file(args.token)?,
+            token: mew_space::tokens::given_or_secret_file(args.token)?,
         },
         config,
         model: settings,
     };
-    agents::run::run(opts, crate::client::shutdown_signal())
+    agents::run::run(opts, mew_client::shutdown_signal())
         .await
         .map_err(|e| InvalidInput::new(e.to_string()).into())
 }

@@ -1,17 +1,17 @@
 //! Bare `mew`: the newcomer's path (spec/cli.md §3.0). No space here → `init` (a template menu
 //! on a terminal, else the echo template), then up and connect; a space that is not running →
 //! up and connect; a running one → connect.
-use crate::apply::space::{self as runner, UpOptions};
+use crate::ops::space::{self as runner, UpOptions};
 use std::io::IsTerminal;
 
 use super::init::InitArgs;
 use super::space::connect::{connect_to, running_gateway};
 
-pub async fn run() -> anyhow::Result<()> {
+pub(crate) async fn run() -> anyhow::Result<()> {
     let cwd = std::env::current_dir()
         .map_err(|e| anyhow::anyhow!("cannot determine the current directory: {e}"))?;
     // Inside a space's sub-folder, that space is meant, not a new nested one.
-    if crate::config::discover::find_upwards(&cwd).is_none() {
+    if mew_space::config::discover::find_upwards(&cwd).is_none() {
         let args = InitArgs {
             template: None,
             name: None,
@@ -30,7 +30,7 @@ pub async fn run() -> anyhow::Result<()> {
         println!("Space initialized! Starting and connecting...");
         return up_and_connect().await;
     }
-    let space = crate::config::find_and_load(None, None, None)?;
+    let space = mew_space::config::find_and_load(None, None, None)?;
     match running_gateway(&space, None).await {
         Ok(url) => {
             println!("Connecting to running space...");
@@ -63,6 +63,6 @@ async fn up_and_connect() -> anyhow::Result<()> {
     };
     let url = format!("ws://{host}:{}", report.port);
     println!("Gateway: {url} (stop the space with `mew space down`)");
-    let space = crate::config::find_and_load(None, None, None)?;
+    let space = mew_space::config::find_and_load(None, None, None)?;
     connect_to(&space, None, Some(url), None).await
 }

@@ -7,7 +7,7 @@ use crate::bench::gateway::{self, LoadOptions, Target};
 use crate::error::InvalidInput;
 
 #[derive(Debug, Subcommand)]
-pub enum BenchCommand {
+pub(crate) enum BenchCommand {
     /// Fan-out load on a gateway: one sender, N receivers, one space, loopback.
     Gateway(GatewayArgs),
     /// The gateway's peak memory under hostile input: huge messages, un-joined sockets sending
@@ -16,29 +16,29 @@ pub enum BenchCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct GatewayArgs {
+pub(crate) struct GatewayArgs {
     /// Number of receiving participants.
     #[arg(long, default_value_t = 20)]
-    pub receivers: usize,
+    pub(crate) receivers: usize,
     /// Number of messages the sender sends.
     #[arg(long, default_value_t = 2000)]
-    pub messages: usize,
+    pub(crate) messages: usize,
     /// Messages per second (0 = as fast as possible).
     #[arg(long, default_value_t = 0.0)]
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// Measure a running gateway instead of starting one (no RSS figure then).
     #[arg(long, value_name = "URL")]
-    pub gateway: Option<String>,
+    pub(crate) gateway: Option<String>,
     /// Also run the same load against a peer gateway started by this shell command, in which
     /// `{port}` is replaced by a free port; the report then shows both and their ratio.
     #[arg(long, value_name = "COMMAND")]
-    pub peer_cmd: Option<String>,
+    pub(crate) peer_cmd: Option<String>,
     /// Seconds to wait for outstanding deliveries after the last send.
     #[arg(long, default_value_t = 30)]
-    pub drain_timeout: u64,
+    pub(crate) drain_timeout: u64,
 }
 
-pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Gateway(args) => bench_gateway(args).await,
         BenchCommand::Limits => {

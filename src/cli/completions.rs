@@ -3,7 +3,7 @@
 use clap::{Args, CommandFactory, ValueEnum};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Shell {
+pub(crate) enum Shell {
     Bash,
     Zsh,
     Fish,
@@ -14,13 +14,13 @@ pub enum Shell {
     mew completions bash > ~/.local/share/bash-completion/completions/mew\n  \
     mew completions zsh > ~/.zfunc/_mew      # uses zsh's bash compatibility\n  \
     mew completions fish > ~/.config/fish/completions/mew.fish")]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// Shell to write the script for.
     #[arg(value_enum)]
-    pub shell: Shell,
+    pub(crate) shell: Shell,
 }
 
-pub async fn run(args: CompletionsArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: CompletionsArgs) -> anyhow::Result<()> {
     print!("{}", script(args.shell));
     Ok(())
 }
@@ -85,7 +85,7 @@ fn nodes() -> Vec<Node> {
 }
 
 /// The completion script for `shell`.
-pub fn script(shell: Shell) -> String {
+pub(crate) fn script(shell: Shell) -> String {
     match shell {
         Shell::Bash => bash(&nodes()),
         Shell::Zsh => format!(

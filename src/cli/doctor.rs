@@ -1,17 +1,17 @@
 //! `mew doctor`: which engine, which socket, whether this mew's runtime image is there.
-use crate::engine::image::{self, ImageState, Runtime};
-use crate::engine::observe;
 use clap::Args;
+use mew_engine::image::{self, ImageState, Runtime};
+use mew_engine::observe;
 
 #[derive(Debug, Args)]
-pub struct DoctorArgs {
+pub(crate) struct DoctorArgs {
     /// Engine address (unix:///path or tcp://host:port); default: DOCKER_HOST, then the usual sockets.
     #[arg(long)]
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
 }
 
-pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
-    let engine = crate::engine::connect(args.host.as_deref()).await?;
+pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<()> {
+    let engine = mew_engine::connect(args.host.as_deref()).await?;
     let info = &engine.info;
     println!("Engine:          {} {}", info.kind.as_str(), info.version);
     println!(
@@ -20,7 +20,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     );
     println!("Socket:          {}", info.endpoint);
     println!("Platform:        {}/{}", info.os, info.arch);
-    let selinux = crate::engine::container::selinux_enabled(&engine.docker).await;
+    let selinux = mew_engine::container::selinux_enabled(&engine.docker).await;
     println!(
         "SELinux:         {}",
         if selinux {
@@ -49,7 +49,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
             ImageState::Missing => "missing (built by `mew space up` or `mew image build`)",
         }
     );
-    let volume = crate::engine::volume::volume_exists(&engine.docker, &rt.volume_name()).await?;
+    let volume = mew_engine::volume::volume_exists(&engine.docker, &rt.volume_name()).await?;
     println!(
         "Runtime volume:  {} {}",
         rt.volume_name(),
@@ -63,16 +63,16 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         .docker
         .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
         .await
-        .map_err(|e| crate::engine::EngineError::api("cannot list networks", e))?;
+        .map_err(|e| mew_engine::EngineError::api("cannot list networks", e))?;
     let bridges = networks
         .iter()
         .filter(|n| n.driver.as_deref() == Some("bridge"))
         .count();
-    let spaces = observe::networks_with(&engine.docker, crate::plan::labels::SPACE)
+    let spaces = observe::networks_with(&engine.docker, mew_space::plan::labels::SPACE)
         .await?
         .len();
     println!("Networks:        {bridges} bridge networks ({spaces} of mew spaces)");
-    if info.kind == crate::engine::EngineKind::Docker {
+    if info.kind == mew_engine::EngineKind::Docker {
         // Docker's default pools (no `default-address-pools` in daemon.json): 172.17-31.0.0/16
         // and 192.168.0.0/16 in /20s, 31 networks in all.
         let in_default_pools = networks

@@ -1,11 +1,11 @@
 //! `mew gateway start` / `mew gateway health`.
 use crate::error::InvalidInput;
-use crate::gateway::{self, GatewayOptions};
 use clap::{Args, Subcommand};
+use mew_gateway::GatewayOptions;
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
-pub enum GatewayCommand {
+pub(crate) enum GatewayCommand {
     /// Start the MEW gateway (WebSocket + HTTP on one port).
     Start(StartArgs),
     /// Exit 0 iff the gateway's GET /health reports ok (container healthcheck).
@@ -14,37 +14,37 @@ pub enum GatewayCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct StartArgs {
+pub(crate) struct StartArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(short, long, default_value_t = 8080)]
-    pub port: u16,
+    pub(crate) port: u16,
     /// The space configuration.
     #[arg(short = 's', long, default_value = "./space.yaml")]
-    pub space_config: PathBuf,
+    pub(crate) space_config: PathBuf,
     /// Console verbosity: debug, info, warn or error.
     #[arg(short = 'l', long, default_value = "info")]
-    pub log_level: String,
+    pub(crate) log_level: String,
     /// Do not launch `auto_start` participants.
     #[arg(long)]
-    pub no_auto_start: bool,
+    pub(crate) no_auto_start: bool,
     /// Address to bind (default: loopback only; 0.0.0.0 for all interfaces).
     #[arg(long)]
-    pub bind: Option<String>,
+    pub(crate) bind: Option<String>,
     /// Write the JSONL history to <mew dir>/logs/NAME/ (`mew space up` passes the space id
     /// when it is not space.yaml's, so copies of one directory keep separate histories).
     #[arg(long, value_name = "NAME")]
-    pub history_subdir: Option<String>,
+    pub(crate) history_subdir: Option<String>,
 }
 
 #[derive(Debug, Args)]
-pub struct HealthArgs {
+pub(crate) struct HealthArgs {
     #[arg(short, long, default_value_t = 8080)]
-    pub port: u16,
+    pub(crate) port: u16,
     #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
+    pub(crate) host: String,
 }
 
-pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
     match cmd {
         GatewayCommand::Start(a) => {
             let bind = match a.bind.as_deref() {
@@ -61,13 +61,15 @@ pub async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
                 bind,
                 history_subdir: a.history_subdir,
             };
-            gateway::run(opts).await?;
+            mew_gateway::run(opts).await?;
             Ok(())
         }
         GatewayCommand::Health(a) => {
-            let ok = gateway::check_health(&a.host, a.port).await.map_err(|e| {
-                anyhow::anyhow!("gateway at {}:{} unreachable: {e}", a.host, a.port)
-            })?;
+            let ok = mew_gateway::check_health(&a.host, a.port)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("gateway at {}:{} unreachable: {e}", a.host, a.port)
+                })?;
             if ok {
                 Ok(())
             } else {

@@ -1,31 +1,31 @@
 //! `mew image build`: build the runtime image from this executable.
-use crate::engine::image::{self, BuildProgress, Runtime};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mew_engine::image::{self, BuildProgress, Runtime};
 use std::io::IsTerminal;
 
 #[derive(Debug, Subcommand)]
-pub enum ImageCommand {
+pub(crate) enum ImageCommand {
     /// Build the mew runtime image from this executable (no registry, no base image).
     Build(BuildArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     /// Engine address (unix:///path or tcp://host:port); default: DOCKER_HOST, then the usual sockets.
     #[arg(long)]
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
 }
 
-pub async fn run(cmd: ImageCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(cmd: ImageCommand) -> anyhow::Result<()> {
     match cmd {
         ImageCommand::Build(args) => build(args).await,
     }
 }
 
 async fn build(args: BuildArgs) -> anyhow::Result<()> {
-    let engine = crate::engine::connect(args.host.as_deref()).await?;
+    let engine = mew_engine::connect(args.host.as_deref()).await?;
     let rt = Runtime::current()?;
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(Some(3), ProgressDrawTarget::stderr())

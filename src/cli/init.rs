@@ -13,36 +13,36 @@ use crate::init::{self, InitError, InitOptions, SearchPath, Template, VarContext
     mew init calculator --name calc-demo\n  \
     mew init --list-templates\n  \
     mew init --template-info coder-agent")]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Template name (built-in, ~/.mew/templates/<name> or ./templates/<name>).
-    pub template: Option<String>,
+    pub(crate) template: Option<String>,
     /// Space name, also its id (letters, digits, `_`, `.`, `-`).
     #[arg(long)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Space description (available to templates as {{SPACE_DESCRIPTION}}).
     #[arg(long)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Model for templates with an AI agent ({{AGENT_MODEL}}).
     #[arg(long)]
-    pub model: Option<String>,
+    pub(crate) model: Option<String>,
     /// Gateway port (accepted for compatibility; `mew space up --port` chooses it).
     #[arg(long)]
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// Overwrite an existing space (tokens and logs are kept).
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// List the available templates.
     #[arg(long)]
-    pub list_templates: bool,
+    pub(crate) list_templates: bool,
     /// Describe a template: what it contains and what it needs.
     #[arg(long, value_name = "NAME")]
-    pub template_info: Option<String>,
+    pub(crate) template_info: Option<String>,
     /// Directory to initialise (default: the current directory).
     #[arg(short = 'd', long, value_name = "DIR")]
-    pub space_dir: Option<PathBuf>,
+    pub(crate) space_dir: Option<PathBuf>,
 }
 
-pub async fn run(args: InitArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: InitArgs) -> anyhow::Result<()> {
     let Some(report) = init_here(args, std::io::stdin().is_terminal())? else {
         return Ok(());
     };
@@ -60,7 +60,7 @@ pub async fn run(args: InitArgs) -> anyhow::Result<()> {
 
 /// Run `init` from parsed arguments; `tty` says whether the user can be asked things.
 /// `--list-templates` / `--template-info` print their answer and return `None`.
-pub fn init_here(args: InitArgs, tty: bool) -> anyhow::Result<Option<init::InitReport>> {
+pub(crate) fn init_here(args: InitArgs, tty: bool) -> anyhow::Result<Option<init::InitReport>> {
     let cwd = std::env::current_dir()
         .map_err(|e| anyhow::anyhow!("cannot determine the current directory: {e}"))?;
     let dir = match &args.space_dir {

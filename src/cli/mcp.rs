@@ -6,7 +6,7 @@ use clap::Subcommand;
 use crate::mcp;
 
 #[derive(Debug, Subcommand)]
-pub enum McpCommand {
+pub(crate) enum McpCommand {
     /// A maze game as MCP tools (view, up, down, left, right, reset), on stdio.
     CatMaze,
     /// File tools confined to PATH, on stdio.
@@ -18,7 +18,7 @@ pub enum McpCommand {
     List,
 }
 
-pub async fn run(cmd: McpCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(cmd: McpCommand) -> anyhow::Result<()> {
     // The servers read stdin synchronously; keep that off the async workers.
     let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         match cmd {

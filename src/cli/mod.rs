@@ -3,20 +3,20 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-pub mod agent;
-pub mod bare;
-pub mod bench;
-pub mod bridge;
-pub mod client;
-pub mod completions;
-pub mod doctor;
-pub mod gateway;
-pub mod image;
-pub mod init;
-pub mod mcp;
-pub mod space;
-pub mod supervise;
-pub mod token;
+pub(crate) mod agent;
+pub(crate) mod bare;
+pub(crate) mod bench;
+pub(crate) mod bridge;
+pub(crate) mod client;
+pub(crate) mod completions;
+pub(crate) mod doctor;
+pub(crate) mod gateway;
+pub(crate) mod image;
+pub(crate) mod init;
+pub(crate) mod mcp;
+pub(crate) mod space;
+pub(crate) mod supervise;
+pub(crate) mod token;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,17 +31,17 @@ mew init calculator && mew up && mew connect\n  \
 mew space export --format compose -o compose.yaml\n  \
 mew completions bash > ~/.local/share/bash-completion/completions/mew"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// More diagnostics on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
     /// Without a command: create a space if there is none, start it, and connect to it.
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Create a space in this directory from a template.
     Init(init::InitArgs),
     /// Manage a space: up, down, status, logs, restart, exec, clean.
@@ -97,12 +97,12 @@ pub enum Command {
 /// `-v` count of this invocation, for commands that show more with it (not only in tracing).
 static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-pub fn verbosity() -> u8 {
+pub(crate) fn verbosity() -> u8 {
     VERBOSITY.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Parse, run, and map the outcome to an exit code (0 ok, 1 runtime failure, 2 invalid input).
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

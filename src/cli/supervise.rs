@@ -5,17 +5,17 @@ use std::path::PathBuf;
 use crate::supervise::{self, SuperviseOptions};
 
 #[derive(Debug, Args)]
-pub struct SuperviseArgs {
+pub(crate) struct SuperviseArgs {
     /// Also append the command's stdout and stderr, line by line, to this file.
     #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
+    pub(crate) log: Option<PathBuf>,
     /// The command to run, after `--`.
     #[arg(required = true, last = true, value_name = "CMD")]
-    pub command: Vec<String>,
+    pub(crate) command: Vec<String>,
 }
 
 /// Exits the process with the child's exit code (the supervisor's status *is* the child's).
-pub async fn run(args: SuperviseArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: SuperviseArgs) -> anyhow::Result<()> {
     let mut command = args.command.into_iter();
     let Some(program) = command.next() else {
         return Err(crate::error::InvalidInput::new("missing command after `--`").into());
@@ -25,7 +25,7 @@ pub async fn run(args: SuperviseArgs) -> anyhow::Result<()> {
     // secret leaves the variable unset: mew's roles then report the file themselves.)
     let env = match std::env::var("MEW_TOKEN") {
         Ok(t) if !t.is_empty() => Vec::new(),
-        _ => crate::tokens::given_or_secret_file(None)
+        _ => mew_space::tokens::given_or_secret_file(None)
             .ok()
             .flatten()
             .map(|t| vec![("MEW_TOKEN".to_string(), t)])

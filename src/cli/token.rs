@@ -4,25 +4,25 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use crate::error::InvalidInput;
-use crate::tokens::{self, TokenError, TokenSource};
+use mew_space::tokens::{self, TokenError, TokenSource};
 
 #[derive(Debug, Subcommand)]
-pub enum TokenCommand {
+pub(crate) enum TokenCommand {
     /// Make sure a participant has a token file; prints where it is, never the token.
     Create(CreateArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct CreateArgs {
+pub(crate) struct CreateArgs {
     /// Participant id the token is for.
     #[arg(short = 'p', long)]
-    pub participant_id: String,
+    pub(crate) participant_id: String,
     /// Space directory (the token goes to <DIR>/.mew/tokens/<id>.token).
     #[arg(long, value_name = "DIR", default_value = ".")]
-    pub space_dir: PathBuf,
+    pub(crate) space_dir: PathBuf,
 }
 
-pub async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
         TokenCommand::Create(args) => create(args),
     }

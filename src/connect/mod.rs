@@ -1,34 +1,34 @@
 //! `mew space connect`: an interactive terminal client. Messages show as
 //! `[HH:MM:SS] ← participant kind preview`; a typed line is sent as chat, a JSON object as an
 //! envelope; `/approve N` and `/reject N` handle `mcp/proposal`s (see `session::HELP`).
-pub mod resolve;
-pub mod session;
+pub(crate) mod resolve;
+pub(crate) mod session;
 
-use crate::client::participant::normalize_url;
-use crate::client::{Event, Participant, ParticipantOptions};
+use mew_client::participant::normalize_url;
+use mew_client::{Event, Participant, ParticipantOptions};
 use session::{Action, Session};
 use std::time::Duration;
 use thiserror::Error;
 
-pub use resolve::{resolve_participant, ResolveError};
+pub(crate) use resolve::{resolve_participant, ResolveError};
 
 /// How long to wait for the first connection before giving up.
 const FIRST_CONNECT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Error)]
-pub enum ConnectError {
+pub(crate) enum ConnectError {
     #[error("Failed to connect: {0}")]
-    Url(#[from] crate::client::participant::UrlError),
+    Url(#[from] mew_client::participant::UrlError),
     #[error("Failed to connect to {url}: {reason}. Is the space running? (mew space status)")]
     Unreachable { url: String, reason: String },
 }
 
 #[derive(Debug, Clone)]
-pub struct SessionOptions {
-    pub gateway: String,
-    pub space: String,
-    pub participant: String,
-    pub token: Option<String>,
+pub(crate) struct SessionOptions {
+    pub(crate) gateway: String,
+    pub(crate) space: String,
+    pub(crate) participant: String,
+    pub(crate) token: Option<String>,
 }
 
 fn now() -> String {
@@ -36,7 +36,7 @@ fn now() -> String {
 }
 
 /// Run the session until `/exit`, end of input or `shutdown`. `lines` are the user's lines.
-pub async fn run(
+pub(crate) async fn run(
     opts: SessionOptions,
     mut lines: tokio::sync::mpsc::UnboundedReceiver<String>,
     shutdown: impl std::future::Future<Output = ()>,
@@ -89,7 +89,7 @@ pub async fn run(
                     last_error = reason;
                 }
                 Some(Event::Envelope(env)) => {
-                    welcomed |= crate::client::envelope::kind(&env) == Some("system/welcome");
+                    welcomed |= mew_client::envelope::kind(&env) == Some("system/welcome");
                     for line in session.on_envelope(&env, &now()) {
                         println!("{line}");
                     }

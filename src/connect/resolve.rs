@@ -1,9 +1,9 @@
 //! Which participant an interactive session joins as (spec/cli.md §5).
-use crate::config::Space;
+use mew_space::config::Space;
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq)]
-pub enum ResolveError {
+pub(crate) enum ResolveError {
     #[error("Participant '{0}' not found in space configuration")]
     NotFound(String),
     #[error("No human participants found (all participants have command field)")]
@@ -15,11 +15,12 @@ pub enum ResolveError {
 }
 
 /// Asks the user to pick one of the humans (`Some(index)`, `None` to skip); only on a terminal.
-pub type ChooseFn<'a> = dyn FnMut(&[(String, String)]) -> Result<Option<usize>, ResolveError> + 'a;
+pub(crate) type ChooseFn<'a> =
+    dyn FnMut(&[(String, String)]) -> Result<Option<usize>, ResolveError> + 'a;
 
 /// Flag → `space.default_participant` → the only human → a choice (terminal only) → the human
 /// named like the OS user → error. Humans are participants without `command`.
-pub fn resolve_participant(
+pub(crate) fn resolve_participant(
     space: &Space,
     flag: Option<&str>,
     username: &str,
@@ -66,7 +67,7 @@ pub fn resolve_participant(
 }
 
 /// `chat, mcp/*` or `none`.
-pub fn capability_kinds(caps: Option<&serde_json::Value>) -> String {
+pub(crate) fn capability_kinds(caps: Option<&serde_json::Value>) -> String {
     let kinds: Vec<&str> = caps
         .and_then(|c| c.as_array())
         .map(|a| {
@@ -85,7 +86,7 @@ pub fn capability_kinds(caps: Option<&serde_json::Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{parse_space, LoadOptions};
+    use mew_space::config::{parse_space, LoadOptions};
     use std::path::Path;
 
     fn space(yaml: &str) -> Space {

@@ -1,10 +1,10 @@
 //! The interactive session's state and text, without I/O: what to print for each envelope,
 //! what each typed line means, and the pending proposals.
-use crate::client::envelope;
+use mew_client::envelope;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-pub const HELP: &str = "\
+pub(crate) const HELP: &str = "\
 Type a line to send it as chat, or a JSON object to send it as an envelope
 (protocol, id, ts and from are filled in), e.g.
   {\"kind\":\"mcp/request\",\"to\":[\"calculator\"],\"payload\":{\"method\":\"tools/list\"}}
@@ -22,17 +22,17 @@ Commands:
 
 /// A proposal waiting for someone to approve or reject it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Proposal {
-    pub number: u32,
-    pub envelope_id: String,
-    pub from: String,
-    pub to: Vec<String>,
-    pub payload: Value,
+pub(crate) struct Proposal {
+    pub(crate) number: u32,
+    pub(crate) envelope_id: String,
+    pub(crate) from: String,
+    pub(crate) to: Vec<String>,
+    pub(crate) payload: Value,
 }
 
 /// What to do after a typed line.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Send this envelope, then print the lines.
     Send(Value, Vec<String>),
     Print(Vec<String>),
@@ -41,9 +41,9 @@ pub enum Action {
 }
 
 #[derive(Debug, Clone)]
-pub struct Session {
-    pub me: String,
-    pub verbose: bool,
+pub(crate) struct Session {
+    pub(crate) me: String,
+    pub(crate) verbose: bool,
     proposals: BTreeMap<u32, Proposal>,
     next_proposal: u32,
     /// Other participants and their capability kinds, from the welcome and presence.
@@ -53,7 +53,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(me: &str) -> Session {
+    pub(crate) fn new(me: &str) -> Session {
         Session {
             me: me.to_string(),
             verbose: false,
@@ -65,12 +65,13 @@ impl Session {
         }
     }
 
-    pub fn pending(&self) -> impl Iterator<Item = &Proposal> {
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> impl Iterator<Item = &Proposal> {
         self.proposals.values()
     }
 
     /// Lines to print for a message from the gateway (`time` is `HH:MM:SS`).
-    pub fn on_envelope(&mut self, env: &Value, time: &str) -> Vec<String> {
+    pub(crate) fn on_envelope(&mut self, env: &Value, time: &str) -> Vec<String> {
         let kind = envelope::kind(env).unwrap_or("");
         let from = envelope::from(env).unwrap_or("?").to_string();
         // The gateway does not echo our own envelopes over WebSocket; if it ever does, they were
@@ -160,7 +161,7 @@ impl Session {
     }
 
     /// What a typed line means.
-    pub fn on_input(&mut self, line: &str, time: &str) -> Action {
+    pub(crate) fn on_input(&mut self, line: &str, time: &str) -> Action {
         let line = line.trim_end_matches(['\r', '\n']);
         let trimmed = line.trim();
         if trimmed.is_empty() {
@@ -340,7 +341,7 @@ const ABBREVIATED: &str = " [abbreviated: /verbose shows envelopes whole]";
 
 /// What an envelope carries: people's text (chat, tool results) whole with its newlines, any
 /// other payload as one line abbreviated to about PREVIEW_MAX characters.
-pub fn preview(env: &Value) -> String {
+pub(crate) fn preview(env: &Value) -> String {
     let kind = envelope::kind(env).unwrap_or("");
     let payload = env.get("payload").cloned().unwrap_or(Value::Null);
     let text = payload_preview(kind, &payload);

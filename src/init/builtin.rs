@@ -2,14 +2,14 @@
 
 /// One file of a built-in template, relative to the template's directory.
 #[derive(Debug)]
-pub struct EmbeddedFile {
-    pub path: &'static str,
-    pub text: &'static str,
+pub(crate) struct EmbeddedFile {
+    pub(crate) path: &'static str,
+    pub(crate) text: &'static str,
 }
 
-pub struct Builtin {
-    pub name: &'static str,
-    pub files: &'static [EmbeddedFile],
+pub(crate) struct Builtin {
+    pub(crate) name: &'static str,
+    pub(crate) files: &'static [EmbeddedFile],
 }
 
 macro_rules! embed {
@@ -35,7 +35,7 @@ macro_rules! template {
     };
 }
 
-pub static BUILTINS: &[Builtin] = &[
+pub(crate) static BUILTINS: &[Builtin] = &[
     template!("calculator"),
     template!("cat-maze"),
     template!("coder-agent"),

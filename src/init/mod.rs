@@ -3,22 +3,22 @@
 //! Everything is read, substituted and validated before anything is written; the new files are
 //! written into a temporary directory next to `.mew/` and renamed into place, so a failure
 //! leaves the directory as it was.
-pub mod builtin;
-pub mod template;
-pub mod vars;
+pub(crate) mod builtin;
+pub(crate) mod template;
+pub(crate) mod vars;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
-pub use template::{discover, list_text, SearchPath, Source, Template, TemplateMeta, Variable};
-pub use vars::{Prompt, Resolved, VarContext};
+pub(crate) use template::{discover, list_text, SearchPath, Template, Variable};
+pub(crate) use vars::{Prompt, VarContext};
 
 /// The template chosen when none is named and nobody can be asked: it needs nothing but mew.
-pub const DEFAULT_TEMPLATE: &str = "echo";
+pub(crate) const DEFAULT_TEMPLATE: &str = "echo";
 
 /// Root `.gitignore` entries (`init` adds each one that is missing).
-pub const GITIGNORE_ENTRIES: &[&str] = &[
+pub(crate) const GITIGNORE_ENTRIES: &[&str] = &[
     ".mew/node_modules/",
     ".mew/pm2/",
     ".mew/logs/",
@@ -29,7 +29,7 @@ pub const GITIGNORE_ENTRIES: &[&str] = &[
 ];
 
 #[derive(Debug, Error)]
-pub enum InitError {
+pub(crate) enum InitError {
     #[error("Space already initialized in {}. Use --force to overwrite.", .0.display())]
     AlreadyInitialized(PathBuf),
     #[error("Template '{name}' not found (available: {})", .available.join(", "))]
@@ -52,42 +52,41 @@ pub enum InitError {
 
 impl InitError {
     /// Whether this is the user's input (exit 2) rather than the state of the directory (exit 1).
-    pub fn is_invalid_input(&self) -> bool {
+    pub(crate) fn is_invalid_input(&self) -> bool {
         !matches!(self, InitError::AlreadyInitialized(_))
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct InitOptions {
+pub(crate) struct InitOptions {
     /// Directory to initialise (created if missing).
-    pub dir: PathBuf,
-    pub template: Option<String>,
-    pub force: bool,
-    pub vars: VarContext,
+    pub(crate) dir: PathBuf,
+    pub(crate) template: Option<String>,
+    pub(crate) force: bool,
+    pub(crate) vars: VarContext,
 }
 
 /// What `init` did, for the CLI to print.
 #[derive(Debug, Clone)]
-pub struct InitReport {
-    pub template: String,
+pub(crate) struct InitReport {
+    pub(crate) template: String,
     /// What the template says it needs beyond mew (`template.json` `needs`).
-    pub needs: Option<String>,
-    pub config: PathBuf,
-    pub space_id: String,
+    pub(crate) needs: Option<String>,
+    pub(crate) config: PathBuf,
 }
 
 /// The config file of an existing space in `dir`, if any.
-pub fn existing_config(dir: &Path) -> Option<PathBuf> {
+pub(crate) fn existing_config(dir: &Path) -> Option<PathBuf> {
     [dir.join(".mew").join("space.yaml"), dir.join("space.yaml")]
         .into_iter()
         .find(|p| p.exists())
 }
 
 /// Asks the user to pick one of the templates (a menu on a terminal).
-pub type ChooseFn<'a> = dyn FnMut(&[Template]) -> Option<usize> + 'a;
+pub(crate) type ChooseFn<'a> = dyn FnMut(&[Template]) -> Option<usize> + 'a;
 
 /// Pick the template: the named one, else the only one, else ask `choose` (TTY), else the default.
-pub fn select(
+pub(crate) fn select(
     templates: &[Template],
     name: Option<&str>,
     choose: Option<&mut ChooseFn>,
@@ -111,15 +110,14 @@ pub fn select(
 
 /// The files a template produces, ready to write.
 #[derive(Debug, Clone)]
-pub struct Rendered {
-    pub needs: Option<String>,
-    pub space_yaml: String,
-    pub agents: Vec<(String, Vec<u8>)>,
-    pub space_id: String,
+pub(crate) struct Rendered {
+    pub(crate) needs: Option<String>,
+    pub(crate) space_yaml: String,
+    pub(crate) agents: Vec<(String, Vec<u8>)>,
 }
 
 /// Read, substitute and validate the template (no writes).
-pub fn render(
+pub(crate) fn render(
     t: &Template,
     dir: &Path,
     ctx: &VarContext,
@@ -149,11 +147,11 @@ pub fn render(
     }
     // What `up` will read: the generated file must load as a space.
     let file = dir.join(".mew").join("space.yaml");
-    let opts = crate::config::LoadOptions {
+    let opts = mew_space::config::LoadOptions {
         space_dir: Some(dir.to_path_buf()),
         space_id: None,
     };
-    let space = crate::config::parse_space(&file, &space_yaml, &opts).map_err(|e| {
+    mew_space::config::parse_space(&file, &space_yaml, &opts).map_err(|e| {
         InitError::BadTemplate(format!(
             "template '{}' does not produce a valid space.yaml: {e}",
             t.name
@@ -163,13 +161,12 @@ pub fn render(
         needs: meta.needs.clone(),
         space_yaml,
         agents,
-        space_id: space.id,
     })
 }
 
 /// Write the space: `.mew/{space.yaml,agents/,tokens/,logs/}` and the root `.gitignore`.
 /// With an existing `.mew/` (`--force`), tokens and logs are kept.
-pub fn write(dir: &Path, r: &Rendered) -> Result<PathBuf, InitError> {
+pub(crate) fn write(dir: &Path, r: &Rendered) -> Result<PathBuf, InitError> {
     let werr = |path: &Path| {
         let path = path.to_path_buf();
         move |source| InitError::Write { path, source }
@@ -268,13 +265,13 @@ fn update_gitignore(path: &Path) -> std::io::Result<()> {
 }
 
 /// The whole of `init` once the template is chosen: refuse to overwrite, render, write.
-pub fn init(
+pub(crate) fn init(
     opts: &InitOptions,
     template: &Template,
     prompt: Option<Prompt>,
 ) -> Result<InitReport, InitError> {
     if let Some(name) = opts.vars.flags.get("SPACE_NAME") {
-        if !crate::config::values::is_name_part(name) {
+        if !mew_space::config::values::is_name_part(name) {
             return Err(InitError::InvalidName(name.clone()));
         }
     }
@@ -289,12 +286,11 @@ pub fn init(
         template: template.name.clone(),
         needs: rendered.needs.clone(),
         config,
-        space_id: rendered.space_id,
     })
 }
 
 /// `${username}`: `$USER`, else `$USERNAME`, else `user`.
-pub fn username(env: &BTreeMap<String, String>) -> String {
+pub(crate) fn username(env: &BTreeMap<String, String>) -> String {
     ["USER", "USERNAME"]
         .iter()
         .find_map(|k| env.get(*k).filter(|v| !v.is_empty()).cloned())

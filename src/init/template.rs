@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 
 /// Where a template comes from, in discovery order (the first name match wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     BuiltIn,
     User,
     Local,
 }
 
 impl Source {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Source::BuiltIn => "built-in",
             Source::User => "user",
@@ -26,28 +26,28 @@ impl Source {
 /// beyond mew (an API key, an image), shown by `--template-info`. Fields mew does not use
 /// (`license`, `keywords`, …) are ignored, as upstream ignores them; they are listed in `unused`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct TemplateMeta {
-    pub name: String,
+pub(crate) struct TemplateMeta {
+    pub(crate) name: String,
     #[serde(default)]
-    pub description: String,
+    pub(crate) description: String,
     #[serde(default)]
-    pub author: Option<String>,
+    pub(crate) author: Option<String>,
     #[serde(default)]
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     #[serde(default)]
-    pub needs: Option<String>,
+    pub(crate) needs: Option<String>,
     #[serde(default)]
-    pub variables: Vec<Variable>,
+    pub(crate) variables: Vec<Variable>,
     /// [SPEC] fields, accepted and unused.
     #[serde(default)]
-    pub mcp_servers: Option<serde_json::Value>,
+    pub(crate) mcp_servers: Option<serde_json::Value>,
     #[serde(default)]
-    pub agent_dependencies: Option<serde_json::Value>,
+    pub(crate) agent_dependencies: Option<serde_json::Value>,
     /// Top-level fields of template.json that mew does not know (shown at `-v`).
     #[serde(skip)]
-    pub unused: Vec<String>,
+    pub(crate) unused: Vec<String>,
 }
 
 /// The fields `TemplateMeta` reads, to name the others.
@@ -64,48 +64,48 @@ const KNOWN_FIELDS: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct Variable {
-    pub name: String,
+pub(crate) struct Variable {
+    pub(crate) name: String,
     #[serde(default)]
-    pub description: String,
+    pub(crate) description: String,
     #[serde(default)]
-    pub default: Option<serde_json::Value>,
+    pub(crate) default: Option<serde_json::Value>,
     #[serde(default)]
-    pub prompt: bool,
+    pub(crate) prompt: bool,
     #[serde(default)]
-    pub env_sources: Vec<String>,
+    pub(crate) env_sources: Vec<String>,
     #[serde(default)]
-    pub sensitive: bool,
+    pub(crate) sensitive: bool,
     /// Not enforced (as upstream).
     #[serde(default)]
-    pub required: bool,
+    pub(crate) required: bool,
 }
 
 /// A template's files: embedded in the binary or a directory on disk.
 #[derive(Debug, Clone)]
-pub enum Files {
+pub(crate) enum Files {
     Embedded(&'static [super::builtin::EmbeddedFile]),
     Dir(PathBuf),
 }
 
 /// A discovered template (metadata not yet read).
 #[derive(Debug, Clone)]
-pub struct Template {
-    pub name: String,
-    pub source: Source,
-    pub files: Files,
+pub(crate) struct Template {
+    pub(crate) name: String,
+    pub(crate) source: Source,
+    pub(crate) files: Files,
 }
 
 /// Template directories outside the binary: `~/.mew/templates`, then `./templates`.
 #[derive(Debug, Clone)]
-pub struct SearchPath {
-    pub user: Option<PathBuf>,
-    pub local: PathBuf,
+pub(crate) struct SearchPath {
+    pub(crate) user: Option<PathBuf>,
+    pub(crate) local: PathBuf,
 }
 
 impl SearchPath {
     /// The usual places, given the home directory (if any) and the directory `init` runs in.
-    pub fn new(home: Option<&Path>, cwd: &Path) -> SearchPath {
+    pub(crate) fn new(home: Option<&Path>, cwd: &Path) -> SearchPath {
         SearchPath {
             user: home.map(|h| h.join(".mew").join("templates")),
             local: cwd.join("templates"),
@@ -115,7 +115,7 @@ impl SearchPath {
 
 /// Every template, first name match winning: built-in, user, local. Sorted for listing:
 /// `coder-agent` first (upstream's default), then by name.
-pub fn discover(search: &SearchPath) -> Vec<Template> {
+pub(crate) fn discover(search: &SearchPath) -> Vec<Template> {
     let mut out: Vec<Template> = BUILTINS
         .iter()
         .map(|b| Template {
@@ -154,7 +154,7 @@ pub fn discover(search: &SearchPath) -> Vec<Template> {
 }
 
 /// `Available templates:` and one `  <name> (<source>)` line each.
-pub fn list_text(templates: &[Template]) -> String {
+pub(crate) fn list_text(templates: &[Template]) -> String {
     let mut s = String::from("Available templates:\n");
     for t in templates {
         s.push_str(&format!("  {} ({})\n", t.name, t.source.label()));
@@ -164,7 +164,7 @@ pub fn list_text(templates: &[Template]) -> String {
 
 impl Template {
     /// A file of the template, `None` when it does not exist.
-    pub fn read(&self, rel: &str) -> Result<Option<String>, InitError> {
+    pub(crate) fn read(&self, rel: &str) -> Result<Option<String>, InitError> {
         match &self.files {
             Files::Embedded(files) => Ok(files
                 .iter()
@@ -183,7 +183,7 @@ impl Template {
     }
 
     /// `template.json`, or just the name when there is none (as upstream).
-    pub fn meta(&self) -> Result<TemplateMeta, InitError> {
+    pub(crate) fn meta(&self) -> Result<TemplateMeta, InitError> {
         match self.read("template.json")? {
             None => Ok(TemplateMeta {
                 name: self.name.clone(),
@@ -223,7 +223,7 @@ impl Template {
     }
 
     /// The files under `agents/`, as (path relative to `agents/`, bytes), sorted.
-    pub fn agent_files(&self) -> Result<Vec<(String, Vec<u8>)>, InitError> {
+    pub(crate) fn agent_files(&self) -> Result<Vec<(String, Vec<u8>)>, InitError> {
         match &self.files {
             Files::Embedded(files) => Ok(files
                 .iter()
@@ -246,7 +246,7 @@ impl Template {
     }
 
     /// `--template-info`: the metadata, then the README.
-    pub fn info_text(&self) -> Result<String, InitError> {
+    pub(crate) fn info_text(&self) -> Result<String, InitError> {
         let meta = self.meta()?;
         let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         let mut s = format!(

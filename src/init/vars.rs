@@ -5,33 +5,37 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Everything resolution reads from outside the template.
 #[derive(Debug, Clone, Default)]
-pub struct VarContext {
+pub(crate) struct VarContext {
     /// Values given by flags (`--name` → `SPACE_NAME`, `--model` → `AGENT_MODEL`, …).
-    pub flags: BTreeMap<String, String>,
-    pub env: BTreeMap<String, String>,
+    pub(crate) flags: BTreeMap<String, String>,
+    pub(crate) env: BTreeMap<String, String>,
     /// `${dirname}`: the space directory's name.
-    pub dirname: String,
+    pub(crate) dirname: String,
     /// `${username}`.
-    pub username: String,
+    pub(crate) username: String,
     /// `${date}`: UTC `YYYY-MM-DD`.
-    pub date: String,
-    pub ui_theme: String,
+    pub(crate) date: String,
+    pub(crate) ui_theme: String,
 }
 
 /// Asks the user for a value: (variable, suggested default) → answer (`None` keeps the default).
-pub type AskFn<'a> = dyn FnMut(&Variable, &str) -> Option<String> + 'a;
-pub type Prompt<'a> = &'a mut AskFn<'a>;
+pub(crate) type AskFn<'a> = dyn FnMut(&Variable, &str) -> Option<String> + 'a;
+pub(crate) type Prompt<'a> = &'a mut AskFn<'a>;
 
 /// Resolved values; sensitive ones are kept apart so that nothing writes them.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Resolved {
-    pub values: BTreeMap<String, String>,
-    pub sensitive: BTreeSet<String>,
+pub(crate) struct Resolved {
+    pub(crate) values: BTreeMap<String, String>,
+    pub(crate) sensitive: BTreeSet<String>,
 }
 
 /// Resolve every variable of the template, then add the extras `SPACE_ID`, `UI_THEME` and
 /// `AGENT_PROMPT_JSON`. `SPACE_NAME` always exists and is made usable as a space id.
-pub fn resolve(meta: &TemplateMeta, ctx: &VarContext, mut prompt: Option<Prompt>) -> Resolved {
+pub(crate) fn resolve(
+    meta: &TemplateMeta,
+    ctx: &VarContext,
+    mut prompt: Option<Prompt>,
+) -> Resolved {
     let mut out = Resolved::default();
     for v in &meta.variables {
         let ask: Option<&mut AskFn> = match &mut prompt {
@@ -101,7 +105,7 @@ fn default_of(v: &Variable, ctx: &VarContext) -> String {
 
 /// A usable space id from a free-form name: characters outside `[A-Za-z0-9_.-]` become `-`,
 /// leading punctuation goes, `..` collapses; `space` if nothing is left.
-pub fn space_id_from(name: &str) -> String {
+pub(crate) fn space_id_from(name: &str) -> String {
     let mut s: String = name
         .chars()
         .map(|c| {
@@ -130,7 +134,7 @@ fn is_secret_name(name: &str) -> bool {
 
 /// Replace each `{{NAME}}` with its value, inserted literally. Placeholders of sensitive
 /// variables and secret-looking names are removed; other unknown ones stay as they are.
-pub fn substitute(text: &str, r: &Resolved) -> String {
+pub(crate) fn substitute(text: &str, r: &Resolved) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("{{") {

@@ -8,14 +8,14 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::{json, Value};
 use thiserror::Error;
 
-use super::server::{str_arg, tool, RpcError, ToolResult, ToolServer};
+use mew_client::mcp::{str_arg, tool, RpcError, ToolResult, ToolServer};
 
 /// Stop walking a tree after this many entries: a model does not need more, and a huge tree
 /// would make one answer megabytes long.
 const WALK_LIMIT: usize = 10_000;
 
 #[derive(Debug, Error)]
-pub enum FsError {
+pub(crate) enum FsError {
     #[error("cannot serve `{path}`: {source}")]
     Root {
         path: String,
@@ -27,12 +27,12 @@ pub enum FsError {
 
 /// The allowed directory, canonical (symlinks resolved), so prefix checks are meaningful.
 #[derive(Debug, Clone)]
-pub struct Root {
+pub(crate) struct Root {
     root: PathBuf,
 }
 
 impl Root {
-    pub fn new(path: &Path) -> Result<Root, FsError> {
+    pub(crate) fn new(path: &Path) -> Result<Root, FsError> {
         let root = std::fs::canonicalize(path).map_err(|source| FsError::Root {
             path: path.display().to_string(),
             source,
@@ -43,14 +43,14 @@ impl Root {
         Ok(Root { root })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.root
     }
 
     /// The path `requested` names inside the root, or why it may not be used. Relative paths are
     /// relative to the root. The result may not exist yet (for writes), but its deepest existing
     /// ancestor, symlinks resolved, is inside the root, and so is every step below it.
-    pub fn resolve(&self, requested: &str) -> Result<PathBuf, String> {
+    pub(crate) fn resolve(&self, requested: &str) -> Result<PathBuf, String> {
         let refuse = || format!("Access denied: `{requested}` is outside the allowed directory");
         let joined = self.root.join(requested);
         // Lexical first (`a/../..` must not climb out even when nothing exists).
@@ -118,12 +118,12 @@ fn holds_tokens(path: &Path) -> bool {
 
 /// The MCP face of the confined filesystem.
 #[derive(Debug)]
-pub struct Filesystem {
+pub(crate) struct Filesystem {
     root: Root,
 }
 
 impl Filesystem {
-    pub fn new(root: Root) -> Filesystem {
+    pub(crate) fn new(root: Root) -> Filesystem {
         Filesystem { root }
     }
 
@@ -364,7 +364,7 @@ fn search(root: &Root, dir: &Path, pattern: &str, found: &mut Vec<String>) -> st
 
 /// `*` and `?` make `pattern` a glob on the whole name; otherwise it is a case-insensitive
 /// substring.
-pub fn name_matches(pattern: &str, name: &str) -> bool {
+pub(crate) fn name_matches(pattern: &str, name: &str) -> bool {
     if !pattern.contains(['*', '?']) {
         return name.to_lowercase().contains(&pattern.to_lowercase());
     }

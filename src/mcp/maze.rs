@@ -3,7 +3,7 @@
 //! can plan moves from the rendered map.
 use serde_json::{json, Value};
 
-use super::server::{tool, RpcError, ToolResult, ToolServer};
+use mew_client::mcp::{tool, RpcError, ToolResult, ToolServer};
 
 /// Levels: `#` wall, `C` the cat's start, `G` the goal, `.` floor. Rows are equally long.
 const LEVELS: &[&[&str]] = &[
@@ -31,7 +31,7 @@ const LEVELS: &[&[&str]] = &[
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dir {
+pub(crate) enum Dir {
     Up,
     Down,
     Left,
@@ -60,7 +60,7 @@ impl Dir {
 
 /// What one move did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Moved {
+pub(crate) enum Moved {
     Stepped,
     Bumped,
     /// Reached the goal; the next level has started.
@@ -73,7 +73,7 @@ pub enum Moved {
 
 /// The game state.
 #[derive(Debug, Clone)]
-pub struct Maze {
+pub(crate) struct Maze {
     level: usize,
     cat: (usize, usize),
     moves: u32,
@@ -87,7 +87,7 @@ impl Default for Maze {
 }
 
 impl Maze {
-    pub fn new() -> Maze {
+    pub(crate) fn new() -> Maze {
         Maze::at_level(0)
     }
 
@@ -100,15 +100,16 @@ impl Maze {
         }
     }
 
-    pub fn level(&self) -> usize {
+    pub(crate) fn level(&self) -> usize {
         self.level
     }
 
-    pub fn cat(&self) -> (usize, usize) {
+    #[cfg(test)]
+    pub(crate) fn cat(&self) -> (usize, usize) {
         self.cat
     }
 
-    pub fn step(&mut self, dir: Dir) -> Moved {
+    pub(crate) fn step(&mut self, dir: Dir) -> Moved {
         if self.won {
             return Moved::AlreadyWon;
         }
@@ -137,12 +138,12 @@ impl Maze {
     }
 
     /// Restart the current level, or the whole game once it is won.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         *self = Maze::at_level(if self.won { 0 } else { self.level });
     }
 
     /// The map with the cat where it is now, plus a header and a legend.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let grid = LEVELS[self.level];
         let mut out = format!(
             "Level {}/{} — moves: {}\n",
@@ -183,7 +184,7 @@ fn find(grid: &[&str], ch: char) -> (usize, usize) {
 
 /// The MCP face of the game.
 #[derive(Debug, Default)]
-pub struct CatMaze {
+pub(crate) struct CatMaze {
     maze: Maze,
 }
 

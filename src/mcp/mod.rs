@@ -1,13 +1,12 @@
 //! MCP servers built into the binary (`mew mcp …`), so that a bridge can run them in mew's own
 //! runtime image, which has nothing but mew. They speak MCP's stdio transport (`server`).
-pub mod fs;
-pub mod maze;
-pub mod server;
+pub(crate) mod fs;
+pub(crate) mod maze;
 
 use std::path::Path;
 
 /// The built-in servers and what they do, for `mew mcp list`.
-pub const SERVERS: &[(&str, &str)] = &[
+pub(crate) const SERVERS: &[(&str, &str)] = &[
     (
         "cat-maze",
         "a maze game: move a cat to the goal with the tools view, up, down, left, right, reset",
@@ -19,7 +18,7 @@ pub const SERVERS: &[(&str, &str)] = &[
 ];
 
 /// `mew mcp list`: one line per server.
-pub fn list() -> String {
+pub(crate) fn list() -> String {
     let width = SERVERS.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
     SERVERS
         .iter()
@@ -28,21 +27,21 @@ pub fn list() -> String {
 }
 
 /// Serve the maze on stdin/stdout until stdin closes.
-pub fn run_cat_maze() -> std::io::Result<()> {
-    server::serve_stdio(&mut maze::CatMaze::default())
+pub(crate) fn run_cat_maze() -> std::io::Result<()> {
+    mew_client::mcp::serve_stdio(&mut maze::CatMaze::default())
 }
 
 /// Serve the filesystem under `root` on stdin/stdout until stdin closes.
-pub fn run_filesystem(root: &Path) -> Result<(), McpError> {
+pub(crate) fn run_filesystem(root: &Path) -> Result<(), McpError> {
     let root = fs::Root::new(root)?;
     // Where we are confined goes to stderr (the bridge's log); stdout is the protocol.
     eprintln!("mew mcp filesystem: serving {}", root.path().display());
-    server::serve_stdio(&mut fs::Filesystem::new(root))?;
+    mew_client::mcp::serve_stdio(&mut fs::Filesystem::new(root))?;
     Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum McpError {
+pub(crate) enum McpError {
     #[error(transparent)]
     Root(#[from] fs::FsError),
     #[error("stdio: {0}")]

@@ -1,59 +1,28 @@
 //! `mew space clean`: which labelled objects are leftovers to remove (pure; the engine side is
-//! `crate::engine::clean`).
+//! `mew_engine::clean`).
 use std::collections::BTreeSet;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    Container,
-    Network,
-    Volume,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Container => "container",
-            Kind::Network => "network",
-            Kind::Volume => "volume",
-        }
-    }
-}
-
-/// A labelled engine object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Obj {
-    pub kind: Kind,
-    pub name: String,
-    pub id: String,
-    /// `io.mew.space`
-    pub space: String,
-    /// `io.mew.space.dir`
-    pub dir: Option<String>,
-    /// Containers: running (or restarting / paused).
-    pub running: bool,
-    /// Networks: attached container ids; volumes: ids of containers mounting it.
-    pub users: Vec<String>,
-}
+pub(crate) use mew_engine::clean::{Kind, Obj};
 
 /// Which spaces to clean.
 #[derive(Debug, Clone, Default)]
-pub struct Scope {
+pub(crate) struct Scope {
     /// This space's id, when known.
-    pub space_id: Option<String>,
+    pub(crate) space_id: Option<String>,
     /// This space's directory.
-    pub dir: Option<String>,
+    pub(crate) dir: Option<String>,
     /// Also every space whose directory no longer exists, and every labelled network of a
     /// space that has no container at all (what a killed `up` can leave behind).
-    pub all: bool,
+    pub(crate) all: bool,
     /// Also remove running containers.
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CleanPlan {
-    pub remove: Vec<Obj>,
+pub(crate) struct CleanPlan {
+    pub(crate) remove: Vec<Obj>,
     /// Kept, with the reason.
-    pub skipped: Vec<(Obj, String)>,
+    pub(crate) skipped: Vec<(Obj, String)>,
 }
 
 impl Scope {
@@ -66,7 +35,7 @@ impl Scope {
 
 /// Decide what to remove: stopped containers (running ones only with `force`), then networks
 /// and volumes nothing else uses once those containers are gone.
-pub fn plan(objs: &[Obj], scope: &Scope, dir_exists: &dyn Fn(&str) -> bool) -> CleanPlan {
+pub(crate) fn plan(objs: &[Obj], scope: &Scope, dir_exists: &dyn Fn(&str) -> bool) -> CleanPlan {
     let mut out = CleanPlan::default();
     let mut removed_containers: BTreeSet<&str> = BTreeSet::new();
     let spaces_with_containers: BTreeSet<&str> = objs
@@ -110,7 +79,7 @@ pub fn plan(objs: &[Obj], scope: &Scope, dir_exists: &dyn Fn(&str) -> bool) -> C
 }
 
 /// `container demo-echo (space demo)`.
-pub fn describe(o: &Obj) -> String {
+pub(crate) fn describe(o: &Obj) -> String {
     format!("{} {} (space {})", o.kind.as_str(), o.name, o.space)
 }
 

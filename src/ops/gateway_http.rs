@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 #[derive(Debug, Error)]
-pub enum HttpError {
+pub(crate) enum HttpError {
     #[error("cannot reach the gateway at {addr}: {source}")]
     Connect {
         addr: String,
@@ -20,7 +20,7 @@ pub enum HttpError {
 }
 
 /// GET `path` from `host:port` and return the body when the status is 200.
-pub async fn get(
+pub(crate) async fn get(
     host: &str,
     port: u16,
     path: &str,
@@ -95,10 +95,10 @@ fn dechunk(mut body: &str) -> Result<String, String> {
 
 /// One entry of `GET /participants?space=<id>`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct GatewayParticipant {
-    pub id: String,
+pub(crate) struct GatewayParticipant {
+    pub(crate) id: String,
     #[serde(default)]
-    pub connected: bool,
+    pub(crate) connected: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,14 +107,14 @@ struct ParticipantsBody {
 }
 
 /// Ids of the participants the gateway reports as connected.
-pub fn parse_participants(body: &str) -> Result<Vec<GatewayParticipant>, String> {
+pub(crate) fn parse_participants(body: &str) -> Result<Vec<GatewayParticipant>, String> {
     serde_json::from_str::<ParticipantsBody>(body)
         .map(|b| b.participants)
         .map_err(|e| format!("cannot parse /participants: {e}"))
 }
 
 /// Ask the gateway which participants are connected; `None` when it cannot be asked.
-pub async fn connected_participants(
+pub(crate) async fn connected_participants(
     host: &str,
     port: u16,
     space_id: &str,
@@ -129,8 +129,8 @@ pub async fn connected_participants(
 
 /// Ids connected to the space's gateway, found through its container's published port;
 /// `None` when the gateway is not running, not published or not answering.
-pub async fn connected_ids(
-    facts: &[crate::engine::inspect::ContainerFacts],
+pub(crate) async fn connected_ids(
+    facts: &[mew_engine::inspect::ContainerFacts],
     space_id: &str,
 ) -> Option<std::collections::BTreeSet<String>> {
     let gateway_up = facts
@@ -151,7 +151,7 @@ pub async fn connected_ids(
 }
 
 /// Whether `GET /health` answers 200.
-pub async fn healthy(host: &str, port: u16) -> bool {
+pub(crate) async fn healthy(host: &str, port: u16) -> bool {
     get(host, port, "/health", Duration::from_millis(500))
         .await
         .is_ok()

@@ -5,7 +5,7 @@
 const PALETTE: [&str; 6] = ["36", "33", "32", "35", "34", "91"];
 
 /// The colour code for a participant (stable: a hash of the name, not its position).
-pub fn colour_of(participant: &str) -> &'static str {
+pub(crate) fn colour_of(participant: &str) -> &'static str {
     // FNV-1a: tiny, deterministic across runs and platforms.
     let mut h: u32 = 0x811c_9dc5;
     for b in participant.bytes() {
@@ -16,18 +16,18 @@ pub fn colour_of(participant: &str) -> &'static str {
 }
 
 /// Whether to colour: stdout is a terminal and `NO_COLOR` is unset or empty.
-pub fn use_colour(stdout_is_tty: bool, no_color: Option<&str>) -> bool {
+pub(crate) fn use_colour(stdout_is_tty: bool, no_color: Option<&str>) -> bool {
     stdout_is_tty && no_color.is_none_or(str::is_empty)
 }
 
 #[derive(Debug, Clone)]
-pub struct Prefixer {
+pub(crate) struct Prefixer {
     width: usize,
     colour: bool,
 }
 
 impl Prefixer {
-    pub fn new<'a>(participants: impl IntoIterator<Item = &'a str>, colour: bool) -> Self {
+    pub(crate) fn new<'a>(participants: impl IntoIterator<Item = &'a str>, colour: bool) -> Self {
         let width = participants
             .into_iter()
             .map(|p| p.chars().count())
@@ -37,7 +37,7 @@ impl Prefixer {
     }
 
     /// `participant | ` (padded), coloured when enabled.
-    pub fn prefix(&self, participant: &str) -> String {
+    pub(crate) fn prefix(&self, participant: &str) -> String {
         let padded = format!("{participant:<w$} | ", w = self.width);
         if self.colour {
             format!("\x1b[{}m{padded}\x1b[0m", colour_of(participant))
@@ -47,55 +47,10 @@ impl Prefixer {
     }
 
     /// A whole output line (without the trailing newline).
-    pub fn line(&self, participant: &str, timestamp: Option<&str>, text: &str) -> String {
+    pub(crate) fn line(&self, participant: &str, timestamp: Option<&str>, text: &str) -> String {
         match timestamp {
             Some(ts) => format!("{}{ts} {text}", self.prefix(participant)),
             None => format!("{}{text}", self.prefix(participant)),
-        }
-    }
-}
-
-/// Split a line the engine sent with `timestamps=true` into (timestamp, text).
-pub fn split_timestamp(line: &str) -> (Option<&str>, &str) {
-    match line.split_once(' ') {
-        Some((ts, rest)) if chrono::DateTime::parse_from_rfc3339(ts).is_ok() => (Some(ts), rest),
-        _ => (None, line),
-    }
-}
-
-/// Sort key of a timestamp (nanoseconds since the epoch); unparseable ones sort first.
-pub fn timestamp_key(ts: Option<&str>) -> i64 {
-    ts.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .and_then(|t| t.timestamp_nanos_opt())
-        .unwrap_or(i64::MIN)
-}
-
-/// Accumulates raw log bytes and yields complete lines (the engine may split long lines).
-#[derive(Debug, Default)]
-pub struct LineBuffer {
-    pending: Vec<u8>,
-}
-
-impl LineBuffer {
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
-        self.pending.extend_from_slice(bytes);
-        let mut lines = Vec::new();
-        while let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=pos).collect();
-            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
-            lines.push(text.trim_end_matches('\r').to_string());
-        }
-        lines
-    }
-
-    /// What is left when the stream ends (a last line without newline).
-    pub fn finish(&mut self) -> Option<String> {
-        if self.pending.is_empty() {
-            None
-        } else {
-            let text = String::from_utf8_lossy(&self.pending).into_owned();
-            self.pending.clear();
-            Some(text)
         }
     }
 }
@@ -120,26 +75,5 @@ mod tests {
         assert_eq!(p.line("gateway", Some("T"), "x"), "gateway | T x");
         let c = Prefixer::new(["a"], true);
         assert!(c.prefix("a").starts_with("\x1b["));
-    }
-
-    #[test]
-    fn splits_timestamps() {
-        let (ts, text) = split_timestamp("2024-05-01T10:00:00.123456789Z hello world");
-        assert_eq!(ts, Some("2024-05-01T10:00:00.123456789Z"));
-        assert_eq!(text, "hello world");
-        assert_eq!(split_timestamp("no stamp here"), (None, "no stamp here"));
-        assert!(
-            timestamp_key(Some("2024-05-01T10:00:00.1Z"))
-                > timestamp_key(Some("2024-05-01T10:00:00.09Z"))
-        );
-    }
-
-    #[test]
-    fn line_buffer_joins_partial_lines() {
-        let mut b = LineBuffer::default();
-        assert!(b.push(b"par").is_empty());
-        assert_eq!(b.push(b"tial\nnext\r\nla"), vec!["partial", "next"]);
-        assert_eq!(b.finish().as_deref(), Some("la"));
-        assert_eq!(b.finish(), None);
     }
 }

@@ -3,7 +3,7 @@
 use crate::error::InvalidInput;
 
 /// Unix time (seconds) that `value` designates, given the current unix time `now`.
-pub fn parse_since(value: &str, now: i64) -> Result<i64, InvalidInput> {
+pub(crate) fn parse_since(value: &str, now: i64) -> Result<i64, InvalidInput> {
     let v = value.trim();
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
         return Ok(t.timestamp());

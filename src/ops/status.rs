@@ -3,12 +3,12 @@
 //!
 //! JSON schema (stable; keys are snake_case, absent values are `null`): see [`JSON_SCHEMA`],
 //! which `mew space status --help` prints.
-use crate::engine::inspect::ContainerFacts;
+use mew_engine::inspect::ContainerFacts;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
 /// The `--json` document, as `mew space status --help` shows it.
-pub const JSON_SCHEMA: &str = r#"Print JSON instead of the table.
+pub(crate) const JSON_SCHEMA: &str = r#"Print JSON instead of the table.
 Schema (stable; snake_case keys; null when unknown or absent):
 
 {
@@ -39,36 +39,36 @@ Schema (stable; snake_case keys; null when unknown or absent):
 }"#;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ParticipantStatus {
-    pub participant: String,
-    pub role: Option<String>,
-    pub container: String,
-    pub state: String,
-    pub exit_code: Option<i64>,
-    pub oom_killed: bool,
-    pub health: Option<String>,
-    pub restart_count: i64,
-    pub memory_used_bytes: Option<u64>,
-    pub memory_limit_bytes: Option<i64>,
-    pub cpu_percent: Option<f64>,
-    pub started_at: Option<String>,
-    pub uptime_secs: Option<i64>,
-    pub joined: Option<bool>,
+pub(crate) struct ParticipantStatus {
+    pub(crate) participant: String,
+    pub(crate) role: Option<String>,
+    pub(crate) container: String,
+    pub(crate) state: String,
+    pub(crate) exit_code: Option<i64>,
+    pub(crate) oom_killed: bool,
+    pub(crate) health: Option<String>,
+    pub(crate) restart_count: i64,
+    pub(crate) memory_used_bytes: Option<u64>,
+    pub(crate) memory_limit_bytes: Option<i64>,
+    pub(crate) cpu_percent: Option<f64>,
+    pub(crate) started_at: Option<String>,
+    pub(crate) uptime_secs: Option<i64>,
+    pub(crate) joined: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SpaceStatus {
-    pub space_id: String,
-    pub space_name: Option<String>,
-    pub space_dir: Option<String>,
-    pub gateway_url: Option<String>,
-    pub gateway_reachable: bool,
-    pub connected: Option<Vec<String>>,
-    pub participants: Vec<ParticipantStatus>,
+pub(crate) struct SpaceStatus {
+    pub(crate) space_id: String,
+    pub(crate) space_name: Option<String>,
+    pub(crate) space_dir: Option<String>,
+    pub(crate) gateway_url: Option<String>,
+    pub(crate) gateway_reachable: bool,
+    pub(crate) connected: Option<Vec<String>>,
+    pub(crate) participants: Vec<ParticipantStatus>,
 }
 
 /// Engine state names, with Podman's own ones mapped onto Docker's vocabulary.
-pub fn normalize_state(engine_state: &str) -> &str {
+pub(crate) fn normalize_state(engine_state: &str) -> &str {
     match engine_state {
         "stopped" => "exited",
         "configured" | "initialized" => "created",
@@ -77,7 +77,7 @@ pub fn normalize_state(engine_state: &str) -> &str {
 }
 
 /// `running`, `exited (code N)`, `restarting`, … for the table.
-pub fn state_label(state: &str, exit_code: Option<i64>) -> String {
+pub(crate) fn state_label(state: &str, exit_code: Option<i64>) -> String {
     match (state, exit_code) {
         ("exited" | "dead", Some(code)) => format!("{state} (code {code})"),
         // Between two runs under a restart policy: why it last stopped.
@@ -87,7 +87,7 @@ pub fn state_label(state: &str, exit_code: Option<i64>) -> String {
 }
 
 /// Where the gateway can be reached from the host: (host, port) of its published port.
-pub fn gateway_address(facts: &[ContainerFacts]) -> Option<(String, u16)> {
+pub(crate) fn gateway_address(facts: &[ContainerFacts]) -> Option<(String, u16)> {
     let gw = facts
         .iter()
         .find(|f| f.role.as_deref() == Some("gateway"))?;
@@ -103,7 +103,7 @@ pub fn gateway_address(facts: &[ContainerFacts]) -> Option<(String, u16)> {
 /// The URL users connect to: the address the port is published on, as `up` prints it. Not
 /// `localhost`: the port is published on 127.0.0.1 only, and clients that resolve `localhost` to
 /// `::1` first (Node 17+) would be refused.
-pub fn gateway_url(host: &str, port: u16) -> String {
+pub(crate) fn gateway_url(host: &str, port: u16) -> String {
     match host {
         h if h.contains(':') => format!("ws://[{h}]:{port}"),
         h => format!("ws://{h}:{port}"),
@@ -120,9 +120,9 @@ fn secs_between(from: &str, to: &str) -> Option<f64> {
 
 /// CPU use in percent of one core: from the previous sample when there is one (`--watch`),
 /// else averaged since the container started (one-shot stats carry no previous reading).
-pub fn cpu_percent(
+pub(crate) fn cpu_percent(
     facts: &ContainerFacts,
-    previous: Option<&crate::engine::inspect::StatsSample>,
+    previous: Option<&mew_engine::inspect::StatsSample>,
     now_rfc3339: &str,
 ) -> Option<f64> {
     let s = facts.stats.as_ref()?;
@@ -146,18 +146,18 @@ fn round1(x: f64) -> f64 {
 
 /// Inputs besides the containers.
 #[derive(Debug, Clone, Default)]
-pub struct StatusContext {
-    pub space_id: String,
+pub(crate) struct StatusContext {
+    pub(crate) space_id: String,
     /// space.yaml's name, when the space was found through it.
-    pub space_name: Option<String>,
-    pub now_rfc3339: String,
+    pub(crate) space_name: Option<String>,
+    pub(crate) now_rfc3339: String,
     /// Connected participant ids from the gateway, `None` when it could not be asked.
-    pub connected: Option<BTreeSet<String>>,
+    pub(crate) connected: Option<BTreeSet<String>>,
     /// Previous stats per container id (for `--watch`).
-    pub previous: HashMap<String, crate::engine::inspect::StatsSample>,
+    pub(crate) previous: HashMap<String, mew_engine::inspect::StatsSample>,
 }
 
-pub fn build(facts: &[ContainerFacts], ctx: &StatusContext) -> SpaceStatus {
+pub(crate) fn build(facts: &[ContainerFacts], ctx: &StatusContext) -> SpaceStatus {
     let participants = facts
         .iter()
         .map(|f| {
@@ -200,9 +200,11 @@ pub fn build(facts: &[ContainerFacts], ctx: &StatusContext) -> SpaceStatus {
     SpaceStatus {
         space_id: ctx.space_id.clone(),
         space_name: ctx.space_name.clone(),
-        space_dir: facts
-            .iter()
-            .find_map(|f| f.labels.get(crate::plan::model::labels::SPACE_DIR).cloned()),
+        space_dir: facts.iter().find_map(|f| {
+            f.labels
+                .get(mew_space::plan::model::labels::SPACE_DIR)
+                .cloned()
+        }),
         gateway_url: gw.as_ref().map(|(h, p)| gateway_url(h, *p)),
         gateway_reachable: ctx.connected.is_some(),
         connected: ctx.connected.as_ref().map(|c| c.iter().cloned().collect()),
@@ -211,7 +213,7 @@ pub fn build(facts: &[ContainerFacts], ctx: &StatusContext) -> SpaceStatus {
 }
 
 /// `12.3 MiB`, `1.0 GiB`.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut v = n as f64;
     let mut unit = 0;
@@ -227,7 +229,7 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// `45s`, `3m12s`, `2h05m`, `3d04h`.
-pub fn human_duration(secs: i64) -> String {
+pub(crate) fn human_duration(secs: i64) -> String {
     let s = secs.max(0);
     match s {
         0..=59 => format!("{s}s"),
@@ -239,7 +241,7 @@ pub fn human_duration(secs: i64) -> String {
 
 /// The human table, header included.
 /// No container of the space runs (or is about to): the space is stopped, not gone.
-pub fn is_stopped(status: &SpaceStatus) -> bool {
+pub(crate) fn is_stopped(status: &SpaceStatus) -> bool {
     !status.participants.is_empty()
         && status
             .participants
@@ -247,7 +249,7 @@ pub fn is_stopped(status: &SpaceStatus) -> bool {
             .all(|p| !matches!(p.state.as_str(), "running" | "restarting" | "created"))
 }
 
-pub fn render_table(status: &SpaceStatus) -> String {
+pub(crate) fn render_table(status: &SpaceStatus) -> String {
     let mut out = String::new();
     match &status.space_name {
         Some(name) => out.push_str(&format!("Space: {name} ({})\n", status.space_id)),
@@ -339,7 +341,7 @@ pub fn render_table(status: &SpaceStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::inspect::{Published, StatsSample};
+    use mew_engine::inspect::{Published, StatsSample};
     use std::collections::BTreeMap;
 
     fn facts(participant: &str, role: &str, state: &str) -> ContainerFacts {
@@ -349,7 +351,7 @@ mod tests {
             participant: participant.into(),
             role: Some(role.into()),
             labels: BTreeMap::from([(
-                crate::plan::model::labels::SPACE_DIR.to_string(),
+                mew_space::plan::model::labels::SPACE_DIR.to_string(),
                 "/d".to_string(),
             )]),
             state: state.into(),

@@ -3,17 +3,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// The space a command acts on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub space_id: String,
-    /// Absolute space directory (as given or as the current directory).
-    pub space_dir: PathBuf,
-}
-
 /// Make `dir` absolute without touching the file system beyond `current_dir` (the directory may
 /// have been deleted; `clean --all` exists for that case).
-pub fn absolute_dir(dir: Option<&Path>) -> std::io::Result<PathBuf> {
+pub(crate) fn absolute_dir(dir: Option<&Path>) -> std::io::Result<PathBuf> {
     let cwd = std::env::current_dir()?;
     let joined = match dir {
         Some(d) if d.is_absolute() => d.to_path_buf(),
@@ -26,10 +18,10 @@ pub fn absolute_dir(dir: Option<&Path>) -> std::io::Result<PathBuf> {
 
 /// The space directory of a command: `--space-dir` when given, else the nearest directory at or
 /// above the current one holding a space.yaml, else the current directory.
-pub fn space_dir(dir: Option<&Path>) -> std::io::Result<PathBuf> {
+pub(crate) fn space_dir(dir: Option<&Path>) -> std::io::Result<PathBuf> {
     match dir {
         Some(d) => absolute_dir(Some(d)),
-        None => absolute_dir(Some(&crate::config::discover::space_dir_from(
+        None => absolute_dir(Some(&mew_space::config::discover::space_dir_from(
             &std::env::current_dir()?,
         ))),
     }
@@ -53,7 +45,7 @@ fn lexical_normalize(p: &Path) -> PathBuf {
 
 /// Outcome of looking a directory's space up by its `io.mew.space.dir` label.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ByDir {
+pub(crate) enum ByDir {
     None,
     One(String),
     /// Several spaces were started from the same directory (different `--space-id`s).
@@ -61,7 +53,7 @@ pub enum ByDir {
 }
 
 /// Decide from the space ids found on objects labelled with the directory.
-pub fn pick_by_dir(ids: BTreeSet<String>) -> ByDir {
+pub(crate) fn pick_by_dir(ids: BTreeSet<String>) -> ByDir {
     let mut ids: Vec<String> = ids.into_iter().collect();
     match ids.len() {
         0 => ByDir::None,
@@ -71,27 +63,27 @@ pub fn pick_by_dir(ids: BTreeSet<String>) -> ByDir {
 }
 
 /// Connect to the engine (`--host`, else `DOCKER_HOST`, else the Docker socket, else Podman's).
-pub async fn connect(host: Option<&str>) -> anyhow::Result<bollard::Docker> {
-    Ok(crate::engine::connect(host).await?.docker)
+pub(crate) async fn connect(host: Option<&str>) -> anyhow::Result<bollard::Docker> {
+    Ok(mew_engine::connect(host).await?.docker)
 }
 
 /// What space.yaml says about the space.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FromConfig {
-    pub id: String,
-    pub name: String,
-    pub dir: PathBuf,
+pub(crate) struct FromConfig {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
 }
 
 /// The space.yaml's id, name and directory, when there is a readable one. A broken file does not
 /// stop read-only commands: they warn and fall back to the directory label.
-pub fn from_config(dir: &Path, space_config: Option<&Path>) -> Option<FromConfig> {
-    let file = crate::config::discover(Some(dir), space_config).ok()?;
-    let opts = crate::config::LoadOptions {
+pub(crate) fn from_config(dir: &Path, space_config: Option<&Path>) -> Option<FromConfig> {
+    let file = mew_space::config::discover(Some(dir), space_config).ok()?;
+    let opts = mew_space::config::LoadOptions {
         space_dir: None,
         space_id: None,
     };
-    match crate::config::load(&file, &opts) {
+    match mew_space::config::load(&file, &opts) {
         Ok(space) => Some(FromConfig {
             id: space.id,
             name: space.name,
@@ -109,14 +101,14 @@ pub fn from_config(dir: &Path, space_config: Option<&Path>) -> Option<FromConfig
 
 /// A space found for a command: its id, and its name when space.yaml gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
-    pub id: String,
-    pub name: Option<String>,
+pub(crate) struct Found {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
 }
 
 /// Find the space: the explicit id, else space.yaml's, else the containers labelled with `dir`.
 /// `Ok(None)`: nothing identifies a space here (so nothing runs).
-pub async fn resolve(
+pub(crate) async fn resolve(
     docker: &bollard::Docker,
     dir: &Path,
     explicit_id: Option<&str>,
@@ -137,7 +129,7 @@ pub async fn resolve(
             name: Some(c.name),
         }));
     }
-    let ids = crate::engine::observe::spaces_in_dir(docker, dir).await?;
+    let ids = mew_engine::observe::spaces_in_dir(docker, dir).await?;
     match pick_by_dir(ids.into_iter().collect()) {
         ByDir::None => Ok(None),
         ByDir::One(id) => Ok(Some(Found { id, name: None })),
@@ -151,7 +143,7 @@ pub async fn resolve(
 }
 
 /// The message for a directory without a running space (upstream wording).
-pub fn not_running(dir: &Path) -> String {
+pub(crate) fn not_running(dir: &Path) -> String {
     format!("No running space found in {}.", dir.display())
 }
 

@@ -5,8 +5,8 @@
 use bollard::query_parameters::{BuildImageOptions, RemoveContainerOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
-use mew::engine::observe::{containers_with, networks_with};
-use mew::plan::{labels, ContainerSpec, LogConfig, Resources, RestartPolicy, Role};
+use mew_engine::observe::{containers_with, networks_with};
+use mew_space::plan::{labels, ContainerSpec, LogConfig, Resources, RestartPolicy, Role};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -37,8 +37,8 @@ pub fn engine_env() -> Vec<(&'static str, String)> {
         .unwrap_or_default()
 }
 
-pub async fn engine() -> mew::engine::Engine {
-    mew::engine::connect(engine_host().as_deref())
+pub async fn engine() -> mew_engine::Engine {
+    mew_engine::connect(engine_host().as_deref())
         .await
         .expect("these tests need a running container engine")
 }
@@ -226,7 +226,7 @@ impl Drop for SpaceGuard {
                 .build()
             {
                 rt.block_on(async {
-                    if let Ok(engine) = mew::engine::connect(host.as_deref()).await {
+                    if let Ok(engine) = mew_engine::connect(host.as_deref()).await {
                         remove_space_objects(&engine.docker, &id).await;
                     }
                 });

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 use std::time::Duration;
 
-use mew::client::{Event, Participant, ParticipantOptions};
+use mew_client::{Event, Participant, ParticipantOptions};
 use serde_json::Value;
 
 /// space.yaml for `space`: participant `tester` (token `tester-token`, may send anything), then

@@ -6,9 +6,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
-pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
-pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant taking part in a MEW space, \
+pub(crate) const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+pub(crate) const DEFAULT_MODEL: &str = "gpt-4o-mini";
+pub(crate) const DEFAULT_SYSTEM_PROMPT: &str =
+    "You are a helpful assistant taking part in a MEW space, \
 a shared chat where people and agents exchange messages. Answer concisely. Use the available tools \
 when they help; some tool calls need a human's approval and may be rejected, in which case explain \
 what you wanted to do instead of retrying the same call.";
@@ -16,26 +17,26 @@ what you wanted to do instead of retrying the same call.";
 /// Everything the agent can be told through `MEW_AGENT_CONFIG` (camelCase keys).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
-pub struct AgentConfig {
+pub(crate) struct AgentConfig {
     /// Model calls allowed for one chat (each tool round costs one).
-    pub max_iterations: u32,
-    pub system_prompt: String,
+    pub(crate) max_iterations: u32,
+    pub(crate) system_prompt: String,
     /// Overrides `OPENAI_MODEL`.
-    pub model: Option<String>,
-    pub temperature: Option<f64>,
+    pub(crate) model: Option<String>,
+    pub(crate) temperature: Option<f64>,
     /// Earlier chat turns (user and assistant messages) sent along with a new question.
-    pub history_length: usize,
+    pub(crate) history_length: usize,
     /// One Chat Completions request, connect included.
-    pub request_timeout_ms: u64,
+    pub(crate) request_timeout_ms: u64,
     /// A direct `mcp/request` `tools/call`.
-    pub tool_timeout_ms: u64,
+    pub(crate) tool_timeout_ms: u64,
     /// A proposal waits this long for a human's approval (or rejection).
-    pub proposal_timeout_ms: u64,
+    pub(crate) proposal_timeout_ms: u64,
     /// `tools/list` discovery: most participants are not MCP servers and never answer, and a
     /// bridge may still be starting its server, so the wait is long (it costs nothing).
-    pub discovery_timeout_ms: u64,
+    pub(crate) discovery_timeout_ms: u64,
     /// Send `reasoning/start` and `reasoning/conclusion` when the capabilities allow it.
-    pub reasoning: bool,
+    pub(crate) reasoning: bool,
 }
 
 impl Default for AgentConfig {
@@ -57,7 +58,7 @@ impl Default for AgentConfig {
 
 impl AgentConfig {
     /// Defaults with the JSON object `raw` merged in. The error is one line.
-    pub fn from_json(raw: Option<&str>) -> Result<AgentConfig, String> {
+    pub(crate) fn from_json(raw: Option<&str>) -> Result<AgentConfig, String> {
         let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
             return Ok(AgentConfig::default());
         };
@@ -74,27 +75,27 @@ impl AgentConfig {
         Ok(config)
     }
 
-    pub fn request_timeout(&self) -> Duration {
+    pub(crate) fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms.max(1))
     }
-    pub fn tool_timeout(&self) -> Duration {
+    pub(crate) fn tool_timeout(&self) -> Duration {
         Duration::from_millis(self.tool_timeout_ms.max(1))
     }
-    pub fn proposal_timeout(&self) -> Duration {
+    pub(crate) fn proposal_timeout(&self) -> Duration {
         Duration::from_millis(self.proposal_timeout_ms.max(1))
     }
-    pub fn discovery_timeout(&self) -> Duration {
+    pub(crate) fn discovery_timeout(&self) -> Duration {
         Duration::from_millis(self.discovery_timeout_ms.max(1))
     }
 }
 
 /// Where the model lives: from `OPENAI_*` and the config.
 #[derive(Clone)]
-pub struct ModelSettings {
-    pub base_url: String,
-    pub model: String,
+pub(crate) struct ModelSettings {
+    pub(crate) base_url: String,
+    pub(crate) model: String,
     /// `None` when `OPENAI_API_KEY` is unset or empty: the agent then explains instead of asking.
-    pub api_key: Option<String>,
+    pub(crate) api_key: Option<String>,
 }
 
 // The key must never reach a log line, not even through `{:?}`.

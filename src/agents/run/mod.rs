@@ -2,9 +2,9 @@
 //! Completions API, offering the MCP tools it discovered on the other participants as functions.
 //! A tool call its capabilities allow goes out as `mcp/request`; any other becomes an
 //! `mcp/proposal` that a human (or another participant) fulfils or rejects.
-pub mod config;
-pub mod openai;
-pub mod tools;
+pub(crate) mod config;
+pub(crate) mod openai;
+pub(crate) mod tools;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,23 +15,23 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
-use crate::client::envelope;
-use crate::client::participant::{normalize_url, UrlError};
-use crate::client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions, Sender};
-use crate::protocol;
 use config::{AgentConfig, ModelSettings};
+use mew_client::envelope;
+use mew_client::participant::{normalize_url, UrlError};
+use mew_client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions, Sender};
 use openai::ChatClient;
 use tools::{Catalog, Registry};
 
 /// The answer to every chat when there is no key to ask a model with.
-pub const NO_MODEL_ANSWER: &str = "No model is configured for this agent (OPENAI_API_KEY is not \
+pub(crate) const NO_MODEL_ANSWER: &str =
+    "No model is configured for this agent (OPENAI_API_KEY is not \
 set), so I cannot answer; set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server) and \
 restart me.";
 
-pub struct RunOptions {
-    pub participant: ParticipantOptions,
-    pub config: AgentConfig,
-    pub model: ModelSettings,
+pub(crate) struct RunOptions {
+    pub(crate) participant: ParticipantOptions,
+    pub(crate) config: AgentConfig,
+    pub(crate) model: ModelSettings,
 }
 
 /// What the connection loop, the chat worker and the discovery tasks share.
@@ -52,7 +52,7 @@ impl Shared {
     fn may_send(&self, kind: &str, payload: &Value) -> bool {
         let caps = self.capabilities.lock().unwrap_or_else(|e| e.into_inner());
         caps.iter()
-            .any(|c| protocol::matches(Some(kind), Some(payload), c))
+            .any(|c| mew_protocol::matches(Some(kind), Some(payload), c))
     }
 
     fn rpc(&self, method: &str, params: Value) -> Value {
@@ -97,7 +97,7 @@ fn correlates(env: &Value, id: &str) -> bool {
 }
 
 /// Run the agent until `shutdown` resolves; it rejoins by itself after a gateway restart.
-pub async fn run(
+pub(crate) async fn run(
     opts: RunOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), UrlError> {

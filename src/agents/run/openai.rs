@@ -11,7 +11,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Server-provided error text is quoted, but not at any length.
 const MAX_DETAIL: usize = 200;
 
-pub struct ChatClient {
+pub(crate) struct ChatClient {
     http: reqwest::Client,
     url: String,
     model: String,
@@ -23,22 +23,22 @@ pub struct ChatClient {
 /// What the model answered: the assistant message as received (to append to the conversation)
 /// plus its text and tool calls.
 #[derive(Debug, Clone)]
-pub struct Reply {
-    pub message: Value,
-    pub text: Option<String>,
-    pub tool_calls: Vec<ToolCall>,
+pub(crate) struct Reply {
+    pub(crate) message: Value,
+    pub(crate) text: Option<String>,
+    pub(crate) tool_calls: Vec<ToolCall>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct ToolCall {
-    pub id: String,
-    pub name: String,
+pub(crate) struct ToolCall {
+    pub(crate) id: String,
+    pub(crate) name: String,
     /// The raw `arguments` (a JSON string per the API; some servers send an object).
-    pub arguments: Value,
+    pub(crate) arguments: Value,
 }
 
 impl ChatClient {
-    pub fn new(
+    pub(crate) fn new(
         settings: &ModelSettings,
         api_key: String,
         timeout: Duration,
@@ -65,7 +65,11 @@ impl ChatClient {
     }
 
     /// One completion. `Err` is a sentence fit to show a user.
-    pub async fn complete(&self, messages: &[Value], tools: &[Value]) -> Result<Reply, String> {
+    pub(crate) async fn complete(
+        &self,
+        messages: &[Value],
+        tools: &[Value],
+    ) -> Result<Reply, String> {
         if self.url.starts_with("https://") && !tls_supported() {
             return Err(format!(
                 "HTTPS is not available on this machine (the TLS library needs a CPU with \
@@ -186,7 +190,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// One sentence for an HTTP error status, quoting the server's own message when there is one.
-pub fn status_error(status: u16, body: &str) -> String {
+pub(crate) fn status_error(status: u16, body: &str) -> String {
     let detail = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| {
@@ -224,7 +228,7 @@ fn one_line(s: &str) -> String {
 }
 
 /// The first choice of a Chat Completions response.
-pub fn parse_reply(body: &str) -> Result<Reply, String> {
+pub(crate) fn parse_reply(body: &str) -> Result<Reply, String> {
     let v: Value = serde_json::from_str(body)
         .map_err(|_| "The model API answered with something that is not JSON.".to_string())?;
     let Some(message) = v.pointer("/choices/0/message").cloned() else {
@@ -266,7 +270,7 @@ pub fn parse_reply(body: &str) -> Result<Reply, String> {
 }
 
 /// Tool call arguments as a JSON object (`{}` when absent).
-pub fn arguments_object(raw: &Value) -> Result<Value, String> {
+pub(crate) fn arguments_object(raw: &Value) -> Result<Value, String> {
     let parsed = match raw {
         Value::String(s) if s.trim().is_empty() => json!({}),
         Value::String(s) => serde_json::from_str(s)

@@ -7,27 +7,27 @@ use indexmap::IndexMap;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Tool {
-    pub name: String,
-    pub description: String,
-    pub input_schema: Value,
+pub(crate) struct Tool {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) input_schema: Value,
 }
 
 /// Tools by owning participant, in discovery order.
 #[derive(Debug, Default, Clone)]
-pub struct Registry {
+pub(crate) struct Registry {
     by_owner: IndexMap<String, Vec<Tool>>,
 }
 
 /// One model request's view of the tools: OpenAI `tools` plus the way back.
 #[derive(Debug, Default)]
-pub struct Catalog {
-    pub functions: Vec<Value>,
-    pub targets: HashMap<String, (String, String)>,
+pub(crate) struct Catalog {
+    pub(crate) functions: Vec<Value>,
+    pub(crate) targets: HashMap<String, (String, String)>,
 }
 
 impl Registry {
-    pub fn set(&mut self, owner: &str, tools: Vec<Tool>) {
+    pub(crate) fn set(&mut self, owner: &str, tools: Vec<Tool>) {
         if tools.is_empty() {
             self.by_owner.shift_remove(owner);
         } else {
@@ -35,15 +35,16 @@ impl Registry {
         }
     }
 
-    pub fn remove(&mut self, owner: &str) {
+    pub(crate) fn remove(&mut self, owner: &str) {
         self.by_owner.shift_remove(owner);
     }
 
-    pub fn count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> usize {
         self.by_owner.values().map(Vec::len).sum()
     }
 
-    pub fn catalog(&self) -> Catalog {
+    pub(crate) fn catalog(&self) -> Catalog {
         let mut catalog = Catalog::default();
         for (owner, tools) in &self.by_owner {
             for tool in tools {
@@ -76,7 +77,7 @@ impl Registry {
 
 /// `<participant>__<tool>` with every character outside `[a-zA-Z0-9_-]` replaced by `_`,
 /// at most 64 characters.
-pub fn encode(owner: &str, tool: &str) -> String {
+pub(crate) fn encode(owner: &str, tool: &str) -> String {
     let raw = format!("{owner}__{tool}");
     let clean: String = raw
         .chars()
@@ -112,7 +113,7 @@ fn unique_name(base: &str, taken: &HashMap<String, (String, String)>) -> String 
 }
 
 /// The tools of a `tools/list` JSON-RPC response payload.
-pub fn parse_list(payload: &Value) -> Vec<Tool> {
+pub(crate) fn parse_list(payload: &Value) -> Vec<Tool> {
     payload
         .pointer("/result/tools")
         .and_then(Value::as_array)
@@ -137,7 +138,7 @@ pub fn parse_list(payload: &Value) -> Vec<Tool> {
 
 /// The text a model gets for a `tools/call` JSON-RPC response payload: the content texts, an
 /// `Error:` prefix for `isError` results and JSON-RPC errors.
-pub fn result_text(payload: &Value) -> String {
+pub(crate) fn result_text(payload: &Value) -> String {
     if let Some(err) = payload.get("error") {
         let msg = err
             .get("message")

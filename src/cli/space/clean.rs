@@ -4,31 +4,31 @@ use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
-pub struct CleanArgs {
+pub(crate) struct CleanArgs {
     /// Space directory (default: the current directory).
     #[arg(short = 'd', long)]
-    pub space_dir: Option<PathBuf>,
+    pub(crate) space_dir: Option<PathBuf>,
     /// Space id (default: the containers started from the space directory).
     #[arg(long, env = "MEW_SPACE_ID")]
-    pub space_id: Option<String>,
+    pub(crate) space_id: Option<String>,
     /// Also clean every space whose directory no longer exists.
     #[arg(long)]
-    pub all: bool,
+    pub(crate) all: bool,
     /// List what would be removed, remove nothing.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Also stop and remove running containers (and so their networks).
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Engine address (unix:///path or tcp://host:port); default: DOCKER_HOST, then the usual sockets.
     #[arg(long)]
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
 }
 
-pub async fn run(args: CleanArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: CleanArgs) -> anyhow::Result<()> {
     let dir = target::space_dir(args.space_dir.as_deref())?;
     let docker = target::connect(args.host.as_deref()).await?;
-    let objs = crate::engine::clean::labelled_objects(&docker).await?;
+    let objs = mew_engine::clean::labelled_objects(&docker).await?;
     let scope = Scope {
         space_id: args
             .space_id
@@ -48,7 +48,7 @@ pub async fn run(args: CleanArgs) -> anyhow::Result<()> {
         if locks.contains_key(&o.space) || busy.contains(&o.space) {
             continue;
         }
-        match crate::lock::try_lock(&crate::lock::space_lock_path(&o.space))? {
+        match mew_engine::lock::try_lock(&mew_engine::lock::space_lock_path(&o.space))? {
             Some(l) => {
                 locks.insert(o.space.clone(), l);
             }
@@ -78,7 +78,7 @@ pub async fn run(args: CleanArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let failed = crate::engine::clean::remove(&docker, &p.remove).await;
+    let failed = mew_engine::clean::remove(&docker, &p.remove).await;
     for o in &p.remove {
         if !failed.iter().any(|(f, _)| f.id == o.id && f.kind == o.kind) {
             println!("Removed {}", describe(o));

@@ -4,9 +4,9 @@ use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::space::status::SpaceSelect;
-use crate::config::Space;
 use crate::connect::{self, ResolveError, SessionOptions};
 use crate::error::InvalidInput;
+use mew_space::config::Space;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
@@ -15,20 +15,20 @@ use crate::error::InvalidInput;
     mew space connect --gateway ws://127.0.0.1:8080\n\n\
     In the session: a line is sent as chat, a JSON object as an envelope; /help lists the\n\
     commands (/participants, /proposals, /approve N, /reject N, /verbose, /exit).")]
-pub struct ConnectArgs {
+pub(crate) struct ConnectArgs {
     /// Participant to join as (default: space.default_participant, else the only human).
     #[arg(long, value_name = "ID")]
-    pub participant: Option<String>,
+    pub(crate) participant: Option<String>,
     #[command(flatten)]
-    pub select: SpaceSelect,
+    pub(crate) select: SpaceSelect,
     /// Gateway URL (default: the running gateway's published port).
     #[arg(long, value_name = "URL")]
-    pub gateway: Option<String>,
+    pub(crate) gateway: Option<String>,
 }
 
-pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     let sel = &args.select;
-    let space = crate::config::find_and_load(
+    let space = mew_space::config::find_and_load(
         sel.space_dir.as_deref(),
         sel.space_config.as_deref(),
         sel.space_id.as_deref(),
@@ -43,7 +43,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
 }
 
 /// Join `space` interactively (also used by bare `mew`).
-pub async fn connect_to(
+pub(crate) async fn connect_to(
     space: &Space,
     participant: Option<&str>,
     gateway: Option<String>,
@@ -69,13 +69,13 @@ pub async fn connect_to(
         participant: me,
         token: Some(token),
     };
-    let lines = crate::client::io::stdin_lines();
-    connect::run(opts, lines, crate::client::shutdown_signal()).await?;
+    let lines = mew_client::io::stdin_lines();
+    connect::run(opts, lines, mew_client::shutdown_signal()).await?;
     Ok(())
 }
 
 /// `ws://<host>:<port>` of the space's gateway container, from the engine.
-pub async fn running_gateway(space: &Space, host: Option<&str>) -> anyhow::Result<String> {
+pub(crate) async fn running_gateway(space: &Space, host: Option<&str>) -> anyhow::Result<String> {
     let docker = match crate::ops::target::connect(host).await {
         Ok(d) => d,
         Err(e) => {
@@ -87,7 +87,7 @@ pub async fn running_gateway(space: &Space, host: Option<&str>) -> anyhow::Resul
             return Ok(fallback);
         }
     };
-    let facts = crate::engine::inspect::inspect_space(&docker, &space.id).await?;
+    let facts = mew_engine::inspect::inspect_space(&docker, &space.id).await?;
     let running = facts
         .iter()
         .any(|f| f.role.as_deref() == Some("gateway") && f.state == "running");
@@ -102,13 +102,13 @@ pub async fn running_gateway(space: &Space, host: Option<&str>) -> anyhow::Resul
 
 /// `MEW_TOKEN_<ID>`, else `.mew/tokens/<id>.token` (created if missing, as the gateway would).
 fn participant_token(space: &Space, id: &str) -> anyhow::Result<String> {
-    if let Ok(t) = std::env::var(crate::tokens::env_var_name(id)) {
+    if let Ok(t) = std::env::var(mew_space::tokens::env_var_name(id)) {
         if !t.trim().is_empty() {
             return Ok(t.trim().to_string());
         }
     }
-    let dir = crate::tokens::tokens_dir(&crate::tokens::mew_dir_for(&space.file));
-    crate::tokens::load_or_create(&dir, id)
+    let dir = mew_space::tokens::tokens_dir(&mew_space::tokens::mew_dir_for(&space.file));
+    mew_space::tokens::load_or_create(&dir, id)
         .with_context(|| format!("cannot read the token of `{id}`"))
 }
 

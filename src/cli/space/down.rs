@@ -1,29 +1,29 @@
 //! `mew space down` (and `mew down`).
-use crate::apply::space::{self, DownOptions};
+use crate::ops::space::{self, DownOptions};
 use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
-pub struct DownArgs {
+pub(crate) struct DownArgs {
     /// Space directory (default: the nearest one at or above the current directory with a
     /// space.yaml, else the current directory); space.yaml is not needed.
     #[arg(short = 'd', long, value_name = "DIR")]
-    pub space_dir: Option<PathBuf>,
+    pub(crate) space_dir: Option<PathBuf>,
     /// Take down this space id instead of the directory's spaces.
     #[arg(long, value_name = "ID", env = "MEW_SPACE_ID")]
-    pub space_id: Option<String>,
+    pub(crate) space_id: Option<String>,
     /// Also remove the space's volumes.
     #[arg(long)]
-    pub volumes: bool,
+    pub(crate) volumes: bool,
     /// Seconds each container gets to stop (default: its own stop grace).
     #[arg(long, value_name = "S")]
-    pub timeout: Option<u32>,
+    pub(crate) timeout: Option<u32>,
     /// Engine address (unix:///path or tcp://host:port); default: DOCKER_HOST, then the usual sockets.
     #[arg(long)]
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
 }
 
-pub async fn run(args: DownArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: DownArgs) -> anyhow::Result<()> {
     let opts = DownOptions {
         host: args.host,
         // From a sub-folder: the space above it, as for every space command.

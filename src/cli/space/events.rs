@@ -1,8 +1,8 @@
 use crate::cli::space::status::SpaceSelect;
-use crate::engine::events::{follow, format_event, HealthcheckNoise};
 use crate::ops::target;
 use clap::Args;
 use futures_util::StreamExt;
+use mew_engine::events::{follow, format_event, HealthcheckNoise};
 use std::io::Write;
 
 #[derive(Debug, Args)]
@@ -10,15 +10,15 @@ use std::io::Write;
     after_help = "The engine's healthcheck probes (exec_create, exec_start and exec_die of \
 the container's healthcheck command, every few seconds) are left out; -v shows them."
 )]
-pub struct EventsArgs {
+pub(crate) struct EventsArgs {
     #[command(flatten)]
-    pub select: SpaceSelect,
+    pub(crate) select: SpaceSelect,
     /// One JSON object per line (time_nano, kind, action, subject, exit_code).
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
-pub async fn run(args: EventsArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<()> {
     let (docker, dir, id) = args.select.resolve().await?;
     let Some(id) = id else {
         anyhow::bail!("{}", target::not_running(&dir));

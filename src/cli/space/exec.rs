@@ -1,22 +1,22 @@
 use crate::cli::space::status::SpaceSelect;
-use crate::engine::exec::{exec, ExecRequest};
-use crate::engine::inspect::select;
 use crate::error::InvalidInput;
 use clap::Args;
+use mew_engine::exec::{exec, ExecRequest};
+use mew_engine::inspect::select;
 use std::io::{IsTerminal, Write};
 
 #[derive(Debug, Args)]
-pub struct ExecArgs {
+pub(crate) struct ExecArgs {
     #[command(flatten)]
-    pub select: SpaceSelect,
+    pub(crate) select: SpaceSelect,
     /// Participant whose container runs the command.
-    pub participant: String,
+    pub(crate) participant: String,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true)]
-    pub cmd: Vec<String>,
+    pub(crate) cmd: Vec<String>,
 }
 
-pub async fn run(args: ExecArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: ExecArgs) -> anyhow::Result<()> {
     let (docker, _, all) = args.select.running().await?;
     let chosen =
         select(&all, std::slice::from_ref(&args.participant)).map_err(InvalidInput::new)?;

@@ -4,10 +4,10 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
 use crate::error::InvalidInput;
-use crate::export::{self, ComposeOptions};
+use mew_space::export::{self, ComposeOptions};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// The Compose specification, for `docker compose` (every setting).
     Compose,
     /// Compose format 3.9, for `docker stack deploy` (Swarm).
@@ -23,42 +23,42 @@ pub enum Format {
     here when missing) is a compose secret mounted at /run/secrets/mew-token. The space directory\n\
     is bound from `.` at /space, so keep the file in the space directory. The image is the one\n\
     `mew image build` makes from this mew; --static-image names mew:<version> instead.")]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "compose")]
-    pub format: Format,
+    pub(crate) format: Format,
     /// Space directory (default: the current directory).
     #[arg(short = 'd', long, value_name = "DIR")]
-    pub space_dir: Option<PathBuf>,
+    pub(crate) space_dir: Option<PathBuf>,
     /// The space.yaml to read (default: <dir>/.mew/space.yaml, else <dir>/space.yaml).
     #[arg(short = 'c', long, value_name = "FILE")]
-    pub space_config: Option<PathBuf>,
+    pub(crate) space_config: Option<PathBuf>,
     /// Override space.id.
     #[arg(long, value_name = "ID")]
-    pub space_id: Option<String>,
+    pub(crate) space_id: Option<String>,
     /// Gateway port (inside the network, and published on 127.0.0.1; Swarm publishes it on
     /// every interface of the node running the gateway).
     #[arg(short, long, default_value_t = 8080)]
-    pub port: u16,
+    pub(crate) port: u16,
     /// Write the compose file here instead of standard output.
     #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Also write MEW_TOKEN_<ID>=<token> lines (0600), for args or env that spell out a token
     /// with ${TOKEN}.
     #[arg(long, value_name = "FILE")]
-    pub env_file: Option<PathBuf>,
+    pub(crate) env_file: Option<PathBuf>,
     /// Name the static runtime image, mew:<version> running /opt/mew/mew (what `mew image build`
     /// of a static musl mew or images/Dockerfile make), instead of this mew's own image: the same
     /// file whichever mew exports (compose-examples/ use it).
     #[arg(long)]
-    pub static_image: bool,
+    pub(crate) static_image: bool,
 }
 
-pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: ExportArgs) -> anyhow::Result<()> {
     if let Some(id) = &args.space_id {
-        crate::config::values::check_space_id(id).map_err(InvalidInput::new)?;
+        mew_space::config::values::check_space_id(id).map_err(InvalidInput::new)?;
     }
-    let space = crate::config::find_and_load(
+    let space = mew_space::config::find_and_load(
         args.space_dir.as_deref(),
         args.space_config.as_deref(),
         args.space_id.as_deref(),
@@ -69,9 +69,9 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&space.file)
         .with_context(|| format!("cannot read {}", space.file.display()))?;
     let mut opts = if args.static_image {
-        ComposeOptions::new(crate::engine::image::crate_version())
+        ComposeOptions::new(mew_engine::image::crate_version())
     } else {
-        ComposeOptions::for_this_build().map_err(|e| InvalidInput::new(e.to_string()))?
+        this_build().map_err(|e| InvalidInput::new(e.to_string()))?
     };
     opts.port = args.port;
     let flavour = match args.format {
@@ -84,10 +84,10 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
     })?;
     // The secrets name the token files, which must exist when compose or Swarm reads them;
     // the gateway reads every participant's (passive ones included) from the same directory.
-    let mew_dir = crate::tokens::ensure_mew_dir(&space.file)
+    let mew_dir = mew_space::tokens::ensure_mew_dir(&space.file)
         .context("cannot create the space's .mew directory")?;
     let all: Vec<String> = space.participants.iter().map(|p| p.id.clone()).collect();
-    crate::tokens::resolve_all(&mew_dir, &all)
+    mew_space::tokens::resolve_all(&mew_dir, &all)
         .context("cannot read or create the participants' tokens")?;
     match &args.output {
         Some(path) => std::fs::write(path, &yaml)
@@ -105,10 +105,27 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        let tokens = crate::tokens::resolve_all(&mew_dir, &ids)
+        let tokens = mew_space::tokens::resolve_all(&mew_dir, &ids)
             .context("cannot read or create the participants' tokens")?;
         export::write_private(path, export::env_file_text(&tokens).as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The options for the image `mew image build` makes from the running executable: its own tag
+/// (the `mew:<version>` alias moves to whichever build ran last, static or not) and its argv (a
+/// dynamically linked mew starts through the loader it ships in `/opt/mew/lib/`).
+fn this_build() -> Result<ComposeOptions, export::ExportError> {
+    let rt = mew_engine::image::Runtime::current()
+        .map_err(|e| export::ExportError::UnknownRuntime(e.to_string()))?;
+    Ok(ComposeOptions {
+        runtime_image: rt.image_tag(),
+        // Not `up`'s volume: `docker compose down --volumes` may remove this one, and `up`
+        // takes a volume that exists for one it filled.
+        runtime_volume: format!("{}-export", rt.volume_name()),
+        mew_argv: rt.argv(),
+        static_image: false,
+        ..ComposeOptions::new(mew_engine::image::crate_version())
+    })
 }

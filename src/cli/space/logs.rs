@@ -1,34 +1,35 @@
 use crate::cli::space::status::SpaceSelect;
-use crate::engine::inspect::select;
-use crate::engine::logs::{merged, LogLine, LogOptions};
 use crate::error::InvalidInput;
-use crate::ops::logfmt::{timestamp_key, use_colour, Prefixer};
+use crate::ops::logfmt::{use_colour, Prefixer};
 use clap::Args;
 use futures_util::StreamExt;
+use mew_engine::inspect::select;
+use mew_engine::logs::timestamp_key;
+use mew_engine::logs::{merged, LogLine, LogOptions};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
-pub struct LogsArgs {
+pub(crate) struct LogsArgs {
     #[command(flatten)]
-    pub select: SpaceSelect,
+    pub(crate) select: SpaceSelect,
     /// Participants to show (default: all).
-    pub participants: Vec<String>,
+    pub(crate) participants: Vec<String>,
     /// Keep following new output.
     #[arg(short, long)]
-    pub follow: bool,
+    pub(crate) follow: bool,
     /// Only output since this time: RFC 3339 (2024-05-01T10:00:00Z), a duration (10m, 1h) or unix seconds.
     #[arg(long)]
-    pub since: Option<String>,
+    pub(crate) since: Option<String>,
     /// Number of lines to show from the end of each participant's log (or `all`).
     #[arg(short = 'n', long)]
-    pub tail: Option<String>,
+    pub(crate) tail: Option<String>,
     /// Show the engine's timestamp on each line.
     #[arg(short, long)]
-    pub timestamps: bool,
+    pub(crate) timestamps: bool,
 }
 
-pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: LogsArgs) -> anyhow::Result<()> {
     let since = match &args.since {
         Some(s) => Some(crate::ops::since::parse_since(
             s,
@@ -44,7 +45,7 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
     };
     let (docker, dir, found) = args.select.find().await?;
     let all = match &found {
-        Some(f) => crate::engine::inspect::members(&docker, &f.id).await?,
+        Some(f) => mew_engine::inspect::members(&docker, &f.id).await?,
         None => Vec::new(),
     };
     if all.is_empty() {
@@ -116,7 +117,7 @@ fn saved_logs_dir(
     dir: &Path,
     found: Option<&crate::ops::target::Found>,
 ) -> PathBuf {
-    if let Ok(space) = crate::config::find_and_load(
+    if let Ok(space) = mew_space::config::find_and_load(
         sel.space_dir.as_deref(),
         sel.space_config.as_deref(),
         found.map(|f| f.id.as_str()),

@@ -1,19 +1,19 @@
 //! `mew space …` subcommands.
 use clap::Subcommand;
 
-pub mod clean;
-pub mod connect;
-pub mod down;
-pub mod events;
-pub mod exec;
-pub mod export;
-pub mod logs;
-pub mod restart;
-pub mod status;
-pub mod up;
+pub(crate) mod clean;
+pub(crate) mod connect;
+pub(crate) mod down;
+pub(crate) mod events;
+pub(crate) mod exec;
+pub(crate) mod export;
+pub(crate) mod logs;
+pub(crate) mod restart;
+pub(crate) mod status;
+pub(crate) mod up;
 
 #[derive(Debug, Subcommand)]
-pub enum SpaceCommand {
+pub(crate) enum SpaceCommand {
     /// Start a space (gateway, then agents and clients) as containers.
     Up(up::UpArgs),
     /// Stop and remove a space's containers and network (keeps logs and tokens).
@@ -37,7 +37,7 @@ pub enum SpaceCommand {
     Events(events::EventsArgs),
 }
 
-pub async fn run(cmd: SpaceCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(cmd: SpaceCommand) -> anyhow::Result<()> {
     match cmd {
         SpaceCommand::Up(a) => up::run(a).await,
         SpaceCommand::Down(a) => down::run(a).await,

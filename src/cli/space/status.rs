@@ -1,21 +1,21 @@
-use crate::engine::inspect::{inspect_space, StatsSample};
 use crate::ops::status::{build, render_table, StatusContext};
 use crate::ops::target;
 use clap::Args;
+use mew_engine::inspect::{inspect_space, StatsSample};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
 /// Which space: shared by status, logs, restart, exec, clean and events.
 #[derive(Debug, Clone, Args)]
-pub struct SpaceSelect {
+pub(crate) struct SpaceSelect {
     /// Space directory (default: the nearest directory at or above the current one with a
     /// .mew/space.yaml or space.yaml, else the current directory).
     #[arg(short = 'd', long)]
-    pub space_dir: Option<PathBuf>,
+    pub(crate) space_dir: Option<PathBuf>,
     /// Space id (default: space.yaml's, else the containers started from the space directory).
     #[arg(long, env = "MEW_SPACE_ID")]
-    pub space_id: Option<String>,
+    pub(crate) space_id: Option<String>,
     /// Space configuration file (default: <space-dir>/.mew/space.yaml, then <space-dir>/space.yaml).
     #[arg(
         short = 'c',
@@ -23,29 +23,31 @@ pub struct SpaceSelect {
         visible_alias = "config",
         env = "MEW_SPACE_CONFIG"
     )]
-    pub space_config: Option<PathBuf>,
+    pub(crate) space_config: Option<PathBuf>,
     /// Engine address (unix:///path or tcp://host:port); default: DOCKER_HOST, then the usual sockets.
     #[arg(long)]
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
 }
 
 impl SpaceSelect {
     /// Connect, and find the space id (`None`: nothing here). Also returns the absolute dir.
-    pub async fn resolve(&self) -> anyhow::Result<(bollard::Docker, PathBuf, Option<String>)> {
+    pub(crate) async fn resolve(
+        &self,
+    ) -> anyhow::Result<(bollard::Docker, PathBuf, Option<String>)> {
         let (docker, dir, found) = self.find().await?;
         Ok((docker, dir, found.map(|f| f.id)))
     }
 
     /// The running space's containers (with the engine and the space id), or the
     /// "No running space found" error when this directory or id has none.
-    pub async fn running(
+    pub(crate) async fn running(
         &self,
-    ) -> anyhow::Result<(bollard::Docker, String, Vec<crate::engine::inspect::Member>)> {
+    ) -> anyhow::Result<(bollard::Docker, String, Vec<mew_engine::inspect::Member>)> {
         let (docker, dir, id) = self.resolve().await?;
         let Some(id) = id else {
             anyhow::bail!("{}", target::not_running(&dir));
         };
-        let all = crate::engine::inspect::members(&docker, &id).await?;
+        let all = mew_engine::inspect::members(&docker, &id).await?;
         if all.is_empty() {
             anyhow::bail!("{}", target::not_running(&dir));
         }
@@ -53,7 +55,9 @@ impl SpaceSelect {
     }
 
     /// `resolve`, keeping space.yaml's name when there is one.
-    pub async fn find(&self) -> anyhow::Result<(bollard::Docker, PathBuf, Option<target::Found>)> {
+    pub(crate) async fn find(
+        &self,
+    ) -> anyhow::Result<(bollard::Docker, PathBuf, Option<target::Found>)> {
         // An explicit config file names the space; otherwise look upwards like compose.
         let dir = match (&self.space_dir, &self.space_config) {
             (None, Some(_)) => target::absolute_dir(None)?,
@@ -72,19 +76,19 @@ impl SpaceSelect {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[command(flatten)]
-    pub select: SpaceSelect,
+    pub(crate) select: SpaceSelect,
     /// Print JSON instead of the table (schema: `mew space status --help`).
     #[arg(long, long_help = crate::ops::status::JSON_SCHEMA)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Redraw whenever the space's containers change (and every 2 s), until Ctrl-C. With --json:
     /// one compact JSON document per line and frame.
     #[arg(long)]
-    pub watch: bool,
+    pub(crate) watch: bool,
 }
 
-pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<()> {
     let format = match (args.json, args.watch) {
         (false, _) => Format::Table,
         (true, false) => Format::Json,
@@ -193,7 +197,7 @@ async fn watch(
     use futures_util::StreamExt;
     use std::io::IsTerminal;
     let clear = std::io::stdout().is_terminal() && format == Format::Table;
-    let mut events = Box::pin(crate::engine::events::follow(docker, &found.id));
+    let mut events = Box::pin(mew_engine::events::follow(docker, &found.id));
     let mut previous = HashMap::new();
     loop {
         let (text, samples) = snapshot(docker, dir, found, format, &previous).await?;

@@ -1,62 +1,62 @@
 //! `mew space up` (and `mew up`).
-use crate::apply::space::{self, UpOptions, UpReport};
-use crate::apply::Progress;
+use crate::ops::space::{self, UpOptions, UpReport};
 use clap::Args;
+use mew_engine::apply::Progress;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
-pub struct UpArgs {
+pub(crate) struct UpArgs {
     /// Return after the space is up (the default; kept for compatibility).
     #[arg(long, conflicts_with = "interactive")]
-    pub detach: bool,
+    pub(crate) detach: bool,
     /// Once the space is up, connect to it interactively (as `mew space connect`).
     #[arg(short, long)]
-    pub interactive: bool,
+    pub(crate) interactive: bool,
     /// With -i: the participant to connect as (default: resolved as `mew space connect` does).
     #[arg(long, value_name = "ID", requires = "interactive")]
-    pub participant: Option<String>,
+    pub(crate) participant: Option<String>,
     /// Gateway port (default: the running gateway's, else the first free of 8080-8089).
     #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..))]
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// Host address the gateway port is published on.
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
-    pub bind: String,
+    pub(crate) bind: String,
     /// Space directory (default: the current directory).
     #[arg(short = 'd', long, value_name = "DIR")]
-    pub space_dir: Option<PathBuf>,
+    pub(crate) space_dir: Option<PathBuf>,
     /// Space configuration file (default: <dir>/.mew/space.yaml, else <dir>/space.yaml).
     #[arg(short = 'c', long, value_name = "FILE", env = "MEW_SPACE_CONFIG")]
-    pub space_config: Option<PathBuf>,
+    pub(crate) space_config: Option<PathBuf>,
     /// Override space.id (to run one space.yaml several times).
     #[arg(long, value_name = "ID", env = "MEW_SPACE_ID")]
-    pub space_id: Option<String>,
+    pub(crate) space_id: Option<String>,
     /// Image for a command, e.g. --image node=my/node:22 (repeatable; also MEW_IMAGE_<CMD>).
     #[arg(long = "image", value_name = "CMD=IMAGE")]
-    pub images: Vec<String>,
+    pub(crate) images: Vec<String>,
     /// Gateway log level.
     #[arg(short = 'l', long)]
-    pub log_level: Option<String>,
+    pub(crate) log_level: Option<String>,
     /// Seconds to wait for auto-start participants to join the gateway (0: do not wait).
     #[arg(long, value_name = "S", default_value_t = 20)]
-    pub join_timeout: u64,
+    pub(crate) join_timeout: u64,
     /// Print the plan and change nothing.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Engine address (unix:///path or tcp://host:port); default: DOCKER_HOST, then the usual sockets.
     #[arg(long)]
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
     /// Accepted for compatibility with upstream `mew up`; no effect.
     #[arg(long, hide = true)]
-    pub debug: bool,
+    pub(crate) debug: bool,
     /// Accepted for compatibility with upstream `mew up`; no effect.
     #[arg(long, hide = true)]
-    pub simple: bool,
+    pub(crate) simple: bool,
     /// Accepted for compatibility with upstream `mew up`; no effect.
     #[arg(long, hide = true)]
-    pub no_ui: bool,
+    pub(crate) no_ui: bool,
 }
 
-pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     let opts = UpOptions {
         host: args.host.clone(),
         space_dir: args.space_dir.clone(),
@@ -71,14 +71,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let report = space::up(&opts, &print_progress).await?;
     if opts.dry_run {
-        print!("{}", crate::plan::render(&report.plan));
+        print!("{}", mew_space::plan::render(&report.plan));
         return Ok(());
     }
     print_summary(&report);
     if !args.interactive {
         return Ok(());
     }
-    let space = crate::config::find_and_load(
+    let space = mew_space::config::find_and_load(
         opts.space_dir.as_deref(),
         opts.space_config.as_deref(),
         opts.space_id.as_deref(),
@@ -93,7 +93,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 }
 
 /// Progress lines on stderr.
-pub fn print_progress(p: Progress) {
+pub(crate) fn print_progress(p: Progress) {
     match p {
         Progress::Begin(s) => eprintln!("… {s}"),
         Progress::Done(s) => eprintln!("✓ {s}"),

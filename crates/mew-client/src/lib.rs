@@ -1,0 +1,39 @@
+//! A MEW participant: the WebSocket connection with join and reconnect (`participant`), small
+//! envelope helpers (`envelope`), `mew client connect` (`connect`) and the MCP server scaffolding
+//! (`mcp`). No engine, no HTTP server.
+pub mod connect;
+pub mod envelope;
+pub mod io;
+pub mod mcp;
+pub mod participant;
+pub mod render;
+
+pub use participant::{Event, LinkLog, LinkNote, Participant, ParticipantOptions, Sender};
+
+/// Resolves on SIGINT or SIGTERM (the ways a container engine or a terminal stop a participant).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Registered now, not at the first poll: a process still starting up (loading certificates,
+    // say) when SIGTERM comes must stop cleanly, not die of the default action.
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            // Without handlers the default action (terminate) applies, which is also a way out.
+            _ => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// WebSocket settings of every mew participant (agents, bridges, clients, benches).
+pub fn client_ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(mew_protocol::CLIENT_MAX_MESSAGE))
+        .max_frame_size(Some(mew_protocol::CLIENT_MAX_MESSAGE))
+}

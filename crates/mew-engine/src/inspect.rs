@@ -1,0 +1,355 @@
+//! Read a space's containers by label: list, inspect and one-shot stats, all in parallel.
+use bollard::models::ContainerSummary;
+use bollard::query_parameters::{ListContainersOptionsBuilder, StatsOptionsBuilder};
+use bollard::Docker;
+use futures_util::future::join_all;
+use futures_util::StreamExt;
+use mew_space::plan::model::labels;
+use std::collections::{BTreeMap, HashMap};
+use thiserror::Error;
+
+/// An engine call that failed, with what mew was doing.
+#[derive(Debug, Error)]
+#[error("the container engine failed to {what}: {source}")]
+pub struct OpError {
+    pub what: String,
+    #[source]
+    pub source: bollard::errors::Error,
+}
+
+impl OpError {
+    pub fn new(what: impl Into<String>, source: bollard::errors::Error) -> Self {
+        OpError {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// Whether an engine error is "no such object" (it went away between two calls).
+pub fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// `{"label": ["key=value"]}`, the engine's filter for one label.
+pub fn label_filter(key: &str, value: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_string(), vec![format!("{key}={value}")])])
+}
+
+/// All containers (running or not) carrying `key=value`.
+pub async fn containers_with_label(
+    docker: &Docker,
+    key: &str,
+    value: &str,
+) -> Result<Vec<ContainerSummary>, OpError> {
+    let opts = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&label_filter(key, value))
+        .build();
+    super::podman::list_containers(docker, Some(opts))
+        .await
+        .map_err(|e| OpError::new("list containers", e))
+}
+
+/// A host address a container port is published on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub container_port: u16,
+    pub host_ip: String,
+    pub host_port: u16,
+}
+
+/// One stats reading.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsSample {
+    /// Memory in use, page cache excluded (as `docker stats` counts it).
+    pub memory_used: Option<u64>,
+    /// Cumulated CPU time in nanoseconds.
+    pub cpu_total_ns: Option<u64>,
+    /// When the engine read it (RFC 3339).
+    pub read_at: Option<String>,
+}
+
+/// What the engine knows about one of a space's containers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerFacts {
+    pub id: String,
+    pub name: String,
+    pub participant: String,
+    pub role: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Engine state as reported (`running`, `exited`, … or Podman's `stopped`, …).
+    pub state: String,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    /// `healthy`, `unhealthy`, `starting`, or `None` without a healthcheck.
+    pub health: Option<String>,
+    pub restart_count: i64,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// `HostConfig.Memory`; `None` when unlimited.
+    pub memory_limit: Option<i64>,
+    pub published: Vec<Published>,
+    pub stats: Option<StatsSample>,
+}
+
+impl ContainerFacts {
+    pub fn is_running(&self) -> bool {
+        matches!(self.state.as_str(), "running" | "restarting" | "stopping")
+    }
+}
+
+/// List, inspect and (for running ones) sample stats of every container of `space_id`.
+/// Sorted by participant, gateway first.
+pub async fn inspect_space(
+    docker: &Docker,
+    space_id: &str,
+) -> Result<Vec<ContainerFacts>, OpError> {
+    let summaries = containers_with_label(docker, labels::SPACE, space_id).await?;
+    let ids: Vec<String> = summaries.iter().filter_map(|c| c.id.clone()).collect();
+    let facts = join_all(ids.iter().map(|id| inspect_one(docker, id, space_id, true))).await;
+    let mut out = Vec::new();
+    for f in facts {
+        if let Some(f) = f? {
+            out.push(f);
+        }
+    }
+    sort_gateway_first(&mut out);
+    Ok(out)
+}
+
+/// Gateway first, then by participant id.
+pub fn sort_gateway_first(facts: &mut [ContainerFacts]) {
+    facts.sort_by(|a, b| {
+        let ga = a.role.as_deref() != Some("gateway");
+        let gb = b.role.as_deref() != Some("gateway");
+        (ga, &a.participant).cmp(&(gb, &b.participant))
+    });
+}
+
+/// Inspect one container (and sample its stats when `with_stats` and running).
+/// `Ok(None)` when it disappeared meanwhile.
+pub async fn inspect_one(
+    docker: &Docker,
+    id: &str,
+    space_id: &str,
+    with_stats: bool,
+) -> Result<Option<ContainerFacts>, OpError> {
+    let info = match super::podman::inspect_container(docker, id).await {
+        Ok(i) => i,
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(OpError::new(format!("inspect container {id}"), e)),
+    };
+    let labels: BTreeMap<String, String> = info
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let name = info
+        .name
+        .as_deref()
+        .unwrap_or(id)
+        .trim_start_matches('/')
+        .to_string();
+    let participant = labels.get(labels::PARTICIPANT).cloned().unwrap_or_else(|| {
+        name.strip_prefix(&format!("{space_id}-"))
+            .unwrap_or(&name)
+            .to_string()
+    });
+    // Podman without systemd never runs healthchecks: run an overdue one ourselves.
+    let overdue = super::podman::overdue_health(docker, &info).await;
+    let state = info.state.unwrap_or_default();
+    let state_name = state
+        .status
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    let health = state
+        .health
+        .and_then(|h| h.status)
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty() && s != "none")
+        .map(|s| overdue.unwrap_or(s));
+    let published = info
+        .network_settings
+        .and_then(|n| n.ports)
+        .map(|ports| parse_ports(&ports))
+        .unwrap_or_default();
+    let running = matches!(state_name.as_str(), "running" | "restarting");
+    let full_id = info.id.clone().unwrap_or_else(|| id.to_string());
+    let stats = match (with_stats && running, state.pid) {
+        (false, _) => None,
+        // The cgroup is instant; the stats endpoint can take up to a second (see engine::stats).
+        (true, pid) => match pid.and_then(|p| crate::stats::from_cgroup(p, &full_id)) {
+            Some(s) => Some(s),
+            None => sample_stats(docker, id).await,
+        },
+    };
+    Ok(Some(ContainerFacts {
+        id: full_id,
+        name,
+        participant,
+        role: labels.get(labels::ROLE).cloned(),
+        labels,
+        exit_code: state.exit_code,
+        oom_killed: state.oom_killed.unwrap_or(false),
+        health,
+        restart_count: info.restart_count.unwrap_or(0),
+        started_at: state.started_at.filter(|s| !s.starts_with("0001-")),
+        finished_at: state.finished_at.filter(|s| !s.starts_with("0001-")),
+        memory_limit: info.host_config.and_then(|h| h.memory).filter(|m| *m > 0),
+        published,
+        stats,
+        state: state_name,
+    }))
+}
+
+fn parse_ports(ports: &bollard::models::PortMap) -> Vec<Published> {
+    let mut out = Vec::new();
+    for (key, bindings) in ports {
+        let Some(container_port) = key.split('/').next().and_then(|p| p.parse().ok()) else {
+            continue;
+        };
+        for b in bindings.iter().flatten() {
+            let Some(host_port) = b.host_port.as_deref().and_then(|p| p.parse().ok()) else {
+                continue;
+            };
+            out.push(Published {
+                container_port,
+                host_ip: b.host_ip.clone().unwrap_or_default(),
+                host_port,
+            });
+        }
+    }
+    out.sort_by_key(|p| (p.container_port, p.host_port));
+    out
+}
+
+/// One stats reading without waiting for a second sample (`stream=false`, `one-shot=true`).
+pub async fn sample_stats(docker: &Docker, id: &str) -> Option<StatsSample> {
+    let opts = StatsOptionsBuilder::default()
+        .stream(false)
+        .one_shot(true)
+        .build();
+    let mut s = docker.stats(id, Some(opts));
+    let stats = s.next().await?.ok()?;
+    let memory_used = stats.memory_stats.as_ref().and_then(|m| {
+        let usage = m.usage?;
+        // Page cache is reclaimable: subtract it like `docker stats` (cgroup v1 and v2 keys).
+        let cache = m.stats.as_ref().and_then(|s| {
+            s.get("total_inactive_file")
+                .or_else(|| s.get("inactive_file"))
+                .copied()
+        });
+        Some(usage.saturating_sub(cache.unwrap_or(0)))
+    });
+    let cpu_total_ns = stats
+        .cpu_stats
+        .as_ref()
+        .and_then(|c| c.cpu_usage.as_ref())
+        .and_then(|u| u.total_usage)
+        .filter(|n| *n > 0);
+    Some(StatsSample {
+        memory_used: memory_used.filter(|m| *m > 0),
+        cpu_total_ns,
+        read_at: stats.read.map(|r| r.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::PortBinding;
+
+    #[test]
+    fn ports_are_parsed() {
+        let mut map: bollard::models::PortMap = HashMap::new();
+        map.insert(
+            "8080/tcp".into(),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some("18080".into()),
+            }]),
+        );
+        map.insert("9000/tcp".into(), None);
+        assert_eq!(
+            parse_ports(&map),
+            vec![Published {
+                container_port: 8080,
+                host_ip: "127.0.0.1".into(),
+                host_port: 18080
+            }]
+        );
+    }
+}
+
+/// A space's container as the list call shows it (no inspect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub participant: String,
+    pub name: String,
+    pub role: Option<String>,
+    pub state: String,
+}
+
+/// The containers of `space_id` by participant, gateway first.
+pub async fn members(docker: &Docker, space_id: &str) -> Result<Vec<Member>, OpError> {
+    let summaries = containers_with_label(docker, labels::SPACE, space_id).await?;
+    let mut out: Vec<Member> = summaries
+        .into_iter()
+        .filter_map(|c| {
+            let name = c.names?.first()?.trim_start_matches('/').to_string();
+            let labels = c.labels.unwrap_or_default();
+            let participant = labels.get(labels::PARTICIPANT).cloned().unwrap_or_else(|| {
+                name.strip_prefix(&format!("{space_id}-"))
+                    .unwrap_or(&name)
+                    .to_string()
+            });
+            Some(Member {
+                participant,
+                name,
+                role: labels.get(labels::ROLE).cloned(),
+                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let ga = a.role.as_deref() != Some("gateway");
+        let gb = b.role.as_deref() != Some("gateway");
+        (ga, &a.participant).cmp(&(gb, &b.participant))
+    });
+    Ok(out)
+}
+
+/// Pick `wanted` participants among `members` (all when `wanted` is empty). An unknown one is
+/// an error listing the known ids.
+pub fn select<'a>(members: &'a [Member], wanted: &[String]) -> Result<Vec<&'a Member>, String> {
+    if wanted.is_empty() {
+        return Ok(members.iter().collect());
+    }
+    let mut out = Vec::new();
+    for w in wanted {
+        match members.iter().find(|m| &m.participant == w) {
+            Some(m) => {
+                if !out.iter().any(|o: &&Member| o.name == m.name) {
+                    out.push(m);
+                }
+            }
+            None => {
+                let known: Vec<&str> = members.iter().map(|m| m.participant.as_str()).collect();
+                return Err(format!(
+                    "unknown participant `{w}` (known: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(out)
+}

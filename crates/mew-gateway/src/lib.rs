@@ -1,0 +1,229 @@
+//! The MEW gateway (spec/gateway.md): one HTTP/1.1 listener for WebSocket participants and the
+//! REST API, capability enforcement, streams and the JSONL logs.
+//!
+//! - [`route`]: where a message is routed (the WebSocket and HTTP pipelines, joins, leaves);
+//!   it calls `grants` (capability grants, invites) and `streams` (streams, s2w) for the
+//!   kinds with side effects, and `emit` to build, deliver and log what goes out.
+//! - [`state`]: spaces, registries, tokens, capabilities, connections' outbound queues.
+//! - [`http`] / [`ws`]: the transport; [`limits`]: the memory bounds; [`logs`]: JSONL records and the console;
+//!   `mew_space::config::lenient`: the space.yaml keys the gateway reads; [`virtual_participant`]: `output_log`;
+//!   [`autostart`]: children started without `--no-auto-start`; [`identity`]: who a join
+//!   may be (tokens against claimed ids).
+pub mod autostart;
+pub(crate) mod emit;
+mod grants;
+pub mod http;
+pub mod identity;
+pub mod limits;
+pub mod logs;
+pub mod route;
+pub mod state;
+mod streams;
+pub mod views;
+pub mod virtual_participant;
+pub mod ws;
+
+use logs::{Console, LogSink, LogSwitches};
+use mew_space::config::lenient::GatewayConfig;
+use state::{Caps, Gateway};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use thiserror::Error;
+
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    pub port: u16,
+    pub space_config: PathBuf,
+    pub log_level: String,
+    pub auto_start: bool,
+    /// None: loopback (127.0.0.1, plus `[::1]` when available).
+    pub bind: Option<IpAddr>,
+    /// JSONL history in `<mew dir>/logs/<this>/` instead of `<mew dir>/logs/` (a space run
+    /// under another id than space.yaml's).
+    pub history_subdir: Option<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum GatewayError {
+    #[error("cannot listen on {addr}: {source} (is the port already in use?)")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot install the signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Run the gateway until SIGINT/SIGTERM.
+pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
+    limits::release_big_allocations();
+    // Installed first, so a SIGTERM during start-up still means a clean exit 0.
+    let signals = Signals::install()?;
+    let console = Console::new(
+        &opts.log_level,
+        std::env::var_os("GATEWAY_LOG_FILE").map(PathBuf::from),
+    );
+    let config = match GatewayConfig::load(&opts.space_config) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            console.error(&format!("Failed to load space configuration: {e}"));
+            console.info("Continuing with default configuration...");
+            None
+        }
+    };
+    let mew_dir = mew_space::tokens::mew_dir_for(&opts.space_config);
+
+    // 1. tokens of config participants
+    let mut token_map = indexmap::IndexMap::new();
+    if let Some(cfg) = &config {
+        let dir = mew_space::tokens::tokens_dir(&mew_dir);
+        for id in cfg.participants.keys() {
+            match mew_space::tokens::load_or_create(&dir, id) {
+                Ok(t) => {
+                    token_map.insert(id.clone(), t);
+                }
+                Err(e) => console.warn(&format!("Token for {id}: {e}")),
+            }
+        }
+    }
+    // 2. logs
+    let yaml = config.as_ref().map(|c| c.logging).unwrap_or_default();
+    let switches = LogSwitches::resolve(yaml, |k| std::env::var(k).ok());
+    let mut history_dir = mew_dir.join("logs");
+    if let Some(sub) = &opts.history_subdir {
+        history_dir.push(sub);
+    }
+    let logs = LogSink::start(&history_dir, switches, &console);
+
+    let gw = Arc::new(Gateway::new(config, mew_dir, logs, console));
+    gw.lock().token_map = token_map;
+
+    // 3. listen
+    let addrs: Vec<IpAddr> = match opts.bind {
+        Some(a) => vec![a],
+        None => vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ],
+    };
+    let first = SocketAddr::new(addrs[0], opts.port);
+    let listener = tokio::net::TcpListener::bind(first)
+        .await
+        .map_err(|source| GatewayError::Listen {
+            addr: first,
+            source,
+        })?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(opts.port);
+    gw.port.store(port, std::sync::atomic::Ordering::Relaxed);
+    let mut listeners = vec![listener];
+    for extra in &addrs[1..] {
+        // Best effort: the host may have no IPv6 loopback.
+        if let Ok(l) = tokio::net::TcpListener::bind(SocketAddr::new(*extra, port)).await {
+            listeners.push(l);
+        }
+    }
+    for l in listeners {
+        let app =
+            http::router(gw.clone()).into_make_service_with_connect_info::<limits::ConnMeter>();
+        let l = limits::MeteredListener(l);
+        tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        });
+    }
+    // Config participants with tokens: HTTP credentials, capabilities, virtual connections.
+    // Done before announcing the port so the first client already sees them.
+    register_config_participants(&gw);
+    if let Some(name) = gw.config.as_ref().and_then(|c| c.space_name.clone()) {
+        gw.console.info(&format!("Space: {name}"));
+    }
+    gw.console
+        .always(&format!("Gateway listening on port {port}"));
+
+    // 4. auto-start
+    let children = Arc::new(autostart::Children::default());
+    if opts.auto_start {
+        autostart::start_all(&gw, &children);
+    }
+
+    signals.wait().await;
+    gw.console.info("Shutting down gateway");
+    children.stop_all();
+    views::close_all(&gw);
+    gw.logs.shutdown();
+    gw.console.shutdown();
+    // Let the close frames go out.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    Ok(())
+}
+
+fn register_config_participants(gw: &Arc<Gateway>) {
+    let Some(cfg) = &gw.config else {
+        return;
+    };
+    let space_id = gw.default_space();
+    let mut st = gw.lock();
+    let mut out = emit::Outbox::default();
+    for (id, pc) in &cfg.participants {
+        let Some(first) = pc.tokens.first() else {
+            continue;
+        };
+        st.participant_tokens.insert(id.clone(), first.clone());
+        let list = pc
+            .capabilities
+            .clone()
+            .or_else(|| cfg.default_capabilities.clone())
+            .unwrap_or_default();
+        st.static_caps
+            .insert(id.clone(), Caps::new(mew_protocol::baseline(&list)));
+        if pc.io.as_deref() == Some("http") {
+            gw.console
+                .info(&format!("Registered HTTP participant: {id}"));
+        }
+        if pc.output_log.is_some() && pc.auto_connect {
+            virtual_participant::connect(gw, &mut st, &mut out, &space_id, id);
+        }
+    }
+    drop(st);
+    out.flush(gw);
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, GatewayError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(GatewayError::Signals)?,
+            int: signal(SignalKind::interrupt()).map_err(GatewayError::Signals)?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// `mew gateway health`: true iff `GET /health` answers with `"status":"ok"`.
+pub async fn check_health(host: &str, port: u16) -> Result<bool, std::io::Error> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect((host, port)).await?;
+    let req = format!("GET /health HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf);
+    let ok_status = text.starts_with("HTTP/1.1 200");
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    let status_ok = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(|s| s == "ok"))
+        .unwrap_or(false);
+    Ok(ok_status && status_ok)
+}
