@@ -1,4 +1,4 @@
-//! `mew token create`: a 0600 token file under <space-dir>/.mew/tokens, reused, never printed.
+//! `mew token create`: a 0600 token file under <space-dir>/.mew/tokens, reused, printed only when asked.
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
@@ -42,4 +42,47 @@ fn an_id_that_escapes_the_directory_is_invalid_input() {
     let out = token_create(dir.path(), "../evil");
     assert_eq!(out.status.code(), Some(2));
     assert!(!dir.path().join(".mew/evil.token").exists());
+}
+
+/// Issue 9 (upstream surface): scripts run `TOKEN=$(mew token create -p ID -c JSON)`: with
+/// `--capabilities` (or `--print`) standard output is the token alone, and it is the file's token.
+#[test]
+fn upstream_form_with_capabilities_prints_the_token_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_mew"))
+        .args(["token", "create", "-p", "bob", "-c", r#"[{"kind":"chat"}]"#])
+        .arg("--space-dir")
+        .arg(dir.path())
+        .env_remove("MEW_TOKEN_BOB")
+        .output()
+        .expect("run mew token create");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let file = std::fs::read_to_string(dir.path().join(".mew/tokens/bob.token")).expect("file");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{file}\n"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bob.token"));
+
+    let printed = Command::new(env!("CARGO_BIN_EXE_mew"))
+        .args(["token", "create", "-p", "bob", "--print", "--space-dir"])
+        .arg(dir.path())
+        .env_remove("MEW_TOKEN_BOB")
+        .output()
+        .expect("run mew token create --print");
+    assert_eq!(
+        String::from_utf8_lossy(&printed.stdout),
+        format!("{file}\n")
+    );
+
+    for bad in ["{not json", r#"{"kind":"chat"}"#, r#"[{"id":1}]"#] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mew"))
+            .args(["token", "create", "-p", "carol", "-c", bad, "--space-dir"])
+            .arg(dir.path())
+            .output()
+            .expect("run mew token create");
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("invalid capabilities JSON"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(out.stdout.is_empty());
+        assert!(!dir.path().join(".mew/tokens/carol.token").exists());
+    }
 }

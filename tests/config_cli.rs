@@ -75,3 +75,34 @@ fn big_space_yaml_is_refused_over_4_mib() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("4 MiB"), "{stderr}");
 }
+
+/// Issue 9 (upstream surface): `--config` is the long form of `-c` for `up` and `export`, as
+/// upstream spells it.
+#[test]
+fn config_is_the_long_form_of_c() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("elsewhere.yaml");
+    std::fs::write(
+        &file,
+        "space: {id: long-form}\nparticipants:\n  bad: {colour: blue}\n",
+    )
+    .unwrap();
+    for sub in ["up", "export"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_mew"))
+            .args(["space", sub, "-d"])
+            .arg(tmp.path())
+            .arg("--config")
+            .arg(&file)
+            .env("DOCKER_HOST", "unix:///nonexistent/mew-config-test.sock")
+            .env_remove("MEW_SPACE_ID")
+            .env_remove("MEW_SPACE_CONFIG")
+            .output()
+            .expect("run mew");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{sub}: {stderr}");
+        assert!(
+            stderr.contains("elsewhere.yaml:3:9: unknown key `colour`"),
+            "{sub}: {stderr}"
+        );
+    }
+}

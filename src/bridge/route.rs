@@ -215,8 +215,7 @@ mod tests {
         };
         assert_eq!((a["id"].clone(), b["id"].clone()), (json!(10), json!(11)));
         assert_eq!(a["method"], "tools/list");
-        let back =
-            only(r.on_server(&json!({"jsonrpc": "2.0", "id": 11, "result": {"tools": []}})));
+        let back = only(r.on_server(&json!({"jsonrpc": "2.0", "id": 11, "result": {"tools": []}})));
         let Action::ToSpace(env) = back else { panic!() };
         assert_eq!(env["kind"], "mcp/response");
         assert_eq!(env["from"], "maze");

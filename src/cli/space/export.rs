@@ -31,7 +31,7 @@ pub(crate) struct ExportArgs {
     #[arg(short = 'd', long, value_name = "DIR")]
     pub(crate) space_dir: Option<PathBuf>,
     /// The space.yaml to read (default: <dir>/.mew/space.yaml, else <dir>/space.yaml).
-    #[arg(short = 'c', long, value_name = "FILE")]
+    #[arg(short = 'c', long, visible_alias = "config", value_name = "FILE")]
     pub(crate) space_config: Option<PathBuf>,
     /// Override space.id.
     #[arg(long, value_name = "ID")]

@@ -25,7 +25,13 @@ pub(crate) struct UpArgs {
     #[arg(short = 'd', long, value_name = "DIR")]
     pub(crate) space_dir: Option<PathBuf>,
     /// Space configuration file (default: <dir>/.mew/space.yaml, else <dir>/space.yaml).
-    #[arg(short = 'c', long, value_name = "FILE", env = "MEW_SPACE_CONFIG")]
+    #[arg(
+        short = 'c',
+        long,
+        visible_alias = "config",
+        value_name = "FILE",
+        env = "MEW_SPACE_CONFIG"
+    )]
     pub(crate) space_config: Option<PathBuf>,
     /// Override space.id (to run one space.yaml several times).
     #[arg(long, value_name = "ID", env = "MEW_SPACE_ID")]
