@@ -1,4 +1,5 @@
-//! `mew space export --format compose|stack`: the space as a compose file (no secrets in it).
+//! `mew space export --format compose|stack|kubernetes`: the space as a file for another engine
+//! (no secrets in it; the Kubernetes Secret is a file of its own).
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -12,13 +13,17 @@ pub(crate) enum Format {
     Compose,
     /// Compose format 3.9, for `docker stack deploy` (Swarm).
     Stack,
+    /// Kubernetes manifests (a Pod per participant, a Service for the gateway), for `kubectl
+    /// apply` or `podman kube play`.
+    Kubernetes,
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     mew space export --format compose -o compose.yaml\n  \
     MEW_UID=$(id -u) MEW_GID=$(id -g) docker compose up -d --wait\n  \
-    mew space export --format stack -o stack.yaml      # for docker stack deploy (Swarm)\n\n\
+    mew space export --format stack -o stack.yaml      # for docker stack deploy (Swarm)\n  \
+    mew space export --format kubernetes -o space.k8s.yaml --secret-file tokens.yaml\n\n\
     Tokens are not written into the file: each participant's token file (.mew/tokens/, created\n\
     here when missing) is a compose secret mounted at /run/secrets/mew-token. The space directory\n\
     is bound from `.` at /space, so keep the file in the space directory. The image is the one\n\
@@ -52,6 +57,14 @@ pub(crate) struct ExportArgs {
     /// file whichever mew exports (compose-examples/ use it).
     #[arg(long)]
     pub(crate) static_image: bool,
+    /// Kubernetes: write the Secret the Pods read (tokens, and env values naming host
+    /// variables) to this file (0600), for `kubectl apply -f`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) secret_file: Option<PathBuf>,
+    /// Kubernetes: write the same Secret as `podman secret create <space>-tokens FILE` takes
+    /// it (Podman's `kube play` cannot read its own copy of a Secret manifest for env values).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) podman_secret_file: Option<PathBuf>,
 }
 
 pub(crate) async fn run(args: ExportArgs) -> anyhow::Result<()> {
@@ -77,7 +90,14 @@ pub(crate) async fn run(args: ExportArgs) -> anyhow::Result<()> {
     let flavour = match args.format {
         Format::Compose => export::Flavour::Compose,
         Format::Stack => export::Flavour::Stack,
+        Format::Kubernetes => return kubernetes(&args, &space, &text, &opts),
     };
+    if args.secret_file.is_some() || args.podman_secret_file.is_some() {
+        return Err(InvalidInput::new(
+            "--secret-file and --podman-secret-file go with --format kubernetes; compose and Swarm read the token files as secrets",
+        )
+        .into());
+    }
     let yaml = export::export(&space, &text, &opts, flavour).map_err(|e| match e {
         export::ExportError::Config(c) => anyhow::Error::from(c),
         other => InvalidInput::new(other.to_string()).into(),
@@ -108,6 +128,76 @@ pub(crate) async fn run(args: ExportArgs) -> anyhow::Result<()> {
         let tokens = mew_space::tokens::resolve_all(&mew_dir, &ids)
             .context("cannot read or create the participants' tokens")?;
         export::write_private(path, export::env_file_text(&tokens).as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `--format kubernetes`: the manifests, and the Secret they refer to when asked for.
+fn kubernetes(
+    args: &ExportArgs,
+    space: &mew_space::config::Space,
+    text: &str,
+    opts: &ComposeOptions,
+) -> anyhow::Result<()> {
+    use mew_space::export::kubernetes::{self as kube, SecretKey};
+    if args.env_file.is_some() {
+        return Err(InvalidInput::new(
+            "--env-file is for compose; with --format kubernetes the tokens go into the Secret (--secret-file)",
+        )
+        .into());
+    }
+    let host_dir = std::fs::canonicalize(&space.dir)
+        .with_context(|| format!("cannot resolve {}", space.dir.display()))?;
+    let k = kube::KubeOptions {
+        host_dir: host_dir.display().to_string(),
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+    };
+    let out = kube::kubernetes(space, text, opts, &k).map_err(|e| match e {
+        export::ExportError::Config(c) => anyhow::Error::from(c),
+        other => InvalidInput::new(other.to_string()).into(),
+    })?;
+    // The gateway reads every participant's token file from the space directory.
+    let mew_dir = mew_space::tokens::ensure_mew_dir(&space.file)
+        .context("cannot create the space's .mew directory")?;
+    let all: Vec<String> = space.participants.iter().map(|p| p.id.clone()).collect();
+    let tokens = mew_space::tokens::resolve_all(&mew_dir, &all)
+        .context("cannot read or create the participants' tokens")?;
+    match &args.output {
+        Some(path) => std::fs::write(path, &out.manifest)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{}", out.manifest),
+    }
+    if args.secret_file.is_none() && args.podman_secret_file.is_none() {
+        return Ok(());
+    }
+    let host_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let values: Vec<(String, String)> = out
+        .secret_keys
+        .iter()
+        .map(|key| {
+            let value = match key {
+                SecretKey::Token { participant, .. } => tokens
+                    .iter()
+                    .find(|(id, _)| id == participant)
+                    .map(|(_, t)| t.clone())
+                    .unwrap_or_default(),
+                SecretKey::HostEnv { template, .. } => {
+                    mew_space::config::substitute::host_vars(template, &host_env)
+                }
+            };
+            (key.key().to_string(), value)
+        })
+        .collect();
+    if let Some(path) = &args.secret_file {
+        let yaml = kube::secret_manifest(&out.secret_name, &values)
+            .map_err(|e| InvalidInput::new(e.to_string()))?;
+        export::write_private(path, yaml.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.podman_secret_file {
+        export::write_private(path, kube::podman_secret(&values).as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())

@@ -38,6 +38,14 @@ pub fn env_value(s: &str, ph: &Placeholders, host_env: &BTreeMap<String, String>
     })
 }
 
+/// In an `env` value whose placeholders were already filled: `${VAR}` from the host
+/// environment when set and non-empty (the Kubernetes export's Secret values).
+pub fn host_vars(s: &str, host_env: &BTreeMap<String, String>) -> String {
+    expand(s, |name| {
+        host_env.get(name).filter(|v| !v.is_empty()).cloned()
+    })
+}
+
 /// The `${VAR}` names in an `env` value that neither mew's placeholders nor a non-empty host
 /// variable fill: the agent would get the text `${VAR}` (warned about before `up` waits).
 pub fn unset_vars(s: &str, host_env: &BTreeMap<String, String>) -> Vec<String> {

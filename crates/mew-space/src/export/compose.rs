@@ -36,6 +36,8 @@ pub enum ExportError {
     Yaml(#[from] serde_yaml::Error),
     #[error("cannot export for Swarm: space.network.mode `shared` needs one network namespace, which Swarm services cannot share; use the default bridge mode")]
     SharedOnSwarm,
+    #[error("cannot export for Kubernetes: {0}")]
+    Unsupported(String),
     #[error("cannot export: {0}; build a static mew (cargo build --release --target x86_64-unknown-linux-musl), run its `mew image build`, and export with --static-image")]
     UnknownRuntime(String),
 }
@@ -94,7 +96,7 @@ fn token_ref(id: &str) -> String {
 
 /// What the resolver gets as a participant's token: recognisable afterwards, so that the
 /// `MEW_TOKEN` variables and `--token` flags carrying it can be left out (the secret carries it).
-fn token_marker(id: &str) -> String {
+pub(super) fn token_marker(id: &str) -> String {
     format!("\u{1}mew-token:{id}\u{1}")
 }
 

@@ -1,5 +1,6 @@
-//! `mew space export`: a space as a file for other tools. Only compose for now.
+//! `mew space export`: a space as a file for other tools (compose, Swarm stacks, Kubernetes).
 pub mod compose;
+pub mod kubernetes;
 
 pub use compose::{
     compose, env_file_text, export, ComposeOptions, ExportError, Flavour, CONTAINER_DIR,
