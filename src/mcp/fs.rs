@@ -162,6 +162,33 @@ impl ToolServer for Filesystem {
                 &["path"],
             ),
             tool(
+                "read_multiple_files",
+                "Read several UTF-8 text files at once; a file that cannot be read is reported \
+                 in its place without failing the others.",
+                json!({ "paths": { "type": "array", "items": { "type": "string" } } }),
+                &["paths"],
+            ),
+            tool(
+                "read_media_file",
+                "Read an image or audio file (or any file) as base64 with its MIME type.",
+                path_only.clone(),
+                &["path"],
+            ),
+            tool(
+                "edit_file",
+                "Replace text in a file: each edit's oldText must occur (exactly, or line by \
+                 line ignoring indentation); returns a unified diff. dryRun shows the diff \
+                 without writing.",
+                json!({
+                    "path": path_prop("File to edit"),
+                    "edits": { "type": "array", "items": { "type": "object", "properties": {
+                        "oldText": { "type": "string" }, "newText": { "type": "string" } },
+                        "required": ["oldText", "newText"] } },
+                    "dryRun": { "type": "boolean", "default": false },
+                }),
+                &["path", "edits"],
+            ),
+            tool(
                 "write_file",
                 "Create or overwrite a file with the given text.",
                 json!({ "path": path_prop("File to write"), "content": { "type": "string" } }),
@@ -177,6 +204,15 @@ impl ToolServer for Filesystem {
                 "list_directory",
                 "List a directory: one entry per line, prefixed [DIR] or [FILE].",
                 path_only.clone(),
+                &["path"],
+            ),
+            tool(
+                "list_directory_with_sizes",
+                "List a directory with file sizes, sorted by name or size, and totals.",
+                json!({
+                    "path": path_prop("Directory"),
+                    "sortBy": { "type": "string", "enum": ["name", "size"], "default": "name" },
+                }),
                 &["path"],
             ),
             tool(
@@ -220,6 +256,55 @@ impl ToolServer for Filesystem {
                 let tail = args.get("tail").and_then(Value::as_u64);
                 read(&p, head, tail)
             }),
+            "read_multiple_files" => {
+                let paths = args.get("paths").and_then(Value::as_array).ok_or_else(|| {
+                    RpcError::invalid_params("`paths` must be an array of strings")
+                })?;
+                let parts: Vec<String> = paths
+                    .iter()
+                    .map(|p| {
+                        let shown = p.as_str().unwrap_or_default();
+                        match self.root.resolve(shown).and_then(|f| read(&f, None, None)) {
+                            Ok(text) => format!("{shown}:\n{text}\n"),
+                            Err(e) => format!("{shown}: Error - {e}"),
+                        }
+                    })
+                    .collect();
+                Ok(parts.join("\n---\n"))
+            }
+            "read_media_file" => {
+                let file = match self.path(args, "path")? {
+                    Ok(f) => f,
+                    Err(e) => return Ok(ToolResult::error(e)),
+                };
+                return Ok(match std::fs::read(&file) {
+                    Ok(bytes) => {
+                        use base64::Engine;
+                        let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+                        ToolResult::media(data, mime_type(&file))
+                    }
+                    Err(e) => ToolResult::error(io_msg("read", &self.root.show(&file), e)),
+                });
+            }
+            "edit_file" => {
+                let edits = edits_arg(args)?;
+                let dry_run = args.get("dryRun").and_then(Value::as_bool).unwrap_or(false);
+                self.path(args, "path")?.and_then(|p| {
+                    let shown = self.root.show(&p);
+                    let old = std::fs::read_to_string(&p).map_err(|e| io_msg("read", &shown, e))?;
+                    let new = apply_edits(&old, &edits)?;
+                    let diff = unified_diff(&old, &new, &shown);
+                    if !dry_run {
+                        std::fs::write(&p, &new).map_err(|e| io_msg("write", &shown, e))?;
+                    }
+                    Ok(diff)
+                })
+            }
+            "list_directory_with_sizes" => {
+                let by_size = args.get("sortBy").and_then(Value::as_str) == Some("size");
+                self.path(args, "path")?
+                    .and_then(|p| list_with_sizes(&self.root, &p, by_size))
+            }
             "write_file" => {
                 let content = str_arg(args, "content")?;
                 self.path(args, "path")?.and_then(|p| {
@@ -320,6 +405,158 @@ fn list(root: &Root, dir: &Path) -> Result<String, String> {
     } else {
         out.trim_end().to_string()
     })
+}
+
+fn list_with_sizes(root: &Root, dir: &Path, by_size: bool) -> Result<String, String> {
+    let shown = root.show(dir);
+    let mut entries: Vec<(String, bool, u64)> = std::fs::read_dir(dir)
+        .map_err(|e| io_msg("list", &shown, e))?
+        .filter_map(Result::ok)
+        .map(|e| {
+            let meta = e.metadata().ok();
+            let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            let size = if is_dir {
+                0
+            } else {
+                meta.map(|m| m.len()).unwrap_or(0)
+            };
+            (e.file_name().to_string_lossy().into_owned(), is_dir, size)
+        })
+        .collect();
+    if by_size {
+        entries.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    } else {
+        entries.sort();
+    }
+    let mut out = String::new();
+    for (name, is_dir, size) in &entries {
+        if *is_dir {
+            let _ = writeln!(out, "[DIR]  {name}");
+        } else {
+            let _ = writeln!(out, "[FILE] {name:<30} {:>10}", human_size(*size));
+        }
+    }
+    let files = entries.iter().filter(|e| !e.1).count();
+    let total: u64 = entries.iter().map(|e| e.2).sum();
+    let _ = write!(
+        out,
+        "\nTotal: {files} files, {} directories\nCombined size: {}",
+        entries.len() - files,
+        human_size(total)
+    );
+    Ok(out)
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    if bytes == 0 {
+        return "0 B".into();
+    }
+    let i = ((bytes as f64).log(1024.0).floor() as usize).min(UNITS.len() - 1);
+    if i == 0 {
+        return format!("{bytes} B");
+    }
+    format!("{:.2} {}", bytes as f64 / 1024f64.powi(i as i32), UNITS[i])
+}
+
+/// The MIME type of a file from its extension (what MCP clients need to show it).
+fn mime_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "bmp" => "image/bmp",
+        "svg" => "image/svg+xml",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "ogg" => "audio/ogg",
+        "flac" => "audio/flac",
+        _ => "application/octet-stream",
+    }
+}
+
+fn edits_arg(args: &Value) -> Result<Vec<(String, String)>, RpcError> {
+    let bad = || RpcError::invalid_params("`edits` must be an array of {oldText, newText}");
+    args.get("edits")
+        .and_then(Value::as_array)
+        .ok_or_else(bad)?
+        .iter()
+        .map(|e| {
+            let old = e.get("oldText").and_then(Value::as_str).ok_or_else(bad)?;
+            let new = e.get("newText").and_then(Value::as_str).ok_or_else(bad)?;
+            Ok((old.to_string(), new.to_string()))
+        })
+        .collect()
+}
+
+/// Apply edits in order. An `oldText` found verbatim is replaced once; otherwise its lines are
+/// matched against the file's ignoring leading and trailing whitespace, and the replacement
+/// takes the indentation of the first matched line.
+fn apply_edits(text: &str, edits: &[(String, String)]) -> Result<String, String> {
+    let crlf = text.contains("\r\n");
+    let mut content = text.replace("\r\n", "\n");
+    for (old, new) in edits {
+        let old = old.replace("\r\n", "\n");
+        let new = new.replace("\r\n", "\n");
+        if let Some(i) = content.find(&old) {
+            content.replace_range(i..i + old.len(), &new);
+            continue;
+        }
+        let old_lines: Vec<&str> = old.lines().collect();
+        let lines: Vec<&str> = content.split('\n').collect();
+        let found = (0..lines.len().saturating_sub(old_lines.len()) + 1).find(|&i| {
+            !old_lines.is_empty()
+                && old_lines
+                    .iter()
+                    .enumerate()
+                    .all(|(j, o)| lines.get(i + j).is_some_and(|l| l.trim() == o.trim()))
+        });
+        let Some(i) = found else {
+            return Err(format!("Could not find exact match for edit:\n{old}"));
+        };
+        let indent: String = lines[i].chars().take_while(|c| c.is_whitespace()).collect();
+        let base: String = new
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take_while(|c| c.is_whitespace())
+            .collect();
+        let replaced: Vec<String> = new
+            .lines()
+            .map(|l| format!("{indent}{}", l.strip_prefix(base.as_str()).unwrap_or(l)))
+            .collect();
+        let mut out: Vec<String> = lines[..i].iter().map(|s| s.to_string()).collect();
+        out.extend(replaced);
+        out.extend(lines[i + old_lines.len()..].iter().map(|s| s.to_string()));
+        content = out.join("\n");
+    }
+    Ok(if crlf {
+        content.replace('\n', "\r\n")
+    } else {
+        content
+    })
+}
+
+/// A unified diff (3 lines of context) of a file's old and new text, fenced as a `diff` block
+/// with enough backticks that the diff itself cannot close it.
+fn unified_diff(old: &str, new: &str, shown: &str) -> String {
+    let diff = similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(shown, shown)
+        .to_string();
+    let mut fence = "```".to_string();
+    while diff.contains(&fence) {
+        fence.push('`');
+    }
+    format!("{fence}diff\n{diff}{fence}\n\n")
 }
 
 fn sorted_entries(dir: &Path) -> std::io::Result<Vec<std::fs::DirEntry>> {
@@ -554,6 +791,126 @@ mod tests {
         assert!(!outside.path().join("evil").exists());
         assert!(fs.call("rm_rf", &json!({})).is_err());
         assert!(fs.call("read_file", &json!({})).is_err());
+    }
+
+    /// Regression: coder-agent called the reference server's tools, which mew's did not have.
+    #[test]
+    fn reference_server_tools_read_many_media_edit_and_sizes() {
+        let (dir, _outside, r) = setup();
+        let mut fs = Filesystem::new(r);
+        let names: Vec<String> = fs
+            .tools()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect();
+        for tool in [
+            "read_text_file",
+            "read_file",
+            "read_multiple_files",
+            "read_media_file",
+            "write_file",
+            "edit_file",
+            "create_directory",
+            "list_directory",
+            "list_directory_with_sizes",
+            "directory_tree",
+            "move_file",
+            "search_files",
+            "get_file_info",
+            "list_allowed_directories",
+        ] {
+            assert!(names.iter().any(|n| n == tool), "{tool} missing");
+        }
+
+        let many = call(
+            &mut fs,
+            "read_multiple_files",
+            json!({"paths": ["sub/a.txt", "../secret", "nope.txt"]}),
+        );
+        assert!(!many.is_error);
+        assert!(
+            many.text.starts_with("sub/a.txt:\none\ntwo\nthree"),
+            "{}",
+            many.text
+        );
+        assert_eq!(many.text.matches("\n---\n").count(), 2, "{}", many.text);
+        assert!(many.text.contains("../secret: Error - "), "{}", many.text);
+
+        std::fs::write(dir.path().join("p.png"), [0x89, b'P', b'N', b'G']).unwrap();
+        let img = call(&mut fs, "read_media_file", json!({"path": "p.png"}));
+        let json = img.to_json_for_test();
+        assert_eq!(json["content"][0]["type"], "image");
+        assert_eq!(json["content"][0]["mimeType"], "image/png");
+        assert_eq!(json["content"][0]["data"], "iVBORw==");
+        assert!(call(&mut fs, "read_media_file", json!({"path": "../secret"})).is_error);
+
+        std::fs::write(
+            dir.path().join("e.rs"),
+            "fn main() {\n    let x = 1;\n    println!(\"{x}\");\n}\n",
+        )
+        .unwrap();
+        let dry = call(
+            &mut fs,
+            "edit_file",
+            json!({"path": "e.rs", "dryRun": true,
+                   "edits": [{"oldText": "let x = 1;", "newText": "let x = 2;"}]}),
+        );
+        assert!(!dry.is_error, "{}", dry.text);
+        assert!(
+            dry.text
+                .starts_with("```diff\n--- e.rs\n+++ e.rs\n@@ -1,4 +1,4 @@"),
+            "{}",
+            dry.text
+        );
+        assert!(
+            dry.text.contains("\n-    let x = 1;\n+    let x = 2;\n"),
+            "{}",
+            dry.text
+        );
+        assert!(std::fs::read_to_string(dir.path().join("e.rs"))
+            .unwrap()
+            .contains("x = 1"));
+        // Indentation-insensitive match, written for real this time.
+        let wet = call(
+            &mut fs,
+            "edit_file",
+            json!({"path": "e.rs",
+                   "edits": [{"oldText": "let x = 1;\nprintln!(\"{x}\");", "newText": "let y = 3;\nprintln!(\"{y}\");"}]}),
+        );
+        assert!(!wet.is_error, "{}", wet.text);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("e.rs")).unwrap(),
+            "fn main() {\n    let y = 3;\n    println!(\"{y}\");\n}\n"
+        );
+        let missing = call(
+            &mut fs,
+            "edit_file",
+            json!({"path": "e.rs", "edits": [{"oldText": "not there", "newText": "x"}]}),
+        );
+        assert!(missing.is_error && missing.text.contains("Could not find exact match"));
+
+        let sizes = call(
+            &mut fs,
+            "list_directory_with_sizes",
+            json!({"path": "sub", "sortBy": "size"}),
+        );
+        assert!(!sizes.is_error, "{}", sizes.text);
+        assert!(sizes.text.starts_with("[FILE] a.txt"), "{}", sizes.text);
+        assert!(
+            sizes
+                .text
+                .contains("Total: 1 files, 0 directories\nCombined size: 14 B"),
+            "{}",
+            sizes.text
+        );
+        assert!(
+            call(
+                &mut fs,
+                "list_directory_with_sizes",
+                json!({"path": "out-dir"})
+            )
+            .is_error
+        );
     }
 
     #[test]

@@ -33,6 +33,9 @@ impl RpcError {
 pub struct ToolResult {
     pub text: String,
     pub is_error: bool,
+    /// Binary content instead of text: (base64 data, MIME type), sent as an `image`, `audio` or
+    /// `blob` item by its type.
+    pub media: Option<(String, String)>,
 }
 
 impl ToolResult {
@@ -40,6 +43,16 @@ impl ToolResult {
         ToolResult {
             text: text.into(),
             is_error: false,
+            media: None,
+        }
+    }
+
+    /// A file's bytes (already base64) with their MIME type.
+    pub fn media(data: String, mime: impl Into<String>) -> Self {
+        ToolResult {
+            text: String::new(),
+            is_error: false,
+            media: Some((data, mime.into())),
         }
     }
 
@@ -47,11 +60,27 @@ impl ToolResult {
         ToolResult {
             text: text.into(),
             is_error: true,
+            media: None,
         }
     }
 
+    /// The `tools/call` result as sent (for tests of servers built on this).
+    pub fn to_json_for_test(&self) -> Value {
+        self.to_json()
+    }
+
     fn to_json(&self) -> Value {
-        let mut v = json!({ "content": [{ "type": "text", "text": self.text }] });
+        let mut v = match &self.media {
+            Some((data, mime)) => {
+                let kind = match mime.split('/').next() {
+                    Some("image") => "image",
+                    Some("audio") => "audio",
+                    _ => "blob",
+                };
+                json!({ "content": [{ "type": kind, "data": data, "mimeType": mime }] })
+            }
+            None => json!({ "content": [{ "type": "text", "text": self.text }] }),
+        };
         if self.is_error {
             v["isError"] = json!(true);
         }
