@@ -1,8 +1,9 @@
 //! A MEW participant: the WebSocket connection with join and reconnect (`participant`), small
 //! envelope helpers (`envelope`), `mew client connect` (`connect`) and the MCP server scaffolding
-//! (`mcp`). No engine, no HTTP server.
+//! (`mcp`), and the one HTTP client (`http`). No engine, no HTTP server.
 pub mod connect;
 pub mod envelope;
+pub mod http;
 pub mod io;
 pub mod mcp;
 pub mod participant;
