@@ -89,7 +89,7 @@ pub(crate) async fn run(
                     last_error = reason;
                 }
                 Some(Event::Envelope(env)) => {
-                    welcomed |= mew_client::envelope::kind(&env) == Some("system/welcome");
+                    welcomed |= mew_protocol::envelope::kind(&env) == Some("system/welcome");
                     for line in session.on_envelope(&env, &now()) {
                         println!("{line}");
                     }

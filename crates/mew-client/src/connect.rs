@@ -8,10 +8,10 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-use super::envelope;
 use super::io::{follow_lines, stdin_lines, LineSink, SinkTarget};
 use super::participant::{normalize_url, Event, Participant, ParticipantOptions, UrlError};
 use super::render::render;
+use mew_protocol::envelope;
 
 #[derive(Debug, Error)]
 pub enum ConnectError {

@@ -1,8 +1,8 @@
-//! A MEW participant: the WebSocket connection with join and reconnect (`participant`), small
-//! envelope helpers (`envelope`), `mew client connect` (`connect`) and the MCP server scaffolding
-//! (`mcp`), and the one HTTP client (`http`). No engine, no HTTP server.
+//! A MEW participant: the WebSocket connection with join and reconnect (`participant`),
+//! `mew client connect` (`connect`), the MCP server scaffolding (`mcp`) and the one HTTP client
+//! (`http`). Envelopes are built and read with `mew_protocol::envelope`. No engine, no HTTP
+//! server.
 pub mod connect;
-pub mod envelope;
 pub mod http;
 pub mod io;
 pub mod mcp;

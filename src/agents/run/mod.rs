@@ -16,9 +16,9 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use config::{AgentConfig, ModelSettings};
-use mew_client::envelope;
 use mew_client::participant::{normalize_url, UrlError};
 use mew_client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions, Sender};
+use mew_protocol::envelope;
 use openai::ChatClient;
 use tools::{Catalog, Registry};
 
