@@ -16,7 +16,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use gateway_proc::process::{stop_timed, LineChild};
 use gateway_proc::{mew_exe, unique, GatewayProc};
-use mew_client::{envelope, Participant};
+use mew_client::Participant;
+use mew_protocol::envelope;
 use participant::{next_matching, space_yaml_with_tester};
 use serde_json::{json, Value};
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use gateway_proc::process::{stop_timed, LineChild};
 use gateway_proc::{mew_exe, unique, GatewayProc};
-use mew_client::{envelope, Participant};
+use mew_client::Participant;
+use mew_protocol::envelope;
 use participant::{
     is_join_of, next_matching, space_yaml_with_tester, text_of, wait_present, welcome_lists,
 };

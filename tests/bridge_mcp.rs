@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use gateway_proc::process::LineChild;
 use gateway_proc::{mew_exe, unique, GatewayProc};
-use mew_client::{envelope, Participant};
+use mew_client::Participant;
+use mew_protocol::envelope;
 use participant::{is_join_of, next_matching, space_yaml_with_tester, text_of};
 use serde_json::{json, Value};
 

@@ -146,7 +146,8 @@ fn up_refuses_interactive_with_detach() {
 #[test]
 fn cat_maze_template_bridge_answers_through_the_gateway() {
     use common::participant::{is_join_of, next_matching, welcome_lists};
-    use mew_client::{envelope, Participant, ParticipantOptions};
+    use mew_client::{Participant, ParticipantOptions};
+    use mew_protocol::envelope;
     use serde_json::json;
 
     let tmp = tempfile::tempdir().unwrap();
@@ -211,7 +212,8 @@ fn cat_maze_template_bridge_answers_through_the_gateway() {
 #[test]
 fn coder_agent_template_comes_up_and_answers_without_a_model() {
     use common::participant::{next_matching, text_of, wait_present};
-    use mew_client::{envelope, Participant, ParticipantOptions};
+    use mew_client::{Participant, ParticipantOptions};
+    use mew_protocol::envelope;
     use serde_json::{json, Value};
 
     let tmp = tempfile::tempdir().unwrap();

@@ -106,7 +106,7 @@ async fn plan_runs_in_stages_and_reports_progress() {
     assert_eq!(observed.containers.len(), 3);
     assert!(observed.containers.iter().all(|c| c.is_running()));
     // Participants reach the gateway by its alias on the space network.
-    let (status, body) = mew_engine::apply::http::get(
+    let mew_client::http::Response { status, body } = mew_client::http::get(
         &format!("http://127.0.0.1:{port}/health"),
         Duration::from_secs(2),
     )

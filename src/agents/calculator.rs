@@ -5,8 +5,8 @@
 use serde_json::{json, Value};
 
 use super::expr;
-use mew_client::envelope;
 use mew_client::mcp::{handle_message, tool, RpcError, ToolResult, ToolServer};
+use mew_protocol::envelope;
 
 pub(crate) fn respond(me: &str, env: &Value) -> Option<Value> {
     if envelope::kind(env) != Some("mcp/request") || !envelope::is_for_me(env, me) {

@@ -1,7 +1,7 @@
 //! The echo agent: answers each chat from someone else with `Echo: <text>`.
 use serde_json::{json, Value};
 
-use mew_client::envelope;
+use mew_protocol::envelope;
 
 pub(crate) fn respond(me: &str, env: &Value) -> Option<Value> {
     if envelope::kind(env) != Some("chat") || !envelope::is_for_me(env, me) {

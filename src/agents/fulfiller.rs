@@ -3,7 +3,7 @@
 //! approving everything would. For spaces whose proposals need no review (tests, demos).
 use serde_json::Value;
 
-use mew_client::envelope;
+use mew_protocol::envelope;
 
 pub(crate) fn respond(me: &str, env: &Value) -> Option<Value> {
     if envelope::kind(env) != Some("mcp/proposal") || envelope::from(env) == Some(me) {

@@ -7,10 +7,12 @@ pub(crate) mod expr;
 pub(crate) mod fulfiller;
 pub(crate) mod run;
 
+use std::ops::ControlFlow;
+
 use serde_json::Value;
 
 use mew_client::participant::{normalize_url, UrlError};
-use mew_client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions};
+use mew_client::{End, Handler, LinkLog, LinkNote, Participant, ParticipantOptions, Sender};
 
 /// Which built-in agent to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,38 +51,62 @@ pub(crate) async fn run(
     normalize_url(&opts.gateway)?;
     let me = opts.participant_id.clone();
     let (gateway, space) = (opts.gateway.clone(), opts.space.clone());
-    let mut participant = Participant::spawn(opts);
-    let sender = participant.sender();
-    let mut link = LinkLog::default();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            event = participant.next_event() => match event {
-                None => break,
-                // One line per (re)join, so the participant's log shows it is alive.
-                Some(Event::Joined) => {
-                    link.joined();
-                    println!("{} agent {me} joined space {space} at {gateway}", kind.name());
-                }
-                Some(Event::Disconnected(reason)) => match link.disconnected(&reason) {
-                    Some(LinkNote::Lost(reason)) => {
-                        println!("{} agent {me} disconnected ({reason}); reconnecting", kind.name());
-                    }
-                    Some(LinkNote::Waiting(reason)) => {
-                        println!("{} agent {me}: {reason}; retrying", kind.name());
-                    }
-                    None => {}
-                },
-                Some(Event::Envelope(env)) => {
-                    for reply in kind.respond(&me, &env) {
-                        sender.send(&reply);
-                    }
-                }
-                Some(Event::Text(_)) => {}
-            },
-        }
-    }
-    participant.close().await;
+    let participant = Participant::spawn(opts);
+    let mut agent = Agent {
+        kind,
+        sender: participant.sender(),
+        link: LinkLog::default(),
+        me,
+        gateway,
+        space,
+    };
+    mew_client::run(participant, &mut agent, shutdown).await;
     Ok(())
+}
+
+/// A built-in agent on its connection: it answers envelopes and logs its link.
+struct Agent {
+    kind: AgentKind,
+    sender: Sender,
+    link: LinkLog,
+    me: String,
+    gateway: String,
+    space: String,
+}
+
+impl Handler for Agent {
+    type Input = ();
+    type Output = ();
+
+    fn on_connected(&mut self) -> ControlFlow<()> {
+        // One line per (re)join, so the participant's log shows it is alive.
+        self.link.joined();
+        let (name, me) = (self.kind.name(), &self.me);
+        println!(
+            "{name} agent {me} joined space {} at {}",
+            self.space, self.gateway
+        );
+        ControlFlow::Continue(())
+    }
+
+    fn on_disconnected(&mut self, reason: String) -> ControlFlow<()> {
+        let (name, me) = (self.kind.name(), &self.me);
+        match self.link.disconnected(&reason) {
+            Some(LinkNote::Lost(reason)) => {
+                println!("{name} agent {me} disconnected ({reason}); reconnecting");
+            }
+            Some(LinkNote::Waiting(reason)) => println!("{name} agent {me}: {reason}; retrying"),
+            None => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn on_envelope(&mut self, env: Value) -> ControlFlow<()> {
+        for reply in self.kind.respond(&self.me, &env) {
+            self.sender.send(&reply);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn on_end(&mut self, _end: End) {}
 }

@@ -17,7 +17,8 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use super::stats::{cpu_time, quantile, rss_kib};
-use mew_client::{envelope, Event, Participant, ParticipantOptions};
+use mew_client::{Event, Participant, ParticipantOptions};
+use mew_protocol::envelope;
 
 #[derive(Debug, Clone)]
 pub(crate) struct LoadOptions {

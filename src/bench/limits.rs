@@ -120,11 +120,10 @@ impl Gw {
     }
 
     async fn healthy(&self) -> bool {
-        let check = mew_gateway::check_health("127.0.0.1", self.port);
-        matches!(
-            tokio::time::timeout(Duration::from_secs(10), check).await,
-            Ok(Ok(true))
-        )
+        let url = format!("http://127.0.0.1:{}/health", self.port);
+        mew_client::http::get(&url, Duration::from_secs(10))
+            .await
+            .is_ok_and(|r| r.is_healthy())
     }
 }
 

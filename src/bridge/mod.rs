@@ -6,6 +6,7 @@
 pub(crate) mod child;
 pub(crate) mod route;
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -14,7 +15,7 @@ use thiserror::Error;
 use child::McpChild;
 pub(crate) use child::ServerCommand;
 use mew_client::participant::{normalize_url, UrlError};
-use mew_client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions};
+use mew_client::{End, Handler, LinkLog, LinkNote, Participant, ParticipantOptions};
 use route::{Action, Router};
 
 /// The MCP revision the bridge asks for; servers answer with the one they speak.
@@ -139,54 +140,97 @@ pub(crate) async fn run(
     let tools = ready
         .tools
         .map_or_else(|| "tools unknown".to_string(), |n| format!("{n} tools"));
-    let mut participant = Participant::spawn(opts.participant);
-    let sender = participant.sender();
-    let mut router = Router::new(&me, ready.init_result, LIST_ID + 1);
-    let mut link = LinkLog::default();
-    let outcome = loop {
-        tokio::select! {
-            _ = &mut shutdown => break Ok(()),
-            event = participant.next_event() => match event {
-                None => break Ok(()),
-                Some(Event::Joined) => {
-                    link.joined();
-                    println!(
-                        "bridge {me} joined space {space} at {gateway}; MCP server {} ready ({tools})",
-                        ready.name
-                    );
-                }
-                Some(Event::Disconnected(reason)) => match link.disconnected(&reason) {
-                    Some(LinkNote::Lost(reason)) => {
-                        println!("bridge {me} disconnected ({reason}); reconnecting");
-                    }
-                    Some(LinkNote::Waiting(reason)) => {
-                        println!("bridge {me}: {reason}; retrying");
-                    }
-                    None => {}
-                },
-                Some(Event::Envelope(env)) => {
-                    for action in router.on_space(&env) {
-                        apply(action, &server, &sender);
-                    }
-                }
-                Some(Event::Text(_)) => {}
-            },
-            msg = server.recv() => match msg {
-                Some(msg) => {
-                    for action in router.on_server(&msg) {
-                        apply(action, &server, &sender);
-                    }
-                }
-                None => {
-                    let reason = server.exit_reason().await;
-                    break Err(BridgeError::ServerExited { command: command.clone(), reason });
-                }
-            },
-        }
+    let participant = Participant::spawn(opts.participant);
+    let mut bridge = Bridge {
+        sender: participant.sender(),
+        router: Router::new(&me, ready.init_result, LIST_ID + 1),
+        server,
+        command,
+        link: LinkLog::default(),
+        joined_line: format!(
+            "bridge {me} joined space {space} at {gateway}; MCP server {} ready ({tools})",
+            ready.name
+        ),
+        me,
     };
-    participant.close().await;
-    server.kill().await;
+    let outcome = mew_client::run(participant, &mut bridge, shutdown).await;
+    bridge.server.kill().await;
     outcome
+}
+
+/// What the MCP server did.
+enum FromServer {
+    Message(Value),
+    /// It closed its output; why, for the log.
+    Exited(String),
+}
+
+/// The bridge on its connection: envelopes go through the router to the MCP server, and the
+/// server's messages through it to the space.
+struct Bridge {
+    sender: mew_client::Sender,
+    router: Router,
+    server: McpChild,
+    command: String,
+    link: LinkLog,
+    joined_line: String,
+    me: String,
+}
+
+impl Handler for Bridge {
+    type Input = FromServer;
+    type Output = Result<(), BridgeError>;
+
+    fn on_connected(&mut self) -> ControlFlow<Self::Output> {
+        self.link.joined();
+        println!("{}", self.joined_line);
+        ControlFlow::Continue(())
+    }
+
+    fn on_disconnected(&mut self, reason: String) -> ControlFlow<Self::Output> {
+        let me = &self.me;
+        match self.link.disconnected(&reason) {
+            Some(LinkNote::Lost(reason)) => {
+                println!("bridge {me} disconnected ({reason}); reconnecting");
+            }
+            Some(LinkNote::Waiting(reason)) => println!("bridge {me}: {reason}; retrying"),
+            None => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn on_envelope(&mut self, env: Value) -> ControlFlow<Self::Output> {
+        for action in self.router.on_space(&env) {
+            apply(action, &self.server, &self.sender);
+        }
+        ControlFlow::Continue(())
+    }
+
+    async fn next_input(&mut self) -> FromServer {
+        match self.server.recv().await {
+            Some(msg) => FromServer::Message(msg),
+            None => FromServer::Exited(self.server.exit_reason().await),
+        }
+    }
+
+    fn on_input(&mut self, input: FromServer) -> ControlFlow<Self::Output> {
+        match input {
+            FromServer::Message(msg) => {
+                for action in self.router.on_server(&msg) {
+                    apply(action, &self.server, &self.sender);
+                }
+                ControlFlow::Continue(())
+            }
+            FromServer::Exited(reason) => ControlFlow::Break(Err(BridgeError::ServerExited {
+                command: self.command.clone(),
+                reason,
+            })),
+        }
+    }
+
+    fn on_end(&mut self, _end: End) -> Self::Output {
+        Ok(())
+    }
 }
 
 fn apply(action: Action, server: &McpChild, space: &mew_client::Sender) {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use mew_client::envelope;
+use mew_protocol::envelope;
 
 /// Answer to server-initiated requests (sampling, roots, elicitation): the bridge has no
 /// client to forward them to.

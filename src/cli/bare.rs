@@ -57,11 +57,7 @@ async fn up_and_connect() -> anyhow::Result<()> {
         dry_run: false,
     };
     let report = runner::up(&opts, &super::space::up::print_progress).await?;
-    let host = match report.bind.as_str() {
-        "0.0.0.0" | "::" | "" => "127.0.0.1",
-        h => h,
-    };
-    let url = format!("ws://{host}:{}", report.port);
+    let url = report.gateway_ws();
     println!("Gateway: {url} (stop the space with `mew space down`)");
     let space = mew_space::config::find_and_load(None, None, None)?;
     connect_to(&space, None, Some(url), None).await

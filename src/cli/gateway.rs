@@ -4,6 +4,9 @@ use clap::{Args, Subcommand};
 use mew_gateway::GatewayOptions;
 use std::path::PathBuf;
 
+/// `mew gateway health` gives up on a gateway that accepts but never answers.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum GatewayCommand {
     /// Start the MEW gateway (WebSocket + HTTP on one port).
@@ -65,12 +68,16 @@ pub(crate) async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
             Ok(())
         }
         GatewayCommand::Health(a) => {
-            let ok = mew_gateway::check_health(&a.host, a.port)
+            let url = format!(
+                "{}/health",
+                mew_space::net::reachable_url("http", &a.host, a.port)
+            );
+            let answer = mew_client::http::get(&url, HEALTH_TIMEOUT)
                 .await
                 .map_err(|e| {
                     anyhow::anyhow!("gateway at {}:{} unreachable: {e}", a.host, a.port)
                 })?;
-            if ok {
+            if answer.is_healthy() {
                 Ok(())
             } else {
                 Err(anyhow::anyhow!(

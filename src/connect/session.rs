@@ -1,6 +1,6 @@
 //! The interactive session's state and text, without I/O: what to print for each envelope,
 //! what each typed line means, and the pending proposals.
-use mew_client::envelope;
+use mew_protocol::envelope;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -325,11 +325,12 @@ impl Session {
 
 /// Fill in what the user left out of a typed envelope: protocol, id, ts, from.
 fn complete(mut obj: Map<String, Value>, me: &str) -> Value {
-    obj.entry("protocol").or_insert(json!(envelope::PROTOCOL));
+    obj.entry("protocol")
+        .or_insert(json!(mew_protocol::PROTOCOL));
     if !obj.contains_key("id") {
         obj.insert("id".into(), json!(envelope::new_id(me)));
     }
-    obj.entry("ts").or_insert(json!(envelope::now_ts()));
+    obj.entry("ts").or_insert(json!(mew_protocol::iso_now()));
     obj.insert("from".into(), json!(me));
     Value::Object(obj)
 }

@@ -1,96 +1,13 @@
-//! A minimal HTTP/1.1 GET for the gateway's JSON endpoints on the loopback address it is
-//! published on (`/participants?space=<id>`, `/health`). One request per connection.
+//! The gateway's JSON endpoints as the CLI reads them (`/participants?space=<id>`, `/health`),
+//! on the loopback address the gateway is published on, through `mew_client::http`.
 use serde::Deserialize;
 use std::time::Duration;
-use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-#[derive(Debug, Error)]
-pub(crate) enum HttpError {
-    #[error("cannot reach the gateway at {addr}: {source}")]
-    Connect {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("the gateway at {0} did not answer in time")]
-    Timeout(String),
-    #[error("the gateway at {addr} answered with an unexpected response: {detail}")]
-    Response { addr: String, detail: String },
-}
+/// How long one poll of the gateway may take.
+const POLL_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// GET `path` from `host:port` and return the body when the status is 200.
-pub(crate) async fn get(
-    host: &str,
-    port: u16,
-    path: &str,
-    timeout: Duration,
-) -> Result<String, HttpError> {
-    let addr = format!("{host}:{port}");
-    match tokio::time::timeout(timeout, get_inner(&addr, host, path)).await {
-        Ok(r) => r,
-        Err(_) => Err(HttpError::Timeout(addr)),
-    }
-}
-
-async fn get_inner(addr: &str, host: &str, path: &str) -> Result<String, HttpError> {
-    let io = |source| HttpError::Connect {
-        addr: addr.to_string(),
-        source,
-    };
-    let mut stream = TcpStream::connect(addr).await.map_err(io)?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.map_err(io)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.map_err(io)?;
-    parse_response(&raw).map_err(|detail| HttpError::Response {
-        addr: addr.to_string(),
-        detail,
-    })
-}
-
-/// Split an HTTP/1.1 response into status and body (plain or chunked).
-fn parse_response(raw: &[u8]) -> Result<String, String> {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| "no header/body separator".to_string())?;
-    let status_line = head.lines().next().unwrap_or_default();
-    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
-    if status != "200" {
-        return Err(format!("status line `{status_line}`"));
-    }
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    if chunked {
-        dechunk(body)
-    } else {
-        Ok(body.to_string())
-    }
-}
-
-fn dechunk(mut body: &str) -> Result<String, String> {
-    let mut out = String::new();
-    loop {
-        let (size_line, rest) = body
-            .split_once("\r\n")
-            .ok_or_else(|| "truncated chunk".to_string())?;
-        let size_hex = size_line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16).map_err(|_| "bad chunk size".to_string())?;
-        if size == 0 {
-            return Ok(out);
-        }
-        let chunk = rest
-            .get(..size)
-            .ok_or_else(|| "truncated chunk".to_string())?;
-        out.push_str(chunk);
-        body = rest
-            .get(size..)
-            .unwrap_or_default()
-            .trim_start_matches("\r\n");
-    }
+fn base_url(host: &str, port: u16) -> String {
+    mew_space::net::reachable_url("http", host, port)
 }
 
 /// One entry of `GET /participants?space=<id>`.
@@ -118,13 +35,17 @@ pub(crate) async fn connected_participants(
     host: &str,
     port: u16,
     space_id: &str,
-) -> Result<Vec<GatewayParticipant>, HttpError> {
-    let path = format!("/participants?space={}", url_escape(space_id));
-    let body = get(host, port, &path, Duration::from_millis(500)).await?;
-    parse_participants(&body).map_err(|detail| HttpError::Response {
-        addr: format!("{host}:{port}"),
-        detail,
-    })
+) -> Option<Vec<GatewayParticipant>> {
+    let url = format!(
+        "{}/participants?space={}",
+        base_url(host, port),
+        url_escape(space_id)
+    );
+    let answer = mew_client::http::get(&url, POLL_TIMEOUT).await.ok()?;
+    if answer.status != 200 {
+        return None;
+    }
+    parse_participants(&answer.body).ok()
 }
 
 /// Ids connected to the space's gateway, found through its container's published port;
@@ -140,7 +61,7 @@ pub(crate) async fn connected_ids(
         return None;
     }
     let (host, port) = crate::ops::status::gateway_address(facts)?;
-    let participants = connected_participants(&host, port, space_id).await.ok()?;
+    let participants = connected_participants(&host, port, space_id).await?;
     Some(
         participants
             .into_iter()
@@ -152,9 +73,10 @@ pub(crate) async fn connected_ids(
 
 /// Whether `GET /health` answers 200.
 pub(crate) async fn healthy(host: &str, port: u16) -> bool {
-    get(host, port, "/health", Duration::from_millis(500))
+    let url = format!("{}/health", base_url(host, port));
+    mew_client::http::get(&url, POLL_TIMEOUT)
         .await
-        .is_ok()
+        .is_ok_and(|r| r.status == 200)
 }
 
 /// Percent-encode everything but unreserved characters (space ids are usually plain already).
@@ -173,16 +95,6 @@ fn url_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_plain_and_chunked_bodies() {
-        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
-        assert_eq!(parse_response(plain).unwrap(), "{}");
-        let chunked =
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked).unwrap(), "{\"a\":1}");
-        assert!(parse_response(b"HTTP/1.1 404 Not Found\r\n\r\n").is_err());
-    }
 
     #[test]
     fn parses_participants() {

@@ -1,6 +1,6 @@
 //! `mew space up` and `mew space down` as library operations: load, lock, observe, plan, apply.
 //! The CLI handlers only turn flags into `UpOptions` / `DownOptions` and print the outcome.
-use mew_engine::apply::{self, apply, ApplyContext, ApplyError, Outcome, Progress};
+use mew_engine::apply::{apply, ApplyContext, ApplyError, Outcome, Progress};
 use mew_engine::image::{self, Runtime};
 use mew_engine::{observe, Engine, EngineError};
 use mew_space::config::{ConfigError, Kind, Space};
@@ -122,7 +122,7 @@ impl UpReport {
         self.plan.is_empty()
     }
     pub(crate) fn gateway_ws(&self) -> String {
-        apply::host_url(&self.bind, self.port).replacen("http://", "ws://", 1)
+        mew_space::net::reachable_url("ws", &self.bind, self.port)
     }
 }
 

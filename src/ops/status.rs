@@ -92,22 +92,14 @@ pub(crate) fn gateway_address(facts: &[ContainerFacts]) -> Option<(String, u16)>
         .iter()
         .find(|f| f.role.as_deref() == Some("gateway"))?;
     let p = gw.published.first()?;
-    let host = match p.host_ip.as_str() {
-        // Published on every interface: loopback reaches it.
-        "" | "0.0.0.0" | "::" => "127.0.0.1".to_string(),
-        ip => ip.to_string(),
-    };
-    Some((host, p.host_port))
+    Some((mew_space::net::reachable_host(&p.host_ip), p.host_port))
 }
 
 /// The URL users connect to: the address the port is published on, as `up` prints it. Not
 /// `localhost`: the port is published on 127.0.0.1 only, and clients that resolve `localhost` to
 /// `::1` first (Node 17+) would be refused.
 pub(crate) fn gateway_url(host: &str, port: u16) -> String {
-    match host {
-        h if h.contains(':') => format!("ws://[{h}]:{port}"),
-        h => format!("ws://{h}:{port}"),
-    }
+    mew_space::net::reachable_url("ws", host, port)
 }
 
 /// Seconds between two RFC 3339 times.

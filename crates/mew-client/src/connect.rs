@@ -1,6 +1,7 @@
 //! `mew client connect` (spec/cli.md §3.9): join a space and bridge it to files, FIFOs or a
 //! terminal. Received messages become one compact JSON line each (output log / FIFO / stdout),
 //! or readable lines on a terminal; input lines become envelopes.
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,10 +9,11 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-use super::envelope;
 use super::io::{follow_lines, stdin_lines, LineSink, SinkTarget};
-use super::participant::{normalize_url, Event, Participant, ParticipantOptions, UrlError};
+use super::participant::{normalize_url, Participant, ParticipantOptions, Sender, UrlError};
 use super::render::render;
+use super::run::{End, Handler};
+use mew_protocol::envelope;
 
 #[derive(Debug, Error)]
 pub enum ConnectError {
@@ -134,77 +136,121 @@ pub async fn run(
         _ => None,
     };
     let interactive = opts.input == Input::Interactive;
-    let mut lines: mpsc::UnboundedReceiver<String> = match &opts.input {
-        Input::Follow(p) => follow_lines(p.clone()),
-        Input::Stdin | Input::Interactive => stdin_lines(),
-        Input::None => mpsc::unbounded_channel().1,
+    let lines = match &opts.input {
+        Input::Follow(p) => Some(follow_lines(p.clone())),
+        Input::Stdin | Input::Interactive => Some(stdin_lines()),
+        Input::None => None,
     };
-    let mut lines_open = opts.input != Input::None;
 
     let me = opts.participant.participant_id.clone();
     let url = opts.participant.gateway.clone();
     let space = opts.participant.space.clone();
-    let mut participant = Participant::spawn(opts.participant);
-    let sender = participant.sender();
+    let participant = Participant::spawn(opts.participant);
     if interactive {
         println!("Connecting to {url} as {me} (space {space}). /help for help.");
     }
-
-    tokio::pin!(shutdown);
-    let mut connected = false;
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            event = participant.next_event() => match event {
-                None => break,
-                Some(Event::Joined) => {
-                    connected = true;
-                    eprintln!("Connected to {url} as {me} (space {space})");
-                }
-                Some(Event::Disconnected(reason)) => {
-                    // Report the transition once, not every retry.
-                    if connected {
-                        eprintln!("Disconnected ({reason}); reconnecting");
-                    } else {
-                        tracing::debug!("{reason}");
-                    }
-                    connected = false;
-                }
-                Some(Event::Envelope(env)) => match (&sink, &opts.output) {
-                    (Some(sink), _) => sink.write_line(&env.to_string()),
-                    (None, Output::Readable) => println!("{}", render(&env)),
-                    (None, _) => println!("{env}"),
-                },
-                Some(Event::Text(text)) => {
-                    if sink.is_none() {
-                        println!("{text}");
-                    }
-                }
-            },
-            line = lines.recv(), if lines_open => match line {
-                None => {
-                    lines_open = false;
-                    if interactive {
-                        break; // Ctrl-D
-                    }
-                }
-                Some(line) => match parse_line(&line, interactive, &me) {
-                    LineAction::Send(env) => {
-                        sender.send(&env);
-                    }
-                    LineAction::Help => println!("{HELP}"),
-                    LineAction::Exit => break,
-                    LineAction::Invalid(msg) => eprintln!("{msg}"),
-                    LineAction::Nothing => {}
-                },
-            },
-        }
-    }
-    participant.close().await;
-    if let Some(sink) = sink {
+    let mut client = Client {
+        sender: participant.sender(),
+        sink,
+        output: opts.output,
+        lines,
+        interactive,
+        connected: false,
+        me,
+        url,
+        space,
+    };
+    super::run::run(participant, &mut client, shutdown).await;
+    if let Some(sink) = client.sink {
         sink.finish(Duration::from_millis(500));
     }
     Ok(())
+}
+
+/// The connected client: received messages go to the output, input lines to the space.
+struct Client {
+    sender: Sender,
+    sink: Option<LineSink>,
+    output: Output,
+    /// `None` once input has ended (or when there is none).
+    lines: Option<mpsc::UnboundedReceiver<String>>,
+    interactive: bool,
+    connected: bool,
+    me: String,
+    url: String,
+    space: String,
+}
+
+impl Handler for Client {
+    type Input = Option<String>;
+    type Output = ();
+
+    fn on_connected(&mut self) -> ControlFlow<()> {
+        self.connected = true;
+        eprintln!(
+            "Connected to {} as {} (space {})",
+            self.url, self.me, self.space
+        );
+        ControlFlow::Continue(())
+    }
+
+    fn on_disconnected(&mut self, reason: String) -> ControlFlow<()> {
+        // Report the transition once, not every retry.
+        if self.connected {
+            eprintln!("Disconnected ({reason}); reconnecting");
+        } else {
+            tracing::debug!("{reason}");
+        }
+        self.connected = false;
+        ControlFlow::Continue(())
+    }
+
+    fn on_envelope(&mut self, env: Value) -> ControlFlow<()> {
+        match (&self.sink, &self.output) {
+            (Some(sink), _) => sink.write_line(&env.to_string()),
+            (None, Output::Readable) => println!("{}", render(&env)),
+            (None, _) => println!("{env}"),
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn on_text(&mut self, text: String) -> ControlFlow<()> {
+        if self.sink.is_none() {
+            println!("{text}");
+        }
+        ControlFlow::Continue(())
+    }
+
+    async fn next_input(&mut self) -> Option<String> {
+        match &mut self.lines {
+            Some(lines) => lines.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn on_input(&mut self, line: Option<String>) -> ControlFlow<()> {
+        let Some(line) = line else {
+            self.lines = None;
+            // Ctrl-D leaves a terminal session; the end of piped input only stops input.
+            return if self.interactive {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            };
+        };
+        match parse_line(&line, self.interactive, &self.me) {
+            LineAction::Send(env) => {
+                self.sender.send(&env);
+            }
+            LineAction::Help => println!("{HELP}"),
+            LineAction::Exit => return ControlFlow::Break(()),
+            LineAction::Invalid(msg) => eprintln!("{msg}"),
+            LineAction::Nothing => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn on_end(&mut self, _end: End) {}
 }
 
 #[cfg(test)]

@@ -1,14 +1,18 @@
-//! A MEW participant: the WebSocket connection with join and reconnect (`participant`), small
-//! envelope helpers (`envelope`), `mew client connect` (`connect`) and the MCP server scaffolding
-//! (`mcp`). No engine, no HTTP server.
+//! A MEW participant: the WebSocket connection with join and reconnect (`participant`),
+//! the one event loop (`run`), `mew client connect`
+//! (`connect`), the MCP server scaffolding (`mcp`) and the one HTTP client
+//! (`http`). Envelopes are built and read with `mew_protocol::envelope`. No engine, no HTTP
+//! server.
 pub mod connect;
-pub mod envelope;
+pub mod http;
 pub mod io;
 pub mod mcp;
 pub mod participant;
 pub mod render;
+pub mod run;
 
 pub use participant::{Event, LinkLog, LinkNote, Participant, ParticipantOptions, Sender};
+pub use run::{run, End, Handler};
 
 /// Resolves on SIGINT or SIGTERM (the ways a container engine or a terminal stop a participant).
 pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {

@@ -60,7 +60,7 @@ pub fn render(env: &Value) -> String {
         ),
         "" => format!("{from}: {env}"),
         _ => {
-            let to: Vec<&str> = super::envelope::to(env);
+            let to: Vec<&str> = mew_protocol::envelope::to(env);
             let arrow = if to.is_empty() {
                 String::new()
             } else {

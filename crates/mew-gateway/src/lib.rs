@@ -209,21 +209,3 @@ impl Signals {
         }
     }
 }
-
-/// `mew gateway health`: true iff `GET /health` answers with `"status":"ok"`.
-pub async fn check_health(host: &str, port: u16) -> Result<bool, std::io::Error> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect((host, port)).await?;
-    let req = format!("GET /health HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
-    let text = String::from_utf8_lossy(&buf);
-    let ok_status = text.starts_with("HTTP/1.1 200");
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    let status_ok = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(|s| s == "ok"))
-        .unwrap_or(false);
-    Ok(ok_status && status_ok)
-}

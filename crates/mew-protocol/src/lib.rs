@@ -1,5 +1,6 @@
 //! MEW envelopes (spec/gateway.md §2) and capability matching (§4): pure functions, no I/O.
 pub mod capability;
+pub mod envelope;
 
 use serde_json::{Map, Value};
 use std::time::{SystemTime, UNIX_EPOCH};

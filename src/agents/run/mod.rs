@@ -7,6 +7,7 @@ pub(crate) mod openai;
 pub(crate) mod tools;
 
 use std::collections::{HashSet, VecDeque};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,9 +17,9 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use config::{AgentConfig, ModelSettings};
-use mew_client::envelope;
 use mew_client::participant::{normalize_url, UrlError};
-use mew_client::{Event, LinkLog, LinkNote, Participant, ParticipantOptions, Sender};
+use mew_client::{End, Handler, LinkLog, LinkNote, Participant, ParticipantOptions, Sender};
+use mew_protocol::envelope;
 use openai::ChatClient;
 use tools::{Catalog, Registry};
 
@@ -135,7 +136,7 @@ pub(crate) async fn run(
         },
     };
 
-    let mut participant = Participant::spawn(opts.participant);
+    let participant = Participant::spawn(opts.participant);
     let (bus, _) = broadcast::channel(1024);
     let shared = Arc::new(Shared {
         me: me.clone(),
@@ -149,39 +150,63 @@ pub(crate) async fn run(
     let (chat_tx, chat_rx) = mpsc::unbounded_channel();
     let worker = tokio::spawn(chat_worker(shared.clone(), chat_rx, client));
 
-    let mut link = LinkLog::default();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            event = participant.next_event() => match event {
-                None => break,
-                Some(Event::Joined) => {
-                    link.joined();
-                    println!("run agent {me} joined space {space} at {gateway}");
-                }
-                Some(Event::Disconnected(reason)) => match link.disconnected(&reason) {
-                    Some(LinkNote::Lost(reason)) => {
-                        println!("run agent {me} disconnected ({reason}); reconnecting");
-                    }
-                    Some(LinkNote::Waiting(reason)) => {
-                        println!("run agent {me}: {reason}; retrying");
-                    }
-                    None => {}
-                },
-                Some(Event::Envelope(env)) => {
-                    // No subscriber is normal (nothing is waiting).
-                    let _ = shared.bus.send(env.clone());
-                    on_envelope(&shared, &env, &chat_tx);
-                }
-                Some(Event::Text(_)) => {}
-            },
-        }
-    }
+    let mut agent = RunAgent {
+        shared,
+        chats: chat_tx,
+        link: LinkLog::default(),
+        me,
+        gateway,
+        space,
+    };
+    mew_client::run(participant, &mut agent, shutdown).await;
     // A model request or a proposal may be in flight: stopping must not wait for it.
     worker.abort();
-    participant.close().await;
     Ok(())
+}
+
+/// The agent on its connection: envelopes go to the bus (answers awaited) and `on_envelope`.
+struct RunAgent {
+    shared: Arc<Shared>,
+    chats: mpsc::UnboundedSender<Value>,
+    link: LinkLog,
+    me: String,
+    gateway: String,
+    space: String,
+}
+
+impl Handler for RunAgent {
+    type Input = ();
+    type Output = ();
+
+    fn on_connected(&mut self) -> ControlFlow<()> {
+        self.link.joined();
+        println!(
+            "run agent {} joined space {} at {}",
+            self.me, self.space, self.gateway
+        );
+        ControlFlow::Continue(())
+    }
+
+    fn on_disconnected(&mut self, reason: String) -> ControlFlow<()> {
+        let me = &self.me;
+        match self.link.disconnected(&reason) {
+            Some(LinkNote::Lost(reason)) => {
+                println!("run agent {me} disconnected ({reason}); reconnecting");
+            }
+            Some(LinkNote::Waiting(reason)) => println!("run agent {me}: {reason}; retrying"),
+            None => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn on_envelope(&mut self, env: Value) -> ControlFlow<()> {
+        // No subscriber is normal (nothing is waiting).
+        let _ = self.shared.bus.send(env.clone());
+        on_envelope(&self.shared, &env, &self.chats);
+        ControlFlow::Continue(())
+    }
+
+    fn on_end(&mut self, _end: End) {}
 }
 
 fn on_envelope(shared: &Arc<Shared>, env: &Value, chats: &mpsc::UnboundedSender<Value>) {

@@ -92,7 +92,7 @@ pub(crate) async fn running_gateway(space: &Space, host: Option<&str>) -> anyhow
         .iter()
         .any(|f| f.role.as_deref() == Some("gateway") && f.state == "running");
     match crate::ops::status::gateway_address(&facts) {
-        Some((host, port)) if running => Ok(format!("ws://{host}:{port}")),
+        Some((host, port)) if running => Ok(crate::ops::status::gateway_url(&host, port)),
         _ => Err(anyhow::anyhow!(
             "No running space found (space {}). Use \"mew space up\" first.",
             space.id

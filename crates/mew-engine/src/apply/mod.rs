@@ -3,7 +3,6 @@
 //! this run created (containers, and the network if it was created now) before returning. A
 //! container to recreate is stopped and set aside (renamed) rather than removed, and removed
 //! only once the whole run succeeded: a failed reconfiguration brings the old one back.
-pub mod http;
 
 use crate::{container, image, network, podman, volume, Engine, EngineError, EngineKind};
 use futures_util::future::join_all;
@@ -38,22 +37,12 @@ impl ApplyContext {
             space_id: space_id.to_string(),
             logs_dir: space_dir.join("logs"),
             space_dir,
-            gateway_http: host_url(bind, port),
+            gateway_http: mew_space::net::reachable_url("http", bind, port),
             health_timeout: Duration::from_secs(30),
             join_timeout: Duration::from_secs(20),
             stop_timeout: None,
             network_id: None,
         }
-    }
-}
-
-/// `http://<addr>:<port>` for a bind address, reachable from the host.
-pub fn host_url(bind: &str, port: u16) -> String {
-    match bind {
-        "" | "0.0.0.0" => format!("http://127.0.0.1:{port}"),
-        "::" | "[::]" => format!("http://[::1]:{port}"),
-        b if b.contains(':') && !b.starts_with('[') => format!("http://[{b}]:{port}"),
-        b => format!("http://{b}:{port}"),
     }
 }
 
@@ -371,9 +360,9 @@ async fn wait_healthy(
     let mut last = String::from("no answer yet");
     let mut last_state_check = Instant::now();
     while start.elapsed() < ctx.health_timeout {
-        match http::get(&health, Duration::from_secs(2)).await {
-            Ok((200, body)) if is_ok_status(&body) => return Ok(()),
-            Ok((status, body)) => last = format!("HTTP {status}: {}", body.trim()),
+        match mew_client::http::get(&health, Duration::from_secs(2)).await {
+            Ok(r) if r.is_healthy() => return Ok(()),
+            Ok(r) => last = format!("HTTP {}: {}", r.status, r.body.trim()),
             Err(e) => last = e.to_string(),
         }
         if last_state_check.elapsed() >= Duration::from_secs(1) {
@@ -395,13 +384,6 @@ async fn wait_healthy(
         last,
         space: ctx.space_id.clone(),
     })
-}
-
-fn is_ok_status(body: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(|s| s == "ok"))
-        .unwrap_or(false)
 }
 
 /// `Some("exited with code 1")` when the container is no longer running.
@@ -436,8 +418,9 @@ async fn wait_joined(
     let mut missing: Vec<String> = participants.to_vec();
     let mut last_state_check: Option<Instant> = None;
     loop {
-        if let Ok((200, body)) = http::get(&url, Duration::from_secs(2)).await {
-            let connected = connected_ids(&body);
+        let answer = mew_client::http::get(&url, Duration::from_secs(2)).await;
+        if let Some(r) = answer.ok().filter(|r| r.status == 200) {
+            let connected = connected_ids(&r.body);
             missing.retain(|p| !connected.contains(p));
         }
         // The containers of those still missing, every 250 ms (one inspect each).
@@ -564,17 +547,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_urls() {
-        assert_eq!(host_url("127.0.0.1", 8080), "http://127.0.0.1:8080");
-        assert_eq!(host_url("0.0.0.0", 1), "http://127.0.0.1:1");
-        assert_eq!(host_url("::1", 2), "http://[::1]:2");
-    }
-
-    #[test]
-    fn health_and_roster_bodies() {
-        assert!(is_ok_status(r#"{"status":"ok","spaces":1}"#));
-        assert!(!is_ok_status(r#"{"status":"starting"}"#));
-        assert!(!is_ok_status("ok"));
+    fn roster_bodies() {
         let ids = connected_ids(
             r#"{"participants":[{"id":"a","connected":true},{"id":"b","connected":false}]}"#,
         );

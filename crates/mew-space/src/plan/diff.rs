@@ -184,13 +184,7 @@ pub fn plan(desired: &DesiredSpace, observed: &ObservedSpace) -> Plan {
 
 /// The gateway's health endpoint as seen from the host.
 pub fn health_url(bind: &str, port: u16) -> String {
-    let host = match bind {
-        "0.0.0.0" | "" => "127.0.0.1".to_string(),
-        "::" | "[::]" => "[::1]".to_string(),
-        b if b.contains(':') && !b.starts_with('[') => format!("[{b}]"),
-        b => b.to_string(),
-    };
-    format!("http://{host}:{port}/health")
+    format!("{}/health", crate::net::reachable_url("http", bind, port))
 }
 
 /// Take a space down: every container (in parallel), then its networks.

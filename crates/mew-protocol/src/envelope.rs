@@ -1,21 +1,12 @@
-//! Envelope helpers for participants (spec/gateway.md §2). Envelopes stay `serde_json::Value`
-//! objects so unknown fields pass through untouched.
+//! Building and reading envelopes as a participant does (spec/gateway.md §2). Envelopes stay
+//! `serde_json::Value` objects so unknown fields pass through untouched. Ids and timestamps are
+//! the crate's own (`gen_id`, `iso_now`), the same the gateway stamps.
+use crate::{gen_id, iso_now, PROTOCOL};
 use serde_json::{json, Map, Value};
 
-pub const PROTOCOL: &str = "mew/v0.4";
-
-/// A fresh envelope id: a prefix plus randomness (time alone collides under load).
-pub fn new_id(prefix: &str) -> String {
-    let n: u64 = rand::random();
-    format!(
-        "{prefix}-{}-{n:016x}",
-        chrono::Utc::now().timestamp_millis()
-    )
-}
-
-/// Current time as RFC 3339 with milliseconds, like the gateway's own timestamps.
-pub fn now_ts() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// A fresh envelope id from `from`: `<from>-<ms>-<random>`.
+pub fn new_id(from: &str) -> String {
+    gen_id(&format!("{from}-"))
 }
 
 /// The legacy join every reference client sends.
@@ -41,7 +32,7 @@ pub fn build(
     let mut m = Map::new();
     m.insert("protocol".into(), json!(PROTOCOL));
     m.insert("id".into(), json!(new_id(from)));
-    m.insert("ts".into(), json!(now_ts()));
+    m.insert("ts".into(), json!(iso_now()));
     m.insert("from".into(), json!(from));
     if !to.is_empty() {
         m.insert("to".into(), json!(to));
