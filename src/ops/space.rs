@@ -4,6 +4,7 @@ use mew_engine::apply::{self, apply, ApplyContext, ApplyError, Outcome, Progress
 use mew_engine::image::{self, Runtime};
 use mew_engine::{observe, Engine, EngineError};
 use mew_space::config::{ConfigError, Kind, Space};
+use mew_space::model::{ContainerState, Role};
 use mew_space::plan::{self, labels, DesiredSpace, ObservedSpace, Plan, ResolveOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -96,8 +97,9 @@ pub(crate) struct UpOptions {
 #[derive(Debug, Clone)]
 pub(crate) struct ParticipantState {
     pub(crate) id: String,
-    pub(crate) role: String,
-    pub(crate) state: String,
+    pub(crate) role: Role,
+    /// `None`: it has no container.
+    pub(crate) state: Option<ContainerState>,
 }
 
 /// What `up` did and what is running now.
@@ -278,13 +280,12 @@ fn states(desired: &DesiredSpace, observed: &ObservedSpace) -> Vec<ParticipantSt
         .chain(&desired.participants)
         .map(|spec| ParticipantState {
             id: spec.participant.clone(),
-            role: spec.role.as_str().to_string(),
+            role: spec.role,
             state: observed
                 .containers
                 .iter()
                 .find(|c| c.name == spec.name)
-                .map(|c| c.state.clone())
-                .unwrap_or_else(|| "not created".into()),
+                .map(|c| c.state),
         })
         .collect()
 }
@@ -487,15 +488,13 @@ async fn gateway_port(engine: &Engine, space_id: &str) -> Option<u16> {
     let containers = observe::containers_with(&engine.docker, &filter)
         .await
         .ok()?;
-    let gateway = containers
-        .iter()
-        .find(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("gateway"))?;
+    let gateway = containers.iter().find(|c| c.is_gateway())?;
     published_port(engine, &gateway.id).await
 }
 
 /// The mew space (id, directory) whose gateway publishes `port`, if one does.
 async fn port_holder(engine: &Engine, port: u16) -> Option<(String, String)> {
-    let filter = format!("{}=gateway", labels::ROLE);
+    let filter = format!("{}={}", labels::ROLE, Role::Gateway.as_str());
     let gateways = observe::containers_with(&engine.docker, &filter)
         .await
         .ok()?;

@@ -1,8 +1,9 @@
 //! Reading a space back from the engine, by label (design.md §2: state lives in the engine).
 use super::EngineError;
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
 use bollard::Docker;
-use mew_space::plan::{labels, ObservedContainer, ObservedNetwork, ObservedSpace};
+use mew_space::plan::{labels, ContainerState, ObservedContainer, ObservedNetwork, ObservedSpace};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -61,21 +62,23 @@ pub async fn containers_with(
     )
     .await
     .map_err(|e| EngineError::api("cannot list containers", e))?;
-    let mut out: Vec<ObservedContainer> = list
-        .into_iter()
-        .map(|c| ObservedContainer {
-            id: c.id.unwrap_or_default(),
-            name: c
-                .names
-                .and_then(|n| n.into_iter().next())
-                .map(|n| n.trim_start_matches('/').to_string())
-                .unwrap_or_default(),
-            labels: c.labels.unwrap_or_default().into_iter().collect(),
-            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-        })
-        .collect();
+    let mut out: Vec<ObservedContainer> = list.into_iter().map(from_summary).collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// The engine's list entry of a container as mew's model of it.
+pub fn from_summary(c: ContainerSummary) -> ObservedContainer {
+    ObservedContainer {
+        id: c.id.unwrap_or_default(),
+        name: c
+            .names
+            .and_then(|n| n.into_iter().next())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_default(),
+        labels: c.labels.unwrap_or_default().into_iter().collect(),
+        state: ContainerState::from_engine(&c.state.map(|s| s.to_string()).unwrap_or_default()),
+    }
 }
 
 /// Networks matching one label filter.

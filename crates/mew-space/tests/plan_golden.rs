@@ -10,8 +10,8 @@
 //!   "containers": [{"participant": "echo", "state": "running", "hash": "current"}]}`
 use mew_space::config::{self, LoadOptions};
 use mew_space::plan::{
-    self, labels, DesiredSpace, ObservedContainer, ObservedNetwork, ObservedSpace, Plan,
-    ResolveOptions,
+    self, labels, ContainerState, DesiredSpace, ObservedContainer, ObservedNetwork, ObservedSpace,
+    Plan, ResolveOptions,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -104,7 +104,7 @@ fn observed_for(case: &Path, desired: &DesiredSpace) -> Option<ObservedSpace> {
                     (labels::PARTICIPANT.to_string(), c.participant.clone()),
                     (labels::CONFIG_HASH.to_string(), hash),
                 ]),
-                state: c.state.clone(),
+                state: ContainerState::from_engine(&c.state),
             }
         })
         .collect();
@@ -154,7 +154,7 @@ fn converged(desired: &DesiredSpace) -> ObservedSpace {
                 id: c.name.clone(),
                 name: c.name.clone(),
                 labels: c.labels.clone(),
-                state: "running".into(),
+                state: ContainerState::Running,
             })
             .collect(),
         runtime_image_present: true,

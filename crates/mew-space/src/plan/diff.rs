@@ -24,11 +24,13 @@ fn decide(want: &ContainerSpec, have: Option<&ObservedContainer>) -> Decision {
     if want_hash.is_none() || have.config_hash() != want_hash {
         return Decision::Recreate;
     }
-    match have.state.as_str() {
-        "running" | "restarting" => Decision::Keep,
+    match have.state {
+        ContainerState::Running | ContainerState::Restarting => Decision::Keep,
         // Start cannot revive these.
-        "dead" | "removing" | "paused" => Decision::Recreate,
-        _ => Decision::Start,
+        ContainerState::Dead | ContainerState::Removing | ContainerState::Paused => {
+            Decision::Recreate
+        }
+        ContainerState::Created | ContainerState::Exited => Decision::Start,
     }
 }
 
@@ -273,7 +275,7 @@ mod tests {
             id: "1".into(),
             name: "d-a".into(),
             labels: BTreeMap::from([(labels::CONFIG_HASH.to_string(), hash.to_string())]),
-            state: state.into(),
+            state: ContainerState::from_engine(state),
         }
     }
 

@@ -7,63 +7,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Label keys (design.md §3). Every engine object mew creates carries them.
-pub mod labels {
-    pub const SPACE: &str = "io.mew.space";
-    pub const SPACE_DIR: &str = "io.mew.space.dir";
-    pub const PARTICIPANT: &str = "io.mew.participant";
-    pub const ROLE: &str = "io.mew.role";
-    pub const CONFIG_HASH: &str = "io.mew.config-hash";
-    pub const VERSION: &str = "io.mew.version";
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Gateway,
-    Agent,
-    Client,
-    Bridge,
-    Infra,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Gateway => "gateway",
-            Role::Agent => "agent",
-            Role::Client => "client",
-            Role::Bridge => "bridge",
-            Role::Infra => "infra",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Role> {
-        Some(match s {
-            "gateway" => Role::Gateway,
-            "agent" => Role::Agent,
-            "client" => Role::Client,
-            "bridge" => Role::Bridge,
-            "infra" => Role::Infra,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestartPolicy {
-    No,
-    /// `on-failure[:N]`; `None` = unlimited retries.
-    OnFailure(Option<u32>),
-    Always,
-    UnlessStopped,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogConfig {
-    pub driver: String,
-    pub options: BTreeMap<String, String>,
-}
+// Labels, roles, states, restart and log settings and the observed container live in the
+// bottom module (`config` speaks of them too); they are re-exported here for the planner's users.
+pub use crate::model::*;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
@@ -188,28 +134,6 @@ pub struct ObservedNetwork {
     pub id: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedContainer {
-    pub id: String,
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    /// Engine state: `created`, `running`, `exited`, `restarting`, `paused`, `dead`
-    /// (Podman also says `stopped`, `stopping`, `configured`).
-    pub state: String,
-}
-
-impl ObservedContainer {
-    pub fn participant(&self) -> Option<&str> {
-        self.labels.get(labels::PARTICIPANT).map(String::as_str)
-    }
-    pub fn config_hash(&self) -> Option<&str> {
-        self.labels.get(labels::CONFIG_HASH).map(String::as_str)
-    }
-    pub fn is_running(&self) -> bool {
-        matches!(self.state.as_str(), "running" | "restarting")
-    }
 }
 
 /// What the engine has for one space id, read once by label.
