@@ -22,7 +22,6 @@ pub struct ApplyContext {
     /// The gateway's HTTP base URL as seen from the host, e.g. `http://127.0.0.1:8080`.
     pub gateway_http: String,
     pub health_timeout: Duration,
-    pub join_timeout: Duration,
     /// Stop grace for every removed container (`down --timeout`); `None`: each container's own.
     pub stop_timeout: Option<i32>,
     /// Id of the space's network when it exists already (containers join it by id: a name can
@@ -40,7 +39,6 @@ impl ApplyContext {
             space_dir,
             gateway_http: host_url(bind, port),
             health_timeout: Duration::from_secs(30),
-            join_timeout: Duration::from_secs(20),
             stop_timeout: None,
             network_id: None,
         }
@@ -218,6 +216,19 @@ async fn run_action(
             report(Progress::Done(format!("runtime image {built} ready")));
             record(outcome, |o| o.image_built = Some(built));
         }
+        Action::PullImage { image } => {
+            report(Progress::Begin(format!("pulling {image}")));
+            container::pull_image(docker, image)
+                .await
+                .map_err(fail(format!("cannot pull {image}")))?;
+            report(Progress::Done(format!("image {image} pulled")));
+        }
+        Action::RemoveVolume { name } => {
+            volume::remove_volume(docker, name)
+                .await
+                .map_err(fail(format!("cannot remove volume {name}")))?;
+            report(Progress::Done(format!("volume {name} removed")));
+        }
         Action::EnsureRuntimeVolume { name, image } => {
             volume::ensure_runtime_volume(docker, engine.info.kind, name, image)
                 .await
@@ -316,10 +327,12 @@ async fn run_action(
             }
             report(Progress::Done("gateway healthy".into()));
         }
-        // A zero timeout means "do not wait" (participants that never join, like plain tools).
-        Action::WaitJoined { .. } if ctx.join_timeout.is_zero() => {}
-        Action::WaitJoined { participants } => {
-            let (missing, exited) = wait_joined(engine, participants, ctx).await;
+        Action::WaitJoined {
+            participants,
+            timeout_ms,
+        } => {
+            let timeout = Duration::from_millis(*timeout_ms);
+            let (missing, exited) = wait_joined(engine, participants, timeout, ctx).await;
             for e in &exited {
                 let name = mew_space::plan::container_name(&ctx.space_id, &e.participant);
                 let tail = container_tail(engine, &name, 20)
@@ -343,7 +356,7 @@ async fn run_action(
             } else {
                 report(Progress::Warning(format!(
                     "not joined after {} s: {} (see `mew space logs {}`)",
-                    ctx.join_timeout.as_secs(),
+                    timeout.as_secs(),
                     missing.join(", "),
                     ctx.space_id
                 )));
@@ -425,6 +438,7 @@ async fn stopped_status(engine: &Engine, name: &str) -> Option<String> {
 async fn wait_joined(
     engine: &Engine,
     participants: &[String],
+    timeout: Duration,
     ctx: &ApplyContext,
 ) -> (Vec<String>, Vec<Exited>) {
     let mut exited = Vec::new();
@@ -462,7 +476,7 @@ async fn wait_joined(
             }
             missing = still;
         }
-        if missing.is_empty() || start.elapsed() >= ctx.join_timeout {
+        if missing.is_empty() || start.elapsed() >= timeout {
             return (missing, exited);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -4,8 +4,8 @@
 //! `ObservedSpace` is what the engine has, read once by labels. `Plan` is the list of stages that
 //! turns one into the other; `apply` runs each stage's actions in parallel, stages in order.
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 // Labels, roles, states, restart and log settings and the observed container live in the
 // bottom module (`config` speaks of them too); they are re-exported here for the planner's users.
@@ -127,6 +127,24 @@ pub struct DesiredSpace {
     pub gateway: ContainerSpec,
     /// Participants that get a container, in space.yaml order.
     pub participants: Vec<ContainerSpec>,
+    /// How long `up` waits for the participants it starts to join; 0: it does not wait.
+    pub join_timeout_ms: u64,
+}
+
+impl DesiredSpace {
+    /// The gateway, then the participants.
+    pub fn containers(&self) -> impl Iterator<Item = &ContainerSpec> {
+        std::iter::once(&self.gateway).chain(&self.participants)
+    }
+
+    /// Images the containers use that the engine must have from elsewhere (pulled when missing):
+    /// all but the runtime image, which mew builds. Sorted, each once.
+    pub fn pulled_images(&self) -> BTreeSet<&str> {
+        self.containers()
+            .map(|c| c.image.as_str())
+            .filter(|i| *i != self.runtime_image)
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +154,17 @@ pub struct ObservedNetwork {
     pub labels: BTreeMap<String, String>,
 }
 
-/// What the engine has for one space id, read once by label.
+/// A mew gateway on the engine (of any space) and the host port it publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayPort {
+    pub space: String,
+    /// Its `io.mew.space.dir` label (`?` without one).
+    pub dir: String,
+    pub port: u16,
+}
+
+/// What the engine has for one space id, read once by label, and the few facts about other
+/// objects that `up` decides on (images, ports held by other spaces' gateways).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObservedSpace {
     pub networks: Vec<ObservedNetwork>,
@@ -145,6 +173,32 @@ pub struct ObservedSpace {
     pub runtime_image_present: bool,
     /// Whether the volume that carries mew into non-mew images exists (see `DesiredSpace::runtime_volume`).
     pub runtime_volume_present: bool,
+    /// Which of the images asked about (`DesiredSpace::pulled_images`) the engine has.
+    pub images_present: BTreeSet<String>,
+    /// Volumes labelled with the space (what `down --volumes` removes).
+    pub volumes: Vec<String>,
+    /// Every mew gateway on the engine with its published host port.
+    pub gateways: Vec<GatewayPort>,
+}
+
+impl ObservedSpace {
+    /// Directories the space's objects say they come from (normally zero or one), sorted.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let set: BTreeSet<PathBuf> = self
+            .containers
+            .iter()
+            .map(|c| &c.labels)
+            .chain(self.networks.iter().map(|n| &n.labels))
+            .filter_map(|l| l.get(labels::SPACE_DIR).map(PathBuf::from))
+            .collect();
+        set.into_iter().collect()
+    }
+
+    /// Another directory whose objects carry this space id, if there is one: a second space
+    /// must not take them over.
+    pub fn id_used_by_other_dir(&self, dir: &Path) -> Option<PathBuf> {
+        self.dirs().into_iter().find(|d| d != dir)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +206,10 @@ pub enum Action {
     /// Build the runtime image from the running mew executable.
     BuildRuntimeImage {
         tag: String,
+    },
+    /// Pull an image the engine does not have (with the engine's own credentials).
+    PullImage {
+        image: String,
     },
     /// Create the named volume holding mew (copied from the runtime image's `/opt/mew`), so that
     /// containers of other images can run `mew supervise` as their PID 1.
@@ -183,9 +241,14 @@ pub enum Action {
         name: String,
         url: String,
     },
-    /// Poll the gateway's `/participants` until these ids are connected.
+    /// Poll the gateway's `/participants` until these ids are connected, or the time is up.
     WaitJoined {
         participants: Vec<String>,
+        timeout_ms: u64,
+    },
+    /// Remove a volume labelled with the space (`down --volumes`).
+    RemoveVolume {
+        name: String,
     },
 }
 
