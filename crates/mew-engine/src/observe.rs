@@ -180,12 +180,12 @@ pub async fn networks_with(
         .await
         .map_err(|e| EngineError::api("cannot list networks", e))?;
     // By name, and networks of one name oldest first: the first is the one to keep
-    // (`network::network_order`).
+    // (`network_order`).
     let mut keyed: Vec<(i64, ObservedNetwork)> = list
         .into_iter()
         .map(|n| {
             let id = n.id.unwrap_or_default();
-            let (created, _) = super::network::network_order(n.created.as_deref(), &id);
+            let (created, _) = network_order(n.created.as_deref(), &id);
             let net = ObservedNetwork {
                 id,
                 name: n.name.unwrap_or_default(),
@@ -196,6 +196,16 @@ pub async fn networks_with(
         .collect();
     keyed.sort_by(|(ta, a), (tb, b)| (&a.name, ta, &a.id).cmp(&(&b.name, tb, &b.id)));
     Ok(keyed.into_iter().map(|(_, n)| n).collect())
+}
+
+/// The order in which networks of one name compete: oldest first, then by id. `created` is the
+/// engine's RFC 3339 timestamp (compared as a time: its fraction has no fixed width).
+pub fn network_order(created: Option<&str>, id: &str) -> (i64, String) {
+    let nanos = created
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .and_then(|t| t.timestamp_nanos_opt())
+        .unwrap_or(i64::MAX);
+    (nanos, id.to_string())
 }
 
 /// Space ids with objects labelled as coming from `dir` (for `down` without space.yaml).
@@ -217,4 +227,19 @@ pub async fn spaces_in_dir(docker: &Docker, dir: &Path) -> Result<Vec<String>, E
 /// Directories that objects of `space_id` say they come from (normally zero or one).
 pub async fn dirs_of_space(docker: &Docker, space_id: &str) -> Result<Vec<PathBuf>, EngineError> {
     Ok(observe_objects(docker, space_id).await?.dirs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_network_wins_whatever_the_fraction_width() {
+        let a = network_order(Some("2026-12-02T18:30:01.1234567Z"), "b");
+        let b = network_order(Some("2026-12-02T18:30:01.123456789Z"), "a");
+        assert!(a < b, "…01.1234567 is earlier than …01.123456789");
+        let tie = network_order(Some("2026-12-02T18:30:01Z"), "a");
+        assert!(tie < network_order(Some("2026-12-02T18:30:01Z"), "b"));
+        assert!(b < network_order(None, "0"), "an unknown time sorts last");
+    }
 }

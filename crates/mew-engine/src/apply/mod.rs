@@ -5,12 +5,12 @@
 //! only once the whole run succeeded: a failed reconfiguration brings the old one back.
 pub mod http;
 
+use crate::testhook::kill_point;
 use crate::{container, image, network, podman, volume, Engine, EngineError, EngineKind};
 use futures_util::future::join_all;
 use mew_space::plan::{Action, Plan, RemoveReason};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -169,25 +169,6 @@ pub async fn apply(
     )
     .await;
     Ok(done)
-}
-
-/// Test hook: with `MEW_TEST_KILL_AFTER=<n>`, mew kills itself with SIGKILL at its n-th kill point
-/// (after each engine step of `apply`, and right after a network create returns), so that tests
-/// can stop it exactly there. Without the variable it does nothing.
-pub fn kill_point(what: &str) {
-    static LIMIT: OnceLock<Option<usize>> = OnceLock::new();
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-    let Some(limit) = *LIMIT.get_or_init(|| {
-        std::env::var("MEW_TEST_KILL_AFTER")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    }) else {
-        return;
-    };
-    if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == limit {
-        eprintln!("MEW_TEST_KILL_AFTER={limit}: killed after {what}");
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-    }
 }
 
 fn record(outcome: &Mutex<Outcome>, f: impl FnOnce(&mut Outcome)) {
