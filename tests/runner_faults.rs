@@ -107,7 +107,7 @@ async fn containers(docker: &Docker, space: &str) -> BTreeMap<String, (String, S
         .map(|c| {
             (
                 c.participant().unwrap_or_default().to_string(),
-                (c.id.clone(), c.state.clone()),
+                (c.id.clone(), c.state.to_string()),
             )
         })
         .collect()

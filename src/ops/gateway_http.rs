@@ -51,12 +51,12 @@ pub(crate) async fn connected_participants(
 /// Ids connected to the space's gateway, found through its container's published port;
 /// `None` when the gateway is not running, not published or not answering.
 pub(crate) async fn connected_ids(
-    facts: &[mew_engine::inspect::ContainerFacts],
+    facts: &[mew_space::model::ContainerDetail],
     space_id: &str,
 ) -> Option<std::collections::BTreeSet<String>> {
     let gateway_up = facts
         .iter()
-        .any(|f| f.role.as_deref() == Some("gateway") && f.is_running());
+        .any(|f| f.container.is_gateway() && f.container.is_running());
     if !gateway_up {
         return None;
     }

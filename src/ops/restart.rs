@@ -4,7 +4,8 @@
 use bollard::query_parameters::RestartContainerOptions;
 use bollard::Docker;
 use futures_util::future::join_all;
-use mew_engine::inspect::{inspect_one, Member, OpError};
+use mew_engine::inspect::{inspect_one, OpError};
+use mew_space::model::{ObservedContainer, Role};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -18,47 +19,41 @@ pub(crate) enum RestartError {
 
 const HEALTH_WAIT_SECS: u64 = 20;
 
-fn has_role(m: &Member, role: &str) -> bool {
-    m.role.as_deref() == Some(role)
-}
-
-/// Restart `chosen` (members of `space_id`); returns the participants restarted, in order.
+/// Restart `chosen` (containers of one space); returns the participants restarted, in order.
 pub(crate) async fn restart(
     docker: &Docker,
-    space_id: &str,
-    chosen: &[&Member],
+    chosen: &[&ObservedContainer],
 ) -> Result<Vec<String>, RestartError> {
     // The infra container holds the shared network namespace (network mode `shared`): the
     // others join it, so it goes first.
-    let infra: Vec<&Member> = chosen
+    let with_role = |role: Option<Role>| -> Vec<&ObservedContainer> {
+        chosen
+            .iter()
+            .copied()
+            .filter(|m| m.role() == role)
+            .collect()
+    };
+    let infra = with_role(Some(Role::Infra));
+    let gateway = with_role(Some(Role::Gateway));
+    let rest: Vec<&ObservedContainer> = chosen
         .iter()
         .copied()
-        .filter(|m| has_role(m, "infra"))
-        .collect();
-    let gateway: Vec<&Member> = chosen
-        .iter()
-        .copied()
-        .filter(|m| has_role(m, "gateway"))
-        .collect();
-    let rest: Vec<&Member> = chosen
-        .iter()
-        .copied()
-        .filter(|m| !has_role(m, "infra") && !has_role(m, "gateway"))
+        .filter(|m| !matches!(m.role(), Some(Role::Infra | Role::Gateway)))
         .collect();
     let mut done = Vec::new();
     for m in infra {
         restart_one(docker, &m.name).await?;
-        done.push(m.participant.clone());
+        done.push(m.participant_id().to_string());
     }
     for gw in gateway {
         restart_one(docker, &gw.name).await?;
-        wait_gateway_healthy(docker, space_id, &gw.name).await?;
-        done.push(gw.participant.clone());
+        wait_gateway_healthy(docker, &gw.name).await?;
+        done.push(gw.participant_id().to_string());
     }
     let results = join_all(rest.iter().map(|m| restart_one(docker, &m.name))).await;
     for (m, r) in rest.iter().zip(results) {
         r?;
-        done.push(m.participant.clone());
+        done.push(m.participant_id().to_string());
     }
     Ok(done)
 }
@@ -71,12 +66,8 @@ async fn restart_one(docker: &Docker, name: &str) -> Result<(), OpError> {
         .map_err(|e| OpError::new(format!("restart {name}"), e))
 }
 
-async fn wait_gateway_healthy(
-    docker: &Docker,
-    space_id: &str,
-    name: &str,
-) -> Result<(), RestartError> {
-    let Some(facts) = inspect_one(docker, name, space_id, false).await? else {
+async fn wait_gateway_healthy(docker: &Docker, name: &str) -> Result<(), RestartError> {
+    let Some(facts) = inspect_one(docker, name, false).await? else {
         return Ok(());
     };
     let Some((host, port)) = crate::ops::status::gateway_address(std::slice::from_ref(&facts))

@@ -2,15 +2,13 @@
 //! The CLI handlers only turn flags into `UpOptions` / `DownOptions` and print the outcome.
 use mew_engine::apply::{apply, ApplyContext, ApplyError, Outcome, Progress};
 use mew_engine::image::{self, Runtime};
-use mew_engine::{observe, Engine, EngineError};
+use mew_engine::{observe, EngineError};
 use mew_space::config::{ConfigError, Kind, Space};
-use mew_space::plan::{self, labels, DesiredSpace, ObservedSpace, Plan, ResolveOptions};
+use mew_space::model::{ContainerState, Role};
+use mew_space::plan::{self, DesiredSpace, ObservedSpace, Plan, PortError, ResolveOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
-
-/// Gateway ports tried when `--port` is not given and the space is not running.
-const DEFAULT_PORTS: std::ops::RangeInclusive<u16> = 8080..=8089;
 
 #[derive(Debug, Error)]
 pub(crate) enum SpaceError {
@@ -96,8 +94,9 @@ pub(crate) struct UpOptions {
 #[derive(Debug, Clone)]
 pub(crate) struct ParticipantState {
     pub(crate) id: String,
-    pub(crate) role: String,
-    pub(crate) state: String,
+    pub(crate) role: Role,
+    /// `None`: it has no container.
+    pub(crate) state: Option<ContainerState>,
 }
 
 /// What `up` did and what is running now.
@@ -147,6 +146,9 @@ pub(crate) async fn up(
     }
     let image_overrides = plan::image_overrides(&opts.images, &host_env)?;
     let rt = Runtime::current()?;
+    let join_timeout_ms = opts
+        .join_timeout
+        .map_or(20_000, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
     let base = |port: u16, tokens: BTreeMap<String, String>| {
         let mut r = ResolveOptions::new(
             port,
@@ -161,15 +163,20 @@ pub(crate) async fn up(
         r.host_env = host_env.clone();
         r.tokens = tokens;
         r.log_level = opts.log_level.clone();
+        r.join_timeout_ms = join_timeout_ms;
         r
     };
-    // Validate everything that depends only on the file (images per command, …).
+    // Validate everything that depends only on the file (images per command, …). Its images and
+    // runtime volume are those of the real one: they are what `observe` looks for.
     let placeholder_tokens = space
         .participants
         .iter()
         .map(|p| (p.id.clone(), String::new()))
         .collect();
-    let checked = plan::desired(&space, &base(*DEFAULT_PORTS.start(), placeholder_tokens))?;
+    let checked = plan::desired(
+        &space,
+        &base(*plan::DEFAULT_PORTS.start(), placeholder_tokens),
+    )?;
     if opts.port == Some(0) {
         return Err(ConfigError::Invalid("--port must be between 1 and 65535".into()).into());
     }
@@ -178,11 +185,9 @@ pub(crate) async fn up(
         // Read-only: no lock, no directories, no token files (existing tokens are used so that
         // the plan's config hashes match what `up` would run).
         let engine = mew_engine::connect(opts.host.as_deref()).await?;
-        let port = choose_port(&engine, &space.id, opts).await?;
+        let observed = observe::observe_space(&engine.docker, &space.id, Some(&checked)).await?;
+        let port = choose_port(&space.id, opts, &observed)?;
         let desired = plan::desired(&space, &base(port, existing_tokens(&space)?))?;
-        let observed =
-            observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
-                .await?;
         return Ok(UpReport {
             logs_dir: space.logs_dir(),
             plan: plan::plan(&desired, &observed),
@@ -197,9 +202,15 @@ pub(crate) async fn up(
 
     let _lock = lock_space(&space.id, report).await?;
     let engine = mew_engine::connect(opts.host.as_deref()).await?;
-    check_id_free(&engine, &space).await?;
-    // Every image must be here (or be pulled now) before anything is stopped or started.
-    ensure_images(&engine, &checked, &rt.image_tag()).await?;
+    // Read once, under the lock: everything the plan (and the port) is decided on.
+    let observed = observe::observe_space(&engine.docker, &space.id, Some(&checked)).await?;
+    if let Some(other) = observed.id_used_by_other_dir(&space.dir) {
+        return Err(SpaceError::IdInUse {
+            id: space.id.clone(),
+            other: other.display().to_string(),
+        });
+    }
+    let port = choose_port(&space.id, opts, &observed)?;
 
     std::fs::create_dir_all(space.logs_dir()).map_err(|source| SpaceError::Io {
         what: format!("cannot create {}", space.logs_dir().display()),
@@ -214,7 +225,6 @@ pub(crate) async fn up(
         ),
         source,
     })?;
-    let port = choose_port(&engine, &space.id, opts).await?;
     let tokens = load_tokens(&space)?;
     report(Progress::Done(format!(
         "tokens loaded/generated for all {} participants",
@@ -224,15 +234,9 @@ pub(crate) async fn up(
     let mut resolve = base(port, tokens);
     resolve.token_files = token_files;
     let desired = plan::desired(&space, &resolve)?;
-    let observed =
-        observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
-            .await?;
     let the_plan = plan::plan(&desired, &observed);
     let mut ctx = ApplyContext::new(&space.id, space.dir.clone(), &opts.bind, port);
     ctx.logs_dir = space.logs_dir();
-    if let Some(t) = opts.join_timeout {
-        ctx.join_timeout = t;
-    }
     ctx.network_id = observed
         .networks
         .iter()
@@ -257,9 +261,7 @@ pub(crate) async fn up(
             first: first.participant.clone(),
         });
     }
-    let after =
-        observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
-            .await?;
+    let after = observe::observe_objects(&engine.docker, &space.id).await?;
     Ok(UpReport {
         logs_dir: space.logs_dir(),
         participants: states(&desired, &after),
@@ -278,13 +280,12 @@ fn states(desired: &DesiredSpace, observed: &ObservedSpace) -> Vec<ParticipantSt
         .chain(&desired.participants)
         .map(|spec| ParticipantState {
             id: spec.participant.clone(),
-            role: spec.role.as_str().to_string(),
+            role: spec.role,
             state: observed
                 .containers
                 .iter()
                 .find(|c| c.name == spec.name)
-                .map(|c| c.state.clone())
-                .unwrap_or_else(|| "not created".into()),
+                .map(|c| c.state),
         })
         .collect()
 }
@@ -337,25 +338,6 @@ fn existing_tokens(space: &Space) -> Result<BTreeMap<String, String>, SpaceError
     Ok(out)
 }
 
-/// Every image the space's containers use, other than mew's runtime image (which `apply` builds
-/// from this executable), present locally or pulled now: a missing one fails `up` before any
-/// container is touched.
-async fn ensure_images(
-    engine: &Engine,
-    desired: &DesiredSpace,
-    runtime_image: &str,
-) -> Result<(), SpaceError> {
-    let images: BTreeSet<&str> = std::iter::once(&desired.gateway)
-        .chain(&desired.participants)
-        .map(|c| c.image.as_str())
-        .filter(|i| *i != runtime_image)
-        .collect();
-    for image in images {
-        mew_engine::container::ensure_image(&engine.docker, image).await?;
-    }
-    Ok(())
-}
-
 /// Tokens of every participant (created 0600 when missing), before the gateway starts.
 fn load_tokens(space: &Space) -> Result<BTreeMap<String, String>, SpaceError> {
     let mew_dir = mew_space::tokens::mew_dir_for(&space.file);
@@ -403,51 +385,34 @@ pub(crate) async fn lock_space(
     })
 }
 
-/// Refuse a space id that objects of another directory already carry.
-async fn check_id_free(engine: &Engine, space: &Space) -> Result<(), SpaceError> {
-    let dirs = observe::dirs_of_space(&engine.docker, &space.id).await?;
-    match dirs.into_iter().find(|d| d != &space.dir) {
-        Some(other) => Err(SpaceError::IdInUse {
-            id: space.id.clone(),
-            other: other.display().to_string(),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// `--port` (must be free unless this space's gateway holds it), else the port of this space's
-/// gateway container, else the first free port of 8080-8089.
-async fn choose_port(engine: &Engine, space_id: &str, opts: &UpOptions) -> Result<u16, SpaceError> {
-    let current = gateway_port(engine, space_id).await;
-    if let Some(port) = opts.port {
-        if current == Some(port) || port_free(&opts.bind, port) {
-            return Ok(port);
-        }
-        if let Some((space, dir)) = port_holder(engine, port).await {
-            return Err(SpaceError::PortHeldBySpace {
-                port,
-                bind: opts.bind.clone(),
-                space,
-                dir,
-            });
-        }
-        return Err(EngineError::PortTaken {
-            host_ip: opts.bind.clone(),
+/// The gateway's port (`plan::choose_port`), probing the host for free ones.
+fn choose_port(
+    space_id: &str,
+    opts: &UpOptions,
+    observed: &ObservedSpace,
+) -> Result<u16, SpaceError> {
+    let bind = &opts.bind;
+    plan::choose_port(space_id, opts.port, &observed.gateways, |p| {
+        port_free(bind, p)
+    })
+    .map_err(|e| match e {
+        PortError::HeldBySpace { port, space, dir } => SpaceError::PortHeldBySpace {
+            port,
+            bind: bind.clone(),
+            space,
+            dir,
+        },
+        PortError::Taken { port } => EngineError::PortTaken {
+            host_ip: bind.clone(),
             port,
         }
-        .into());
-    }
-    if let Some(port) = current {
-        return Ok(port);
-    }
-    DEFAULT_PORTS
-        .clone()
-        .find(|p| port_free(&opts.bind, *p))
-        .ok_or_else(|| SpaceError::NoFreePort {
-            bind: opts.bind.clone(),
-            from: *DEFAULT_PORTS.start(),
-            to: *DEFAULT_PORTS.end(),
-        })
+        .into(),
+        PortError::NoneFree { from, to } => SpaceError::NoFreePort {
+            bind: bind.clone(),
+            from,
+            to,
+        },
+    })
 }
 
 /// One line per participant whose `env` names host variables that are not set: it would get
@@ -481,46 +446,7 @@ fn unset_env_warnings(space: &Space, host_env: &BTreeMap<String, String>) -> Vec
         .collect()
 }
 
-/// The host port this space's gateway container publishes, if it exists.
-async fn gateway_port(engine: &Engine, space_id: &str) -> Option<u16> {
-    let filter = format!("{}={space_id}", labels::SPACE);
-    let containers = observe::containers_with(&engine.docker, &filter)
-        .await
-        .ok()?;
-    let gateway = containers
-        .iter()
-        .find(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("gateway"))?;
-    published_port(engine, &gateway.id).await
-}
-
-/// The mew space (id, directory) whose gateway publishes `port`, if one does.
-async fn port_holder(engine: &Engine, port: u16) -> Option<(String, String)> {
-    let filter = format!("{}=gateway", labels::ROLE);
-    let gateways = observe::containers_with(&engine.docker, &filter)
-        .await
-        .ok()?;
-    for g in gateways {
-        if published_port(engine, &g.id).await == Some(port) {
-            let label = |k: &str| g.labels.get(k).cloned().unwrap_or_else(|| "?".into());
-            return Some((label(labels::SPACE), label(labels::SPACE_DIR)));
-        }
-    }
-    None
-}
-
-/// The first host port a container publishes.
-async fn published_port(engine: &Engine, container: &str) -> Option<u16> {
-    let info = mew_engine::podman::inspect_container(&engine.docker, container)
-        .await
-        .ok()?;
-    info.host_config?
-        .port_bindings?
-        .into_values()
-        .flatten()
-        .flatten()
-        .find_map(|b| b.host_port?.parse().ok())
-}
-
+/// Whether the host lets us bind `port` on `bind` now (a host fact, not an engine one).
 fn port_free(bind: &str, port: u16) -> bool {
     let host = match bind {
         "" => "127.0.0.1",
@@ -597,12 +523,12 @@ pub(crate) async fn down(
         if observed.containers.is_empty() && observed.networks.is_empty() {
             continue;
         }
-        let the_plan = plan::plan_down(&observed);
+        let the_plan = plan::plan_down(&observed, opts.volumes);
         let mut ctx = ApplyContext::new(&id, dir.clone(), "127.0.0.1", 0);
         ctx.stop_timeout = opts.timeout.map(|t| i32::try_from(t).unwrap_or(i32::MAX));
         apply(&engine, &the_plan, &ctx, report).await?;
         let volumes = if opts.volumes {
-            remove_space_volumes(&engine, &id).await?
+            observed.volumes.len()
         } else {
             0
         };
@@ -631,25 +557,4 @@ fn absolute(p: &Path) -> PathBuf {
             .map(|c| c.join(p))
             .unwrap_or_else(|_| p.to_path_buf())
     }
-}
-
-/// Volumes labelled with the space (the shared runtime volume carries no space label and stays).
-async fn remove_space_volumes(engine: &Engine, id: &str) -> Result<usize, SpaceError> {
-    let filters = std::collections::HashMap::from([(
-        "label".to_string(),
-        vec![format!("{}={id}", labels::SPACE)],
-    )]);
-    let list = engine
-        .docker
-        .list_volumes(Some(bollard::query_parameters::ListVolumesOptions {
-            filters: Some(filters),
-        }))
-        .await
-        .map_err(|e| EngineError::api("cannot list volumes", e))?;
-    let mut n = 0;
-    for v in list.volumes.unwrap_or_default() {
-        mew_engine::volume::remove_volume(&engine.docker, &v.name).await?;
-        n += 1;
-    }
-    Ok(n)
 }

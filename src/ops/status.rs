@@ -3,7 +3,7 @@
 //!
 //! JSON schema (stable; keys are snake_case, absent values are `null`): see [`JSON_SCHEMA`],
 //! which `mew space status --help` prints.
-use mew_engine::inspect::ContainerFacts;
+use mew_space::model::{ContainerDetail, ContainerState, Role, StatsSample};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -23,7 +23,7 @@ Schema (stable; snake_case keys; null when unknown or absent):
     "role": "agent",               // io.mew.role
     "container": "demo-echo",
     "state": "running",            // running, exited, restarting,
-                                   // created, paused, dead, stopping
+                                   // created, paused, removing, dead
     "exit_code": null,             // set once stopped
     "oom_killed": false,
     "health": "healthy",           // healthy, unhealthy, starting
@@ -41,9 +41,9 @@ Schema (stable; snake_case keys; null when unknown or absent):
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct ParticipantStatus {
     pub(crate) participant: String,
-    pub(crate) role: Option<String>,
+    pub(crate) role: Option<Role>,
     pub(crate) container: String,
-    pub(crate) state: String,
+    pub(crate) state: ContainerState,
     pub(crate) exit_code: Option<i64>,
     pub(crate) oom_killed: bool,
     pub(crate) health: Option<String>,
@@ -67,30 +67,23 @@ pub(crate) struct SpaceStatus {
     pub(crate) participants: Vec<ParticipantStatus>,
 }
 
-/// Engine state names, with Podman's own ones mapped onto Docker's vocabulary.
-pub(crate) fn normalize_state(engine_state: &str) -> &str {
-    match engine_state {
-        "stopped" => "exited",
-        "configured" | "initialized" => "created",
-        other => other,
-    }
-}
-
 /// `running`, `exited (code N)`, `restarting`, … for the table.
-pub(crate) fn state_label(state: &str, exit_code: Option<i64>) -> String {
+pub(crate) fn state_label(state: ContainerState, exit_code: Option<i64>) -> String {
     match (state, exit_code) {
-        ("exited" | "dead", Some(code)) => format!("{state} (code {code})"),
+        (ContainerState::Exited | ContainerState::Dead, Some(code)) => {
+            format!("{state} (code {code})")
+        }
         // Between two runs under a restart policy: why it last stopped.
-        ("restarting", Some(code)) if code != 0 => format!("restarting (code {code})"),
+        (ContainerState::Restarting, Some(code)) if code != 0 => {
+            format!("restarting (code {code})")
+        }
         _ => state.to_string(),
     }
 }
 
 /// Where the gateway can be reached from the host: (host, port) of its published port.
-pub(crate) fn gateway_address(facts: &[ContainerFacts]) -> Option<(String, u16)> {
-    let gw = facts
-        .iter()
-        .find(|f| f.role.as_deref() == Some("gateway"))?;
+pub(crate) fn gateway_address(facts: &[ContainerDetail]) -> Option<(String, u16)> {
+    let gw = facts.iter().find(|f| f.container.is_gateway())?;
     let p = gw.published.first()?;
     Some((mew_space::net::reachable_host(&p.host_ip), p.host_port))
 }
@@ -113,8 +106,8 @@ fn secs_between(from: &str, to: &str) -> Option<f64> {
 /// CPU use in percent of one core: from the previous sample when there is one (`--watch`),
 /// else averaged since the container started (one-shot stats carry no previous reading).
 pub(crate) fn cpu_percent(
-    facts: &ContainerFacts,
-    previous: Option<&mew_engine::inspect::StatsSample>,
+    facts: &ContainerDetail,
+    previous: Option<&StatsSample>,
     now_rfc3339: &str,
 ) -> Option<f64> {
     let s = facts.stats.as_ref()?;
@@ -146,21 +139,21 @@ pub(crate) struct StatusContext {
     /// Connected participant ids from the gateway, `None` when it could not be asked.
     pub(crate) connected: Option<BTreeSet<String>>,
     /// Previous stats per container id (for `--watch`).
-    pub(crate) previous: HashMap<String, mew_engine::inspect::StatsSample>,
+    pub(crate) previous: HashMap<String, StatsSample>,
 }
 
-pub(crate) fn build(facts: &[ContainerFacts], ctx: &StatusContext) -> SpaceStatus {
+pub(crate) fn build(facts: &[ContainerDetail], ctx: &StatusContext) -> SpaceStatus {
     let participants = facts
         .iter()
         .map(|f| {
-            let state = normalize_state(&f.state).to_string();
-            let running = matches!(state.as_str(), "running" | "restarting" | "stopping");
-            let is_gateway = f.role.as_deref() == Some("gateway");
+            let c = &f.container;
+            let state = c.state;
+            let running = state.is_running();
             ParticipantStatus {
-                participant: f.participant.clone(),
-                role: f.role.clone(),
-                container: f.name.clone(),
-                exit_code: if state == "running" {
+                participant: c.participant_id().to_string(),
+                role: c.role(),
+                container: c.name.clone(),
+                exit_code: if state == ContainerState::Running {
                     None
                 } else {
                     f.exit_code
@@ -170,7 +163,7 @@ pub(crate) fn build(facts: &[ContainerFacts], ctx: &StatusContext) -> SpaceStatu
                 restart_count: f.restart_count,
                 memory_used_bytes: f.stats.as_ref().and_then(|s| s.memory_used),
                 memory_limit_bytes: f.memory_limit,
-                cpu_percent: cpu_percent(f, ctx.previous.get(&f.id), &ctx.now_rfc3339),
+                cpu_percent: cpu_percent(f, ctx.previous.get(&c.id), &ctx.now_rfc3339),
                 started_at: f.started_at.clone(),
                 uptime_secs: if running {
                     f.started_at
@@ -180,8 +173,8 @@ pub(crate) fn build(facts: &[ContainerFacts], ctx: &StatusContext) -> SpaceStatu
                 } else {
                     None
                 },
-                joined: match (&ctx.connected, is_gateway) {
-                    (Some(c), false) => Some(c.contains(&f.participant)),
+                joined: match (&ctx.connected, c.is_gateway()) {
+                    (Some(ids), false) => Some(ids.contains(c.participant_id())),
                     _ => None,
                 },
                 state,
@@ -192,11 +185,9 @@ pub(crate) fn build(facts: &[ContainerFacts], ctx: &StatusContext) -> SpaceStatu
     SpaceStatus {
         space_id: ctx.space_id.clone(),
         space_name: ctx.space_name.clone(),
-        space_dir: facts.iter().find_map(|f| {
-            f.labels
-                .get(mew_space::plan::model::labels::SPACE_DIR)
-                .cloned()
-        }),
+        space_dir: facts
+            .iter()
+            .find_map(|f| f.container.space_dir().map(str::to_string)),
         gateway_url: gw.as_ref().map(|(h, p)| gateway_url(h, *p)),
         gateway_reachable: ctx.connected.is_some(),
         connected: ctx.connected.as_ref().map(|c| c.iter().cloned().collect()),
@@ -238,7 +229,8 @@ pub(crate) fn is_stopped(status: &SpaceStatus) -> bool {
         && status
             .participants
             .iter()
-            .all(|p| !matches!(p.state.as_str(), "running" | "restarting" | "created"))
+            // A created container is about to run.
+            .all(|p| !(p.state.is_running() || p.state == ContainerState::Created))
 }
 
 pub(crate) fn render_table(status: &SpaceStatus) -> String {
@@ -293,8 +285,8 @@ pub(crate) fn render_table(status: &SpaceStatus) -> String {
         };
         rows.push(vec![
             p.participant.clone(),
-            p.role.clone().unwrap_or_else(dash),
-            state_label(&p.state, p.exit_code),
+            p.role.map(|r| r.to_string()).unwrap_or_else(dash),
+            state_label(p.state, p.exit_code),
             p.health.clone().unwrap_or_else(dash),
             p.restart_count.to_string(),
             if p.oom_killed {
@@ -310,7 +302,7 @@ pub(crate) fn render_table(status: &SpaceStatus) -> String {
             match p.joined {
                 Some(true) => "yes".into(),
                 Some(false) => "no".into(),
-                None if p.role.as_deref() == Some("gateway") => dash(),
+                None if p.role == Some(Role::Gateway) => dash(),
                 None => "unknown".into(),
             },
         ]);
@@ -333,20 +325,21 @@ pub(crate) fn render_table(status: &SpaceStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mew_engine::inspect::{Published, StatsSample};
+    use mew_space::model::{labels, ObservedContainer, Published};
     use std::collections::BTreeMap;
 
-    fn facts(participant: &str, role: &str, state: &str) -> ContainerFacts {
-        ContainerFacts {
-            id: format!("id-{participant}"),
-            name: format!("s-{participant}"),
-            participant: participant.into(),
-            role: Some(role.into()),
-            labels: BTreeMap::from([(
-                mew_space::plan::model::labels::SPACE_DIR.to_string(),
-                "/d".to_string(),
-            )]),
-            state: state.into(),
+    fn facts(participant: &str, role: &str, state: &str) -> ContainerDetail {
+        ContainerDetail {
+            container: ObservedContainer {
+                id: format!("id-{participant}"),
+                name: format!("s-{participant}"),
+                labels: BTreeMap::from([
+                    (labels::SPACE_DIR.to_string(), "/d".to_string()),
+                    (labels::PARTICIPANT.to_string(), participant.to_string()),
+                    (labels::ROLE.to_string(), role.to_string()),
+                ]),
+                state: ContainerState::from_engine(state),
+            },
             exit_code: Some(0),
             oom_killed: false,
             health: None,
@@ -361,12 +354,13 @@ mod tests {
 
     #[test]
     fn podman_states_are_mapped() {
-        assert_eq!(normalize_state("stopped"), "exited");
-        assert_eq!(normalize_state("configured"), "created");
-        assert_eq!(normalize_state("running"), "running");
-        assert_eq!(state_label("exited", Some(3)), "exited (code 3)");
-        assert_eq!(state_label("running", Some(0)), "running");
-        assert_eq!(state_label("restarting", Some(2)), "restarting (code 2)");
+        let label = |s: &str, code| state_label(ContainerState::from_engine(s), code);
+        assert_eq!(label("stopped", Some(1)), "exited (code 1)");
+        assert_eq!(label("configured", None), "created");
+        assert_eq!(label("running", None), "running");
+        assert_eq!(label("exited", Some(3)), "exited (code 3)");
+        assert_eq!(label("running", Some(0)), "running");
+        assert_eq!(label("restarting", Some(2)), "restarting (code 2)");
     }
 
     #[test]
@@ -401,7 +395,8 @@ mod tests {
         assert_eq!(st.participants[1].uptime_secs, Some(60));
         assert_eq!(st.participants[1].cpu_percent, Some(10.0));
         assert_eq!(st.participants[1].exit_code, None);
-        assert_eq!(st.participants[2].state, "exited");
+        assert_eq!(st.participants[2].state, ContainerState::Exited);
+        assert_eq!(json_state(&st, 2), "exited");
         assert_eq!(st.participants[2].exit_code, Some(137));
         assert_eq!(st.participants[2].joined, Some(false));
         assert_eq!(st.participants[2].uptime_secs, None);
@@ -413,6 +408,13 @@ mod tests {
         let json = serde_json::to_value(&st).unwrap();
         assert_eq!(json["participants"][2]["oom_killed"], true);
         assert_eq!(json["participants"][1]["memory_limit_bytes"], 536870912);
+    }
+
+    fn json_state(st: &SpaceStatus, i: usize) -> String {
+        serde_json::to_value(st).unwrap()["participants"][i]["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     #[test]

@@ -7,7 +7,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::future::join_all;
-use mew_space::plan::model::labels;
+use mew_space::model::{labels, ContainerState};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -37,7 +37,7 @@ pub struct Obj {
     pub space: String,
     /// `io.mew.space.dir`
     pub dir: Option<String>,
-    /// Containers: running (or restarting / paused).
+    /// Containers: running, restarting or paused.
     pub running: bool,
     /// Networks: attached container ids; volumes: ids of containers mounting it.
     pub users: Vec<String>,
@@ -101,22 +101,16 @@ pub async fn labelled_objects(docker: &Docker) -> Result<Vec<Obj>, OpError> {
             }
         }
     }
-    for c in containers {
-        let labels_map = c.labels.unwrap_or_default();
-        let state = c.state.map(|s| s.to_string()).unwrap_or_default();
+    for c in containers.into_iter().map(crate::observe::from_summary) {
         out.push(Obj {
             kind: Kind::Container,
-            name: c
-                .names
-                .and_then(|n| n.first().cloned())
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_string(),
-            id: c.id.unwrap_or_default(),
-            space: labels_map.get(labels::SPACE).cloned().unwrap_or_default(),
-            dir: labels_map.get(labels::SPACE_DIR).cloned(),
-            running: matches!(state.as_str(), "running" | "restarting" | "paused"),
+            space: c.space().unwrap_or_default().to_string(),
+            dir: c.space_dir().map(str::to_string),
+            // A paused container is someone's work in progress too.
+            running: c.is_running() || c.state == ContainerState::Paused,
             users: vec![],
+            name: c.name,
+            id: c.id,
         });
     }
     // The network list does not say which containers are attached: inspect each (in parallel).

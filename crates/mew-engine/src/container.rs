@@ -201,7 +201,6 @@ pub async fn create_and_start_with(
     spec: &ContainerSpec,
     adjust: &EngineAdjust,
 ) -> Result<String, EngineError> {
-    ensure_image(docker, &spec.image).await?;
     let created = docker
         .create_container(
             Some(CreateContainerOptions {
@@ -349,11 +348,8 @@ async fn force_remove(docker: &Docker, name: &str) -> Result<(), EngineError> {
     }
 }
 
-/// Make sure an image is present: pull it when missing (with the engine's own credentials).
-pub async fn ensure_image(docker: &Docker, image: &str) -> Result<(), EngineError> {
-    if super::image::image_present(docker, image).await? {
-        return Ok(());
-    }
+/// Pull an image (with the engine's own credentials).
+pub async fn pull_image(docker: &Docker, image: &str) -> Result<(), EngineError> {
     let (from_image, tag) = split_reference(image);
     let mut pull = docker.create_image(
         Some(CreateImageOptions {

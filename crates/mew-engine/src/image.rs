@@ -372,7 +372,7 @@ pub async fn build_runtime_image(
     progress: &(dyn Fn(BuildProgress) + Send + Sync),
 ) -> Result<String, EngineError> {
     let rt = Runtime::current()?;
-    let _lock = super::volume::host_lock(&rt.image_tag().replace(':', "-")).await?;
+    let _lock = crate::lock::host_lock(&rt.image_tag().replace(':', "-")).await?;
     build_locked(docker, rt, progress).await
 }
 
@@ -383,7 +383,7 @@ pub async fn ensure_runtime_image(
     progress: &(dyn Fn(BuildProgress) + Send + Sync),
 ) -> Result<String, EngineError> {
     let rt = Runtime::current()?;
-    let _lock = super::volume::host_lock(&rt.image_tag().replace(':', "-")).await?;
+    let _lock = crate::lock::host_lock(&rt.image_tag().replace(':', "-")).await?;
     if runtime_image_state(docker).await? == ImageState::Current {
         return Ok(rt.image_tag());
     }
@@ -435,9 +435,9 @@ async fn build_locked(
         )
         .await
         .map_err(|e| EngineError::api(format!("cannot tag {tag} as {alias}"), e))?;
-    let pruned = prune_stale_runtime(docker).await;
+    let pruned = prune_stale_images(docker).await;
     if pruned > 0 {
-        tracing::info!("removed {pruned} runtime images/volumes of older mew builds");
+        tracing::info!("removed {pruned} runtime images of older mew builds");
     }
     Ok(tag)
 }
@@ -445,12 +445,12 @@ async fn build_locked(
 /// Age after which runtime images and volumes of other mew builds are removed (when unused).
 /// Generous, so that another mew build that is between "image ready" and "container created"
 /// on the same engine (CI, worktrees) never loses its image.
-const STALE_AFTER_SECS: i64 = 3600;
+pub const STALE_AFTER_SECS: i64 = 3600;
 
-/// Best-effort cleanup after a build: untagged runtime images, and runtime images and volumes of
-/// *other* mew executables older than an hour; never what containers use (the engine refuses).
-/// Returns how many objects were removed.
-pub async fn prune_stale_runtime(docker: &Docker) -> usize {
+/// Best-effort cleanup after a build: untagged runtime images, and runtime images of *other* mew
+/// executables older than an hour; never what containers use (the engine refuses). Returns how
+/// many were removed. (`volume::prune_stale_volumes` does the same for runtime volumes.)
+pub async fn prune_stale_images(docker: &Docker) -> usize {
     let Ok(rt) = Runtime::current() else {
         return 0;
     };
@@ -459,7 +459,7 @@ pub async fn prune_stale_runtime(docker: &Docker) -> usize {
     let mut removed = 0;
     if let Ok(images) = docker
         .list_images(Some(ListImagesOptions {
-            filters: Some(filters.clone()),
+            filters: Some(filters),
             ..Default::default()
         }))
         .await
@@ -480,28 +480,6 @@ pub async fn prune_stale_runtime(docker: &Docker) -> usize {
                 {
                     removed += 1;
                 }
-            }
-        }
-    }
-    if let Ok(list) = docker
-        .list_volumes(Some(bollard::query_parameters::ListVolumesOptions {
-            filters: Some(filters),
-        }))
-        .await
-    {
-        for v in list.volumes.unwrap_or_default() {
-            let created = v
-                .created_at
-                .as_deref()
-                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-                .map(|d| d.timestamp())
-                .unwrap_or(now);
-            let other = v.labels.get(BINARY_LABEL) != Some(&rt.sha256);
-            if other
-                && now - created > STALE_AFTER_SECS
-                && super::volume::remove_volume(docker, &v.name).await.is_ok()
-            {
-                removed += 1;
             }
         }
     }

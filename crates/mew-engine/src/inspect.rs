@@ -1,10 +1,14 @@
-//! Read a space's containers by label: list, inspect and one-shot stats, all in parallel.
+//! Read a space's containers by label: list, inspect and one-shot stats, all in parallel. The
+//! answers become `mew_space::model` types (`ObservedContainer`, `ContainerDetail`).
 use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptionsBuilder, StatsOptionsBuilder};
 use bollard::Docker;
 use futures_util::future::join_all;
 use futures_util::StreamExt;
-use mew_space::plan::model::labels;
+use mew_space::model::{
+    labels, sort_gateway_first, ContainerDetail, ContainerState, ObservedContainer, Published,
+    StatsSample,
+};
 use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 
@@ -57,80 +61,27 @@ pub async fn containers_with_label(
         .map_err(|e| OpError::new("list containers", e))
 }
 
-/// A host address a container port is published on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    pub container_port: u16,
-    pub host_ip: String,
-    pub host_port: u16,
-}
-
-/// One stats reading.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatsSample {
-    /// Memory in use, page cache excluded (as `docker stats` counts it).
-    pub memory_used: Option<u64>,
-    /// Cumulated CPU time in nanoseconds.
-    pub cpu_total_ns: Option<u64>,
-    /// When the engine read it (RFC 3339).
-    pub read_at: Option<String>,
-}
-
-/// What the engine knows about one of a space's containers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerFacts {
-    pub id: String,
-    pub name: String,
-    pub participant: String,
-    pub role: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    /// Engine state as reported (`running`, `exited`, … or Podman's `stopped`, …).
-    pub state: String,
-    pub exit_code: Option<i64>,
-    pub oom_killed: bool,
-    /// `healthy`, `unhealthy`, `starting`, or `None` without a healthcheck.
-    pub health: Option<String>,
-    pub restart_count: i64,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    /// `HostConfig.Memory`; `None` when unlimited.
-    pub memory_limit: Option<i64>,
-    pub published: Vec<Published>,
-    pub stats: Option<StatsSample>,
-}
-
-impl ContainerFacts {
-    pub fn is_running(&self) -> bool {
-        matches!(self.state.as_str(), "running" | "restarting" | "stopping")
-    }
-}
-
 /// List, inspect and (for running ones) sample stats of every container of `space_id`.
 /// Sorted by participant, gateway first.
 pub async fn inspect_space(
     docker: &Docker,
     space_id: &str,
-) -> Result<Vec<ContainerFacts>, OpError> {
+) -> Result<Vec<ContainerDetail>, OpError> {
     let summaries = containers_with_label(docker, labels::SPACE, space_id).await?;
     let ids: Vec<String> = summaries.iter().filter_map(|c| c.id.clone()).collect();
-    let facts = join_all(ids.iter().map(|id| inspect_one(docker, id, space_id, true))).await;
+    let details = join_all(ids.iter().map(|id| inspect_one(docker, id, true))).await;
     let mut out = Vec::new();
-    for f in facts {
-        if let Some(f) = f? {
-            out.push(f);
+    for d in details {
+        if let Some(d) = d? {
+            out.push(d);
         }
     }
-    sort_gateway_first(&mut out);
-    Ok(out)
-}
-
-/// Gateway first, then by participant id.
-pub fn sort_gateway_first(facts: &mut [ContainerFacts]) {
-    facts.sort_by(|a, b| {
-        let ga = a.role.as_deref() != Some("gateway");
-        let gb = b.role.as_deref() != Some("gateway");
-        (ga, &a.participant).cmp(&(gb, &b.participant))
+    // As `sort_gateway_first`.
+    out.sort_by(|a, b| {
+        let (a, b) = (&a.container, &b.container);
+        (!a.is_gateway(), a.participant_id()).cmp(&(!b.is_gateway(), b.participant_id()))
     });
+    Ok(out)
 }
 
 /// Inspect one container (and sample its stats when `with_stats` and running).
@@ -138,9 +89,8 @@ pub fn sort_gateway_first(facts: &mut [ContainerFacts]) {
 pub async fn inspect_one(
     docker: &Docker,
     id: &str,
-    space_id: &str,
     with_stats: bool,
-) -> Result<Option<ContainerFacts>, OpError> {
+) -> Result<Option<ContainerDetail>, OpError> {
     let info = match super::podman::inspect_container(docker, id).await {
         Ok(i) => i,
         Err(e) if is_not_found(&e) => return Ok(None),
@@ -159,18 +109,11 @@ pub async fn inspect_one(
         .unwrap_or(id)
         .trim_start_matches('/')
         .to_string();
-    let participant = labels.get(labels::PARTICIPANT).cloned().unwrap_or_else(|| {
-        name.strip_prefix(&format!("{space_id}-"))
-            .unwrap_or(&name)
-            .to_string()
-    });
     // Podman without systemd never runs healthchecks: run an overdue one ourselves.
     let overdue = super::podman::overdue_health(docker, &info).await;
     let state = info.state.unwrap_or_default();
-    let state_name = state
-        .status
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "unknown".to_string());
+    let state_now =
+        ContainerState::from_engine(&state.status.map(|s| s.to_string()).unwrap_or_default());
     let health = state
         .health
         .and_then(|h| h.status)
@@ -182,7 +125,7 @@ pub async fn inspect_one(
         .and_then(|n| n.ports)
         .map(|ports| parse_ports(&ports))
         .unwrap_or_default();
-    let running = matches!(state_name.as_str(), "running" | "restarting");
+    let running = state_now.is_running();
     let full_id = info.id.clone().unwrap_or_else(|| id.to_string());
     let stats = match (with_stats && running, state.pid) {
         (false, _) => None,
@@ -192,12 +135,13 @@ pub async fn inspect_one(
             None => sample_stats(docker, id).await,
         },
     };
-    Ok(Some(ContainerFacts {
-        id: full_id,
-        name,
-        participant,
-        role: labels.get(labels::ROLE).cloned(),
-        labels,
+    Ok(Some(ContainerDetail {
+        container: ObservedContainer {
+            id: full_id,
+            name,
+            labels,
+            state: state_now,
+        },
         exit_code: state.exit_code,
         oom_killed: state.oom_killed.unwrap_or(false),
         health,
@@ -207,7 +151,6 @@ pub async fn inspect_one(
         memory_limit: info.host_config.and_then(|h| h.memory).filter(|m| *m > 0),
         published,
         stats,
-        state: state_name,
     }))
 }
 
@@ -263,6 +206,46 @@ pub async fn sample_stats(docker: &Docker, id: &str) -> Option<StatsSample> {
     })
 }
 
+/// The containers of `space_id` as the list call shows them, gateway first.
+pub async fn members(docker: &Docker, space_id: &str) -> Result<Vec<ObservedContainer>, OpError> {
+    let summaries = containers_with_label(docker, labels::SPACE, space_id).await?;
+    let mut out: Vec<ObservedContainer> = summaries
+        .into_iter()
+        .map(crate::observe::from_summary)
+        .collect();
+    sort_gateway_first(&mut out);
+    Ok(out)
+}
+
+/// Pick `wanted` participants among `members` (all when `wanted` is empty). An unknown one is
+/// an error listing the known ids.
+pub fn select<'a>(
+    members: &'a [ObservedContainer],
+    wanted: &[String],
+) -> Result<Vec<&'a ObservedContainer>, String> {
+    if wanted.is_empty() {
+        return Ok(members.iter().collect());
+    }
+    let mut out = Vec::new();
+    for w in wanted {
+        match members.iter().find(|m| m.participant_id() == w) {
+            Some(m) => {
+                if !out.iter().any(|o: &&ObservedContainer| o.name == m.name) {
+                    out.push(m);
+                }
+            }
+            None => {
+                let known: Vec<&str> = members.iter().map(|m| m.participant_id()).collect();
+                return Err(format!(
+                    "unknown participant `{w}` (known: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,68 +271,4 @@ mod tests {
             }]
         );
     }
-}
-
-/// A space's container as the list call shows it (no inspect).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub participant: String,
-    pub name: String,
-    pub role: Option<String>,
-    pub state: String,
-}
-
-/// The containers of `space_id` by participant, gateway first.
-pub async fn members(docker: &Docker, space_id: &str) -> Result<Vec<Member>, OpError> {
-    let summaries = containers_with_label(docker, labels::SPACE, space_id).await?;
-    let mut out: Vec<Member> = summaries
-        .into_iter()
-        .filter_map(|c| {
-            let name = c.names?.first()?.trim_start_matches('/').to_string();
-            let labels = c.labels.unwrap_or_default();
-            let participant = labels.get(labels::PARTICIPANT).cloned().unwrap_or_else(|| {
-                name.strip_prefix(&format!("{space_id}-"))
-                    .unwrap_or(&name)
-                    .to_string()
-            });
-            Some(Member {
-                participant,
-                name,
-                role: labels.get(labels::ROLE).cloned(),
-                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        let ga = a.role.as_deref() != Some("gateway");
-        let gb = b.role.as_deref() != Some("gateway");
-        (ga, &a.participant).cmp(&(gb, &b.participant))
-    });
-    Ok(out)
-}
-
-/// Pick `wanted` participants among `members` (all when `wanted` is empty). An unknown one is
-/// an error listing the known ids.
-pub fn select<'a>(members: &'a [Member], wanted: &[String]) -> Result<Vec<&'a Member>, String> {
-    if wanted.is_empty() {
-        return Ok(members.iter().collect());
-    }
-    let mut out = Vec::new();
-    for w in wanted {
-        match members.iter().find(|m| &m.participant == w) {
-            Some(m) => {
-                if !out.iter().any(|o: &&Member| o.name == m.name) {
-                    out.push(m);
-                }
-            }
-            None => {
-                let known: Vec<&str> = members.iter().map(|m| m.participant.as_str()).collect();
-                return Err(format!(
-                    "unknown participant `{w}` (known: {})",
-                    known.join(", ")
-                ));
-            }
-        }
-    }
-    Ok(out)
 }

@@ -18,6 +18,7 @@ pub mod observe;
 pub mod podman;
 
 pub mod stats;
+pub mod testhook;
 pub mod volume;
 
 pub use connect::{connect, Engine, EngineInfo, EngineKind};

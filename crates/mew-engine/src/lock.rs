@@ -113,6 +113,16 @@ pub async fn lock_named(name: &str) -> io::Result<HostLock> {
     lock(&lock_dir().join(format!("{}.lock", file_safe(name))), || {}).await
 }
 
+/// `lock_named` for engine objects (the runtime image, the runtime volume), as an engine error.
+pub async fn host_lock(name: &str) -> Result<HostLock, crate::EngineError> {
+    lock_named(name)
+        .await
+        .map_err(|source| crate::EngineError::Io {
+            what: format!("cannot take the lock for {name}"),
+            source,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

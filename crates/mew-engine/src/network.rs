@@ -38,7 +38,7 @@ pub async fn create_network(docker: &Docker, spec: &NetworkSpec) -> Result<Strin
             ))
         }
     };
-    crate::apply::kill_point("network create");
+    crate::testhook::kill_point("network create");
     match keep_one(docker, spec).await? {
         Some(id) => Ok(id),
         // Listed before the engine showed it (should not happen): trust the create.
@@ -49,8 +49,9 @@ pub async fn create_network(docker: &Docker, spec: &NetworkSpec) -> Result<Strin
     }
 }
 
-/// Of the space's networks named `spec.name`, keep the first in [`network_order`] and remove the
-/// others (a duplicate still in use is left for the plan of the next `up`); return the kept id.
+/// Of the space's networks named `spec.name`, keep the first in `observe::network_order` and
+/// remove the others (a duplicate still in use is left for the plan of the next `up`); return
+/// the kept id.
 pub async fn keep_one(docker: &Docker, spec: &NetworkSpec) -> Result<Option<String>, EngineError> {
     let space = spec
         .labels
@@ -72,16 +73,6 @@ pub async fn keep_one(docker: &Docker, spec: &NetworkSpec) -> Result<Option<Stri
         }
     }
     Ok(Some(winner.id.clone()))
-}
-
-/// The order in which networks of one name compete: oldest first, then by id. `created` is the
-/// engine's RFC 3339 timestamp (compared as a time: its fraction has no fixed width).
-pub fn network_order(created: Option<&str>, id: &str) -> (i64, String) {
-    let nanos = created
-        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-        .and_then(|t| t.timestamp_nanos_opt())
-        .unwrap_or(i64::MAX);
-    (nanos, id.to_string())
 }
 
 async fn create(
@@ -194,15 +185,5 @@ mod tests {
         assert_eq!(all[255], "10.213.255.0/24");
         let one: Vec<String> = subnets_of("192.168.7.9".parse().expect("ip"), 24).collect();
         assert_eq!(one, vec!["192.168.7.0/24".to_string()]);
-    }
-
-    #[test]
-    fn the_oldest_network_wins_whatever_the_fraction_width() {
-        let a = network_order(Some("2026-12-02T18:30:01.1234567Z"), "b");
-        let b = network_order(Some("2026-12-02T18:30:01.123456789Z"), "a");
-        assert!(a < b, "…01.1234567 is earlier than …01.123456789");
-        let tie = network_order(Some("2026-12-02T18:30:01Z"), "a");
-        assert!(tie < network_order(Some("2026-12-02T18:30:01Z"), "b"));
-        assert!(b < network_order(None, "0"), "an unknown time sorts last");
     }
 }

@@ -27,7 +27,7 @@ use bollard::models::{ContainerInspectResponse, ContainerSummary};
 use bollard::query_parameters::ListContainersOptions;
 use bollard::Docker;
 use futures_util::StreamExt;
-use mew_space::plan::ContainerSpec;
+use mew_space::plan::{ContainerSpec, ContainerState};
 use std::time::Duration;
 
 /// `docker.list_containers`, also on Podman.
@@ -63,15 +63,12 @@ fn reparse_summaries(contents: &str) -> Option<Vec<ContainerSummary>> {
     serde_json::from_value(serde_json::Value::Array(list)).ok()
 }
 
-/// Docker's name for a Podman container state. Podman's `stopping` is still running (Docker
-/// shows a container being stopped as `running` too).
-pub fn docker_state(podman: &str) -> &str {
-    match podman {
-        "configured" | "initialized" => "created",
-        "stopped" => "exited",
-        "stopping" => "running",
-        "unknown" => "dead",
-        other => other,
+/// Docker's name for a Podman container state (`ContainerState::parse` maps them); a name
+/// neither engine knows stays as it is (and the original parse error stands).
+fn docker_state(podman: &str) -> &str {
+    match ContainerState::parse(podman) {
+        Some(state) => state.as_str(),
+        None => podman,
     }
 }
 

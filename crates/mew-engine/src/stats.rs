@@ -5,7 +5,7 @@
 //! second. When mew runs on the engine's host, the same figures are in the container's cgroup,
 //! readable in microseconds; the endpoint remains the fallback (remote engines, other PID or
 //! cgroup namespaces).
-use crate::inspect::StatsSample;
+use mew_space::model::StatsSample;
 use std::path::{Path, PathBuf};
 
 /// Read `pid`'s cgroup, provided it is the cgroup of `container_id` (a PID from another PID

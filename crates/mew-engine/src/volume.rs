@@ -9,7 +9,8 @@
 //!
 //! While one mew fills the volume, another (a parallel `up` of another space) must not use it
 //! half-filled: filling and checking both hold a host-wide lock file named after the volume.
-use super::image::{Runtime, BINARY_LABEL, MEW_HOME};
+use super::image::{Runtime, BINARY_LABEL, MEW_HOME, STALE_AFTER_SECS};
+use super::lock::host_lock;
 use super::{is_not_found, EngineError, EngineKind};
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountTypeEnum, MountVolumeOptions};
 use bollard::query_parameters::{
@@ -33,16 +34,6 @@ pub async fn volume_exists(docker: &Docker, name: &str) -> Result<bool, EngineEr
 pub async fn runtime_volume_ready(docker: &Docker, name: &str) -> Result<bool, EngineError> {
     let _lock = host_lock(name).await?;
     volume_exists(docker, name).await
-}
-
-/// An exclusive host-wide lock named after the volume (see `crate::lock`), released when dropped.
-pub async fn host_lock(name: &str) -> Result<crate::lock::HostLock, EngineError> {
-    crate::lock::lock_named(name)
-        .await
-        .map_err(|source| EngineError::Io {
-            what: format!("cannot take the lock for {name}"),
-            source,
-        })
 }
 
 /// Create and fill the runtime volume `name` from `image` unless it exists.
@@ -112,7 +103,47 @@ pub async fn ensure_runtime_volume(
             }),
         )
         .await;
+    if result.is_ok() {
+        let pruned = prune_stale_volumes(docker).await;
+        if pruned > 0 {
+            tracing::info!("removed {pruned} runtime volumes of older mew builds");
+        }
+    }
     result
+}
+
+/// Best-effort cleanup after a new runtime volume: runtime volumes of *other* mew executables
+/// older than `STALE_AFTER_SECS`, never one in use (the engine refuses). Returns how many went.
+pub async fn prune_stale_volumes(docker: &Docker) -> usize {
+    let Ok(rt) = Runtime::current() else {
+        return 0;
+    };
+    let now = chrono::Utc::now().timestamp();
+    let filters = HashMap::from([("label".to_string(), vec![BINARY_LABEL.to_string()])]);
+    let mut removed = 0;
+    if let Ok(list) = docker
+        .list_volumes(Some(bollard::query_parameters::ListVolumesOptions {
+            filters: Some(filters),
+        }))
+        .await
+    {
+        for v in list.volumes.unwrap_or_default() {
+            let created = v
+                .created_at
+                .as_deref()
+                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                .map(|d| d.timestamp())
+                .unwrap_or(now);
+            let other = v.labels.get(BINARY_LABEL) != Some(&rt.sha256);
+            if other
+                && now - created > STALE_AFTER_SECS
+                && remove_volume(docker, &v.name).await.is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 async fn fill_by_running(docker: &Docker, filler: &str, name: &str) -> Result<(), EngineError> {

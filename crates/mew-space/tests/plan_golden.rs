@@ -1,20 +1,24 @@
 //! Golden tests for planning: each `tests/golden/<case>/` holds a `space.yaml`, optionally an
 //! `observed.json` (what the engine has; absent = nothing at all), the expected `plan.txt`
 //! (what `mew space up --dry-run` prints) and, with `observed.json`, `down.txt` (the plan of
-//! `mew space down`). `UPDATE_GOLDEN=1 cargo test --test plan_golden` rewrites the expectations.
+//! `mew space down`) and, when it lists volumes, `down-volumes.txt` (`mew space down --volumes`).
+//! `UPDATE_GOLDEN=1 cargo test --test plan_golden` rewrites the expectations.
 //!
 //! `observed.json` describes containers by participant; `"hash": "current"` gives a container the
 //! config hash mew wants now, `"previous"` the hash it had under the case's `previous.yaml` (the
 //! space.yaml before an edit), anything else is taken literally:
 //! `{"runtime_image_present": true, "runtime_volume_present": true, "networks": ["mew-demo"],
 //!   "containers": [{"participant": "echo", "state": "running", "hash": "current"}]}`
+//!
+//! `"images_present"` lists the pulled images (not the runtime image) the engine has; without
+//! it, it has every one the space uses. `"volumes"` are volumes labelled with the space.
 use mew_space::config::{self, LoadOptions};
 use mew_space::plan::{
-    self, labels, DesiredSpace, ObservedContainer, ObservedNetwork, ObservedSpace, Plan,
-    ResolveOptions,
+    self, labels, ContainerState, DesiredSpace, ObservedContainer, ObservedNetwork, ObservedSpace,
+    Plan, ResolveOptions,
 };
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 #[derive(Deserialize)]
@@ -27,6 +31,9 @@ struct ObservedFixture {
     networks: Vec<String>,
     #[serde(default)]
     containers: Vec<ContainerFixture>,
+    images_present: Option<Vec<String>>,
+    #[serde(default)]
+    volumes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -104,7 +111,7 @@ fn observed_for(case: &Path, desired: &DesiredSpace) -> Option<ObservedSpace> {
                     (labels::PARTICIPANT.to_string(), c.participant.clone()),
                     (labels::CONFIG_HASH.to_string(), hash),
                 ]),
-                state: c.state.clone(),
+                state: ContainerState::from_engine(&c.state),
             }
         })
         .collect();
@@ -122,7 +129,21 @@ fn observed_for(case: &Path, desired: &DesiredSpace) -> Option<ObservedSpace> {
         containers,
         runtime_image_present: fx.runtime_image_present,
         runtime_volume_present: fx.runtime_volume_present,
+        images_present: match fx.images_present {
+            Some(list) => list.into_iter().collect(),
+            None => all_images(desired),
+        },
+        volumes: fx.volumes,
+        gateways: Vec::new(),
     })
+}
+
+fn all_images(desired: &DesiredSpace) -> BTreeSet<String> {
+    desired
+        .pulled_images()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Compare with the expectation file, or rewrite it under `UPDATE_GOLDEN=1`.
@@ -154,11 +175,14 @@ fn converged(desired: &DesiredSpace) -> ObservedSpace {
                 id: c.name.clone(),
                 name: c.name.clone(),
                 labels: c.labels.clone(),
-                state: "running".into(),
+                state: ContainerState::Running,
             })
             .collect(),
         runtime_image_present: true,
         runtime_volume_present: true,
+        images_present: all_images(desired),
+        volumes: Vec::new(),
+        gateways: Vec::new(),
     }
 }
 
@@ -189,15 +213,23 @@ fn golden_plans() {
             "{}: token in detailed plan:\n{detailed}",
             case.display()
         );
-        if case.ends_with("fresh") {
+        // Where the settings matter: a fresh space, and shared mode's `container:` networks.
+        if case.ends_with("fresh") || case.ends_with("shared-network") {
             check(&case.join("plan-detailed.txt"), &detailed, &mut failures);
         }
         if let Some(observed) = &observed {
             check(
                 &case.join("down.txt"),
-                &plan::render(&plan::plan_down(observed)),
+                &plan::render(&plan::plan_down(observed, false)),
                 &mut failures,
             );
+            if !observed.volumes.is_empty() {
+                check(
+                    &case.join("down-volumes.txt"),
+                    &plan::render(&plan::plan_down(observed, true)),
+                    &mut failures,
+                );
+            }
         }
         // Whatever the starting point, once applied the next plan is empty.
         let again = plan::plan(&desired, &converged(&desired));
@@ -213,6 +245,25 @@ fn golden_plans() {
         "golden mismatches:\n{}",
         failures.join("\n")
     );
+}
+
+#[test]
+fn a_zero_join_timeout_plans_no_join_wait() {
+    let mut desired = desired_for(&golden_dir().join("fresh"));
+    let waits = |d: &DesiredSpace| {
+        plan::plan(d, &ObservedSpace::default())
+            .stages
+            .iter()
+            .flat_map(|s| &s.actions)
+            .filter_map(|a| match a {
+                plan::Action::WaitJoined { timeout_ms, .. } => Some(*timeout_ms),
+                _ => None,
+            })
+            .collect::<Vec<u64>>()
+    };
+    assert_eq!(waits(&desired), [20_000]);
+    desired.join_timeout_ms = 0;
+    assert!(waits(&desired).is_empty());
 }
 
 #[test]

@@ -90,7 +90,7 @@ pub(crate) async fn running_gateway(space: &Space, host: Option<&str>) -> anyhow
     let facts = mew_engine::inspect::inspect_space(&docker, &space.id).await?;
     let running = facts
         .iter()
-        .any(|f| f.role.as_deref() == Some("gateway") && f.state == "running");
+        .any(|f| f.container.is_gateway() && f.container.is_running());
     match crate::ops::status::gateway_address(&facts) {
         Some((host, port)) if running => Ok(crate::ops::status::gateway_url(&host, port)),
         _ => Err(anyhow::anyhow!(

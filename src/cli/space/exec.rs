@@ -23,12 +23,11 @@ pub(crate) async fn run(args: ExecArgs) -> anyhow::Result<()> {
     let Some(member) = chosen.first() else {
         anyhow::bail!("no container for participant {}", args.participant);
     };
-    if member.state != "running" {
+    if member.state != mew_space::model::ContainerState::Running {
+        let participant = member.participant_id();
         anyhow::bail!(
-            "{} is not running ({}); start it with `mew space restart {}`",
-            member.participant,
+            "{participant} is not running ({}); start it with `mew space restart {participant}`",
             member.state,
-            member.participant
         );
     }
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();

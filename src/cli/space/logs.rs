@@ -56,7 +56,7 @@ pub(crate) async fn run(args: LogsArgs) -> anyhow::Result<()> {
     let chosen = select(&all, &args.participants).map_err(InvalidInput::new)?;
     let pairs: Vec<(String, String)> = chosen
         .iter()
-        .map(|m| (m.participant.clone(), m.name.clone()))
+        .map(|m| (m.participant_id().to_string(), m.name.clone()))
         .collect();
     let colour = use_colour(
         std::io::stdout().is_terminal(),

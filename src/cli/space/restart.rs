@@ -16,7 +16,7 @@ pub(crate) async fn run(args: RestartArgs) -> anyhow::Result<()> {
     // Not in the middle of an `up` or `down` of the same space.
     let _lock = crate::ops::space::lock_space(&id, &super::up::print_progress).await?;
     let chosen = select(&all, &args.participants).map_err(InvalidInput::new)?;
-    let done = crate::ops::restart::restart(&docker, &id, &chosen).await?;
+    let done = crate::ops::restart::restart(&docker, &chosen).await?;
     println!("✓ Restarted {}", done.join(", "));
     Ok(())
 }

@@ -1,7 +1,8 @@
 use crate::ops::status::{build, render_table, StatusContext};
 use crate::ops::target;
 use clap::Args;
-use mew_engine::inspect::{inspect_space, StatsSample};
+use mew_engine::inspect::inspect_space;
+use mew_space::model::StatsSample;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,7 +43,11 @@ impl SpaceSelect {
     /// "No running space found" error when this directory or id has none.
     pub(crate) async fn running(
         &self,
-    ) -> anyhow::Result<(bollard::Docker, String, Vec<mew_engine::inspect::Member>)> {
+    ) -> anyhow::Result<(
+        bollard::Docker,
+        String,
+        Vec<mew_space::model::ObservedContainer>,
+    )> {
         let (docker, dir, id) = self.resolve().await?;
         let Some(id) = id else {
             anyhow::bail!("{}", target::not_running(&dir));
@@ -183,7 +188,7 @@ async fn snapshot(
     };
     let samples = facts
         .into_iter()
-        .filter_map(|f| Some((f.id, f.stats?)))
+        .filter_map(|f| Some((f.container.id, f.stats?)))
         .collect();
     Ok((text, samples))
 }

@@ -128,7 +128,8 @@ fn print_summary(r: &UpReport) {
             Some(o) if o.not_joined.contains(&p.id) => " (not joined)",
             _ => "",
         };
-        println!("  {:width$}  {:8} {}{joined}", p.id, p.role, p.state);
+        let state = p.state.map_or("not created", |s| s.as_str());
+        println!("  {:width$}  {:8} {state}{joined}", p.id, p.role);
     }
     println!("Logs:     {}", r.logs_dir.display());
     // Other copies of the directory may run under other ids: name this one.

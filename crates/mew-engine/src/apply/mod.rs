@@ -4,12 +4,12 @@
 //! container to recreate is stopped and set aside (renamed) rather than removed, and removed
 //! only once the whole run succeeded: a failed reconfiguration brings the old one back.
 
+use crate::testhook::kill_point;
 use crate::{container, image, network, podman, volume, Engine, EngineError, EngineKind};
 use futures_util::future::join_all;
 use mew_space::plan::{Action, Plan, RemoveReason};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -21,7 +21,6 @@ pub struct ApplyContext {
     /// The gateway's HTTP base URL as seen from the host, e.g. `http://127.0.0.1:8080`.
     pub gateway_http: String,
     pub health_timeout: Duration,
-    pub join_timeout: Duration,
     /// Stop grace for every removed container (`down --timeout`); `None`: each container's own.
     pub stop_timeout: Option<i32>,
     /// Id of the space's network when it exists already (containers join it by id: a name can
@@ -39,7 +38,6 @@ impl ApplyContext {
             space_dir,
             gateway_http: mew_space::net::reachable_url("http", bind, port),
             health_timeout: Duration::from_secs(30),
-            join_timeout: Duration::from_secs(20),
             stop_timeout: None,
             network_id: None,
         }
@@ -162,25 +160,6 @@ pub async fn apply(
     Ok(done)
 }
 
-/// Test hook: with `MEW_TEST_KILL_AFTER=<n>`, mew kills itself with SIGKILL at its n-th kill point
-/// (after each engine step of `apply`, and right after a network create returns), so that tests
-/// can stop it exactly there. Without the variable it does nothing.
-pub fn kill_point(what: &str) {
-    static LIMIT: OnceLock<Option<usize>> = OnceLock::new();
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-    let Some(limit) = *LIMIT.get_or_init(|| {
-        std::env::var("MEW_TEST_KILL_AFTER")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    }) else {
-        return;
-    };
-    if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == limit {
-        eprintln!("MEW_TEST_KILL_AFTER={limit}: killed after {what}");
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-    }
-}
-
 fn record(outcome: &Mutex<Outcome>, f: impl FnOnce(&mut Outcome)) {
     if let Ok(mut o) = outcome.lock() {
         f(&mut o);
@@ -206,6 +185,19 @@ async fn run_action(
                 .map_err(fail("cannot build the runtime image".into()))?;
             report(Progress::Done(format!("runtime image {built} ready")));
             record(outcome, |o| o.image_built = Some(built));
+        }
+        Action::PullImage { image } => {
+            report(Progress::Begin(format!("pulling {image}")));
+            container::pull_image(docker, image)
+                .await
+                .map_err(fail(format!("cannot pull {image}")))?;
+            report(Progress::Done(format!("image {image} pulled")));
+        }
+        Action::RemoveVolume { name } => {
+            volume::remove_volume(docker, name)
+                .await
+                .map_err(fail(format!("cannot remove volume {name}")))?;
+            report(Progress::Done(format!("volume {name} removed")));
         }
         Action::EnsureRuntimeVolume { name, image } => {
             volume::ensure_runtime_volume(docker, engine.info.kind, name, image)
@@ -305,10 +297,12 @@ async fn run_action(
             }
             report(Progress::Done("gateway healthy".into()));
         }
-        // A zero timeout means "do not wait" (participants that never join, like plain tools).
-        Action::WaitJoined { .. } if ctx.join_timeout.is_zero() => {}
-        Action::WaitJoined { participants } => {
-            let (missing, exited) = wait_joined(engine, participants, ctx).await;
+        Action::WaitJoined {
+            participants,
+            timeout_ms,
+        } => {
+            let timeout = Duration::from_millis(*timeout_ms);
+            let (missing, exited) = wait_joined(engine, participants, timeout, ctx).await;
             for e in &exited {
                 let name = mew_space::plan::container_name(&ctx.space_id, &e.participant);
                 let tail = container_tail(engine, &name, 20)
@@ -332,7 +326,7 @@ async fn run_action(
             } else {
                 report(Progress::Warning(format!(
                     "not joined after {} s: {} (see `mew space logs {}`)",
-                    ctx.join_timeout.as_secs(),
+                    timeout.as_secs(),
                     missing.join(", "),
                     ctx.space_id
                 )));
@@ -407,6 +401,7 @@ async fn stopped_status(engine: &Engine, name: &str) -> Option<String> {
 async fn wait_joined(
     engine: &Engine,
     participants: &[String],
+    timeout: Duration,
     ctx: &ApplyContext,
 ) -> (Vec<String>, Vec<Exited>) {
     let mut exited = Vec::new();
@@ -445,7 +440,7 @@ async fn wait_joined(
             }
             missing = still;
         }
-        if missing.is_empty() || start.elapsed() >= ctx.join_timeout {
+        if missing.is_empty() || start.elapsed() >= timeout {
             return (missing, exited);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

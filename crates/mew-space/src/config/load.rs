@@ -4,7 +4,7 @@ use super::parse::{self, Entry, Node, Pos, Value};
 use super::schema;
 use super::values;
 use super::ConfigError;
-use crate::plan::LogConfig;
+use crate::model::LogConfig;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 

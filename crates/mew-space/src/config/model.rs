@@ -1,7 +1,7 @@
 //! The validated form of a space.yaml. Everything here has been checked; positions are kept
 //! for the few errors that can only be found later (e.g. no image for a command).
 use super::parse::Pos;
-use crate::plan::{LogConfig, RestartPolicy};
+use crate::model::{LogConfig, RestartPolicy};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! Parsers for the small value languages of mew's own keys: sizes, durations, restart policies,
 //! and names that become part of container names.
-use crate::plan::RestartPolicy;
+use crate::model::RestartPolicy;
 
 /// `512m`, `1g`, `1.5G`, `256MiB`, `1048576` (bytes; `k`/`m`/`g` are binary units, as Docker's).
 pub fn parse_memory(s: &str) -> Result<i64, String> {

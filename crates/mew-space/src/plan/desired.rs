@@ -59,6 +59,8 @@ pub struct ResolveOptions {
     pub mew_version: String,
     /// `--log-level` passed to the gateway, if any.
     pub log_level: Option<String>,
+    /// How long `up` waits for started participants to join (`--join-timeout`); 0: no wait.
+    pub join_timeout_ms: u64,
 }
 
 impl ResolveOptions {
@@ -85,6 +87,7 @@ impl ResolveOptions {
             isolate_dot_mew: true,
             mew_version: mew_version.into(),
             log_level: None,
+            join_timeout_ms: 20_000,
         }
     }
 }
@@ -185,6 +188,7 @@ pub fn desired(space: &Space, opts: &ResolveOptions) -> Result<DesiredSpace, Con
         port: opts.port,
         gateway,
         participants,
+        join_timeout_ms: opts.join_timeout_ms,
     })
 }
 

@@ -24,11 +24,13 @@ fn decide(want: &ContainerSpec, have: Option<&ObservedContainer>) -> Decision {
     if want_hash.is_none() || have.config_hash() != want_hash {
         return Decision::Recreate;
     }
-    match have.state.as_str() {
-        "running" | "restarting" => Decision::Keep,
+    match have.state {
+        ContainerState::Running | ContainerState::Restarting => Decision::Keep,
         // Start cannot revive these.
-        "dead" | "removing" | "paused" => Decision::Recreate,
-        _ => Decision::Start,
+        ContainerState::Dead | ContainerState::Removing | ContainerState::Paused => {
+            Decision::Recreate
+        }
+        ContainerState::Created | ContainerState::Exited => Decision::Start,
     }
 }
 
@@ -49,11 +51,19 @@ pub fn plan(desired: &DesiredSpace, observed: &ObservedSpace) -> Plan {
         }
     };
 
+    // First, so that a missing image fails `up` before anything is stopped or started.
     let mut image = Vec::new();
     if !observed.runtime_image_present {
         image.push(Action::BuildRuntimeImage {
             tag: desired.runtime_image.clone(),
         });
+    }
+    for name in desired.pulled_images() {
+        if !observed.images_present.contains(name) {
+            image.push(Action::PullImage {
+                image: name.to_string(),
+            });
+        }
     }
     push("image", image);
 
@@ -170,11 +180,13 @@ pub fn plan(desired: &DesiredSpace, observed: &ObservedSpace) -> Plan {
         }
     }
     push("participants", participants);
-    if !started.is_empty() {
+    // `--join-timeout 0` asks for no wait (participants that never join, like plain tools).
+    if !started.is_empty() && desired.join_timeout_ms > 0 {
         push(
             "join",
             vec![Action::WaitJoined {
                 participants: started,
+                timeout_ms: desired.join_timeout_ms,
             }],
         );
     }
@@ -187,8 +199,9 @@ pub fn health_url(bind: &str, port: u16) -> String {
     format!("{}/health", crate::net::reachable_url("http", bind, port))
 }
 
-/// Take a space down: every container (in parallel), then its networks.
-pub fn plan_down(observed: &ObservedSpace) -> Plan {
+/// Take a space down: every container (in parallel), then its networks, then (with `volumes`,
+/// `down --volumes`) the volumes labelled with the space.
+pub fn plan_down(observed: &ObservedSpace, volumes: bool) -> Plan {
     let mut names: Vec<&str> = observed
         .containers
         .iter()
@@ -221,6 +234,17 @@ pub fn plan_down(observed: &ObservedSpace) -> Plan {
                     id: n.id.clone(),
                     duplicate: false,
                 })
+                .collect(),
+        });
+    }
+    if volumes && !observed.volumes.is_empty() {
+        let mut names = observed.volumes.clone();
+        names.sort();
+        stages.push(Stage {
+            title: "volumes".into(),
+            actions: names
+                .into_iter()
+                .map(|name| Action::RemoveVolume { name })
                 .collect(),
         });
     }
@@ -267,7 +291,7 @@ mod tests {
             id: "1".into(),
             name: "d-a".into(),
             labels: BTreeMap::from([(labels::CONFIG_HASH.to_string(), hash.to_string())]),
-            state: state.into(),
+            state: ContainerState::from_engine(state),
         }
     }
 
@@ -302,6 +326,29 @@ mod tests {
     }
 
     #[test]
+    fn an_id_used_by_another_directory_is_found() {
+        let net = |dir: &str| ObservedNetwork {
+            id: dir.into(),
+            name: "mew-d".into(),
+            labels: BTreeMap::from([(labels::SPACE_DIR.to_string(), dir.to_string())]),
+        };
+        let obs = ObservedSpace {
+            networks: vec![net("/a"), net("/b")],
+            ..Default::default()
+        };
+        assert_eq!(obs.dirs().len(), 2);
+        assert_eq!(
+            obs.id_used_by_other_dir(std::path::Path::new("/a")),
+            Some("/b".into())
+        );
+        let mine = ObservedSpace {
+            networks: vec![net("/a")],
+            ..Default::default()
+        };
+        assert_eq!(mine.id_used_by_other_dir(std::path::Path::new("/a")), None);
+    }
+
+    #[test]
     fn health_urls() {
         assert_eq!(
             health_url("127.0.0.1", 8080),
@@ -327,7 +374,7 @@ mod tests {
             containers: vec![observed("running", "h")],
             ..Default::default()
         };
-        let p = plan_down(&obs);
+        let p = plan_down(&obs, false);
         assert_eq!(p.stages.len(), 2);
         assert!(matches!(
             p.stages[0].actions[0],
@@ -340,6 +387,20 @@ mod tests {
             p.stages[1].actions[0],
             Action::RemoveNetwork { .. }
         ));
-        assert!(plan_down(&ObservedSpace::default()).is_empty());
+        assert!(plan_down(&ObservedSpace::default(), true).is_empty());
+        // Volumes only when asked for, after the networks.
+        let with_volume = ObservedSpace {
+            volumes: vec!["d-data".into()],
+            ..obs
+        };
+        assert_eq!(plan_down(&with_volume, false), p);
+        let p = plan_down(&with_volume, true);
+        assert_eq!(p.stages.len(), 3);
+        assert_eq!(
+            p.stages[2].actions,
+            [Action::RemoveVolume {
+                name: "d-data".into()
+            }]
+        );
     }
 }

@@ -4,66 +4,12 @@
 //! `ObservedSpace` is what the engine has, read once by labels. `Plan` is the list of stages that
 //! turns one into the other; `apply` runs each stage's actions in parallel, stages in order.
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-/// Label keys (design.md §3). Every engine object mew creates carries them.
-pub mod labels {
-    pub const SPACE: &str = "io.mew.space";
-    pub const SPACE_DIR: &str = "io.mew.space.dir";
-    pub const PARTICIPANT: &str = "io.mew.participant";
-    pub const ROLE: &str = "io.mew.role";
-    pub const CONFIG_HASH: &str = "io.mew.config-hash";
-    pub const VERSION: &str = "io.mew.version";
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Gateway,
-    Agent,
-    Client,
-    Bridge,
-    Infra,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Gateway => "gateway",
-            Role::Agent => "agent",
-            Role::Client => "client",
-            Role::Bridge => "bridge",
-            Role::Infra => "infra",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Role> {
-        Some(match s {
-            "gateway" => Role::Gateway,
-            "agent" => Role::Agent,
-            "client" => Role::Client,
-            "bridge" => Role::Bridge,
-            "infra" => Role::Infra,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestartPolicy {
-    No,
-    /// `on-failure[:N]`; `None` = unlimited retries.
-    OnFailure(Option<u32>),
-    Always,
-    UnlessStopped,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogConfig {
-    pub driver: String,
-    pub options: BTreeMap<String, String>,
-}
+// Labels, roles, states, restart and log settings and the observed container live in the
+// bottom module (`config` speaks of them too); they are re-exported here for the planner's users.
+pub use crate::model::*;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
@@ -181,6 +127,24 @@ pub struct DesiredSpace {
     pub gateway: ContainerSpec,
     /// Participants that get a container, in space.yaml order.
     pub participants: Vec<ContainerSpec>,
+    /// How long `up` waits for the participants it starts to join; 0: it does not wait.
+    pub join_timeout_ms: u64,
+}
+
+impl DesiredSpace {
+    /// The gateway, then the participants.
+    pub fn containers(&self) -> impl Iterator<Item = &ContainerSpec> {
+        std::iter::once(&self.gateway).chain(&self.participants)
+    }
+
+    /// Images the containers use that the engine must have from elsewhere (pulled when missing):
+    /// all but the runtime image, which mew builds. Sorted, each once.
+    pub fn pulled_images(&self) -> BTreeSet<&str> {
+        self.containers()
+            .map(|c| c.image.as_str())
+            .filter(|i| *i != self.runtime_image)
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,29 +154,17 @@ pub struct ObservedNetwork {
     pub labels: BTreeMap<String, String>,
 }
 
+/// A mew gateway on the engine (of any space) and the host port it publishes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedContainer {
-    pub id: String,
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    /// Engine state: `created`, `running`, `exited`, `restarting`, `paused`, `dead`
-    /// (Podman also says `stopped`, `stopping`, `configured`).
-    pub state: String,
+pub struct GatewayPort {
+    pub space: String,
+    /// Its `io.mew.space.dir` label (`?` without one).
+    pub dir: String,
+    pub port: u16,
 }
 
-impl ObservedContainer {
-    pub fn participant(&self) -> Option<&str> {
-        self.labels.get(labels::PARTICIPANT).map(String::as_str)
-    }
-    pub fn config_hash(&self) -> Option<&str> {
-        self.labels.get(labels::CONFIG_HASH).map(String::as_str)
-    }
-    pub fn is_running(&self) -> bool {
-        matches!(self.state.as_str(), "running" | "restarting")
-    }
-}
-
-/// What the engine has for one space id, read once by label.
+/// What the engine has for one space id, read once by label, and the few facts about other
+/// objects that `up` decides on (images, ports held by other spaces' gateways).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObservedSpace {
     pub networks: Vec<ObservedNetwork>,
@@ -221,6 +173,32 @@ pub struct ObservedSpace {
     pub runtime_image_present: bool,
     /// Whether the volume that carries mew into non-mew images exists (see `DesiredSpace::runtime_volume`).
     pub runtime_volume_present: bool,
+    /// Which of the images asked about (`DesiredSpace::pulled_images`) the engine has.
+    pub images_present: BTreeSet<String>,
+    /// Volumes labelled with the space (what `down --volumes` removes).
+    pub volumes: Vec<String>,
+    /// Every mew gateway on the engine with its published host port.
+    pub gateways: Vec<GatewayPort>,
+}
+
+impl ObservedSpace {
+    /// Directories the space's objects say they come from (normally zero or one), sorted.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let set: BTreeSet<PathBuf> = self
+            .containers
+            .iter()
+            .map(|c| &c.labels)
+            .chain(self.networks.iter().map(|n| &n.labels))
+            .filter_map(|l| l.get(labels::SPACE_DIR).map(PathBuf::from))
+            .collect();
+        set.into_iter().collect()
+    }
+
+    /// Another directory whose objects carry this space id, if there is one: a second space
+    /// must not take them over.
+    pub fn id_used_by_other_dir(&self, dir: &Path) -> Option<PathBuf> {
+        self.dirs().into_iter().find(|d| d != dir)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +206,10 @@ pub enum Action {
     /// Build the runtime image from the running mew executable.
     BuildRuntimeImage {
         tag: String,
+    },
+    /// Pull an image the engine does not have (with the engine's own credentials).
+    PullImage {
+        image: String,
     },
     /// Create the named volume holding mew (copied from the runtime image's `/opt/mew`), so that
     /// containers of other images can run `mew supervise` as their PID 1.
@@ -259,9 +241,14 @@ pub enum Action {
         name: String,
         url: String,
     },
-    /// Poll the gateway's `/participants` until these ids are connected.
+    /// Poll the gateway's `/participants` until these ids are connected, or the time is up.
     WaitJoined {
         participants: Vec<String>,
+        timeout_ms: u64,
+    },
+    /// Remove a volume labelled with the space (`down --volumes`).
+    RemoveVolume {
+        name: String,
     },
 }
 

@@ -24,6 +24,8 @@ pub fn render(plan: &Plan) -> String {
 pub fn action_line(action: &Action) -> String {
     match action {
         Action::BuildRuntimeImage { tag } => format!("+ build image {tag}"),
+        Action::PullImage { image } => format!("+ pull image {image}"),
+        Action::RemoveVolume { name } => format!("- remove volume {name}"),
         Action::EnsureRuntimeVolume { name, image } => {
             format!("+ create volume {name} (mew from {image})")
         }
@@ -63,7 +65,7 @@ pub fn action_line(action: &Action) -> String {
         }
         Action::Start { name } => format!("> start {name} (stopped)"),
         Action::WaitHealthy { name, url } => format!("? wait until {name} is healthy ({url})"),
-        Action::WaitJoined { participants } => {
+        Action::WaitJoined { participants, .. } => {
             format!("? wait until joined: {}", participants.join(", "))
         }
     }
