@@ -2,9 +2,9 @@
 //!
 //! `route` decides; this module only queues frames, closes sockets, appends log records and
 //! files, and hands back the HTTP answer. Effects are applied in the order routing produced
-//! them, with the state lock still held for everything that only queues (socket pushes, log
-//! records), so deliveries keep the order of the state changes that caused them; appends to
-//! virtual participants' files wait until the lock is released.
+//! them with the state lock still held, so deliveries keep the order of the state changes that
+//! caused them (socket pushes and log records only queue; an invite's token file is written
+//! there too); appends to virtual participants' files wait until the lock is released.
 use super::logs::envelope_record;
 use super::state::{counted, text, Conn, Endpoint, Gateway, State, VirtualSink};
 use axum::extract::ws::{Message, Utf8Bytes};
