@@ -17,13 +17,13 @@ pub enum Effect {
     /// file); its `delivered` record is appended when it went out. `msg` is shared by all the
     /// recipients of one message.
     Deliver {
-        to: String,
+        to: Arc<str>,
         ep: Endpoint,
         msg: Arc<Delivery>,
     },
     /// Queue a stream data frame as it came in (text or binary) to a socket; never logged.
     Frame {
-        to: String,
+        to: Arc<str>,
         conn: Arc<Conn>,
         msg: Message,
     },
@@ -90,15 +90,18 @@ pub struct DeliveryLog {
 pub enum Record {
     /// A complete envelope-history record.
     Envelope(String),
-    /// The `received` record of an inbound envelope, built when there is room for it.
-    Received {
-        msg: Outgoing,
-        from: String,
-        space: String,
-        transport: &'static str,
-    },
+    /// The `received` record of an inbound envelope, built when there is room for it (boxed:
+    /// it would make every effect this big).
+    Received(Box<Received>),
     /// A complete capability-decision record.
     Decision(String),
+}
+
+pub struct Received {
+    pub msg: Outgoing,
+    pub from: String,
+    pub space: String,
+    pub transport: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,12 +150,13 @@ pub fn apply(
             Effect::Answer { status, body } => answer = Some((status, body)),
             Effect::Log(Record::Envelope(r)) => gw.logs.envelope(r),
             Effect::Log(Record::Decision(r)) => gw.logs.decision(r),
-            Effect::Log(Record::Received {
-                msg,
-                from,
-                space,
-                transport,
-            }) => {
+            Effect::Log(Record::Received(r)) => {
+                let Received {
+                    msg,
+                    from,
+                    space,
+                    transport,
+                } = *r;
                 let id = msg.log_id();
                 gw.logs.envelope_sized(msg.text.len() + 256, || {
                     envelope_record(

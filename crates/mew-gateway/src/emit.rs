@@ -1,7 +1,7 @@
 //! Building what the gateway sends, for `route`: messages serialised once and the effects that
 //! deliver and log them; capability decisions (§4.4, §6); welcome and presence messages (§1.4,
 //! §1.5).
-use super::effect::{Delivery, DeliveryLog, Effect, Outgoing, Record};
+use super::effect::{Delivery, DeliveryLog, Effect, Outgoing, Received, Record};
 use super::logs::js;
 use super::state::{Ctx, State};
 use mew_protocol::{self as protocol, gen_id, iso_now, matches, truthy};
@@ -25,7 +25,11 @@ pub(super) fn send_one(
     meta: Option<String>,
     log_as: &str,
 ) {
-    let Some(ep) = st.spaces.get(space_id).and_then(|s| s.registry.get(pid)) else {
+    let Some((to, ep)) = st
+        .spaces
+        .get(space_id)
+        .and_then(|s| s.registry.get_key_value(pid))
+    else {
         return;
     };
     let log = meta.map(|meta| DeliveryLog {
@@ -34,7 +38,7 @@ pub(super) fn send_one(
         as_name: (log_as != pid).then(|| log_as.to_string()),
     });
     out.push(Effect::Deliver {
-        to: pid.to_string(),
+        to: to.clone(),
         ep: ep.clone(),
         msg: Arc::new(Delivery { msg, log }),
     });
@@ -62,7 +66,7 @@ pub(super) fn send_all(
     });
     out.reserve(space.registry.len());
     for (pid, ep) in &space.registry {
-        if except == Some(pid.as_str()) {
+        if except == Some(&**pid) {
             continue;
         }
         out.push(Effect::Deliver {
@@ -113,12 +117,12 @@ pub(super) fn log_received(
     transport: &'static str,
 ) {
     if ctx.switches.envelope_history {
-        out.push(Effect::Log(Record::Received {
+        out.push(Effect::Log(Record::Received(Box::new(Received {
             msg: msg.clone(),
             from: pid.to_string(),
             space: space_id.to_string(),
             transport,
-        }));
+        }))));
     }
 }
 
@@ -245,8 +249,8 @@ pub fn welcome(st: &State, space_id: &str, pid: &str, you_caps: Value) -> Value 
         .map(|s| {
             s.registry
                 .keys()
-                .filter(|id| id.as_str() != pid)
-                .map(|id| json!({"id": id, "capabilities": st.static_value(id)}))
+                .filter(|id| &***id != pid)
+                .map(|id| json!({"id": &**id, "capabilities": st.static_value(id)}))
                 .collect()
         })
         .unwrap_or_default();
@@ -273,8 +277,8 @@ pub(super) fn welcome_update(st: &State, space_id: &str, pid: &str) -> Value {
         .map(|s| {
             s.registry
                 .keys()
-                .filter(|id| id.as_str() != pid)
-                .map(|id| json!({"id": id, "capabilities": st.effective_value(id)}))
+                .filter(|id| &***id != pid)
+                .map(|id| json!({"id": &**id, "capabilities": st.effective_value(id)}))
                 .collect()
         })
         .unwrap_or_default();

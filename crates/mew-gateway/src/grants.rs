@@ -25,9 +25,9 @@ pub(super) fn resolve_recipient(
         let hit = space
             .registry
             .keys()
-            .find(|id| st.participant_tokens.get(*id) == Some(&token));
+            .find(|id| st.participant_tokens.get(&***id) == Some(&token));
         if let Some(id) = hit {
-            return Some(id.clone());
+            return Some(id.to_string());
         }
     }
     // [R] fall back to a participant whose id is the recipient name.

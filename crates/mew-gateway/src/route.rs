@@ -227,7 +227,7 @@ fn join(
     let previous = st
         .space_mut(&space_id)
         .registry
-        .insert(id.clone(), Endpoint::Socket(cx.conn.clone()));
+        .insert(id.as_str().into(), Endpoint::Socket(cx.conn.clone()));
     if ctx.switches.envelope_history {
         let id_json = obj.get("id").filter(|v| !v.is_null()).map(Value::to_string);
         out.push(Effect::Log(Record::Envelope(envelope_record(
@@ -372,13 +372,13 @@ fn disconnect(st: &mut State, out: &mut Vec<Effect>, cx: &mut ConnCtx) {
     let still_ours = st
         .spaces
         .get(&j.space)
-        .and_then(|s| s.registry.get(&j.id))
+        .and_then(|s| s.registry.get(j.id.as_str()))
         .is_some_and(|ep| matches!(ep, Endpoint::Socket(c) if c.serial == cx.conn.serial));
     if !still_ours {
         return;
     }
     let space = st.space_mut(&j.space);
-    space.registry.shift_remove(&j.id);
+    space.registry.shift_remove(j.id.as_str());
     for s in space.streams.values_mut() {
         if s.owner != j.id {
             s.writers.retain(|w| w != &j.id);

@@ -391,8 +391,9 @@ pub struct Stream {
 
 #[derive(Default)]
 pub struct Space {
-    /// Participant id → endpoint, in first-registration order.
-    pub registry: IndexMap<String, Endpoint>,
+    /// Participant id → endpoint, in first-registration order. The ids are shared: every
+    /// delivery effect names its recipient.
+    pub registry: IndexMap<Arc<str>, Endpoint>,
     pub streams: IndexMap<String, Stream>,
     pub counter: u64,
 }

@@ -25,7 +25,7 @@ pub(super) fn stream_frame(
     match (space, stream) {
         (Some(space), Some(stream)) if stream.writers.iter().any(|w| w == &j.id) => {
             // [R] frames keep their inbound opcode and skip virtual participants.
-            let mut push = |id: &String, ep: &Endpoint| {
+            let mut push = |id: &Arc<str>, ep: &Endpoint| {
                 if let Endpoint::Socket(c) = ep {
                     out.push(Effect::Frame {
                         to: id.clone(),
@@ -38,7 +38,7 @@ pub(super) fn stream_frame(
                 space.registry.iter().for_each(|(id, ep)| push(id, ep));
             } else {
                 for t in &stream.target {
-                    if let Some((_, id, ep)) = space.registry.get_full(t) {
+                    if let Some((_, id, ep)) = space.registry.get_full(t.as_str()) {
                         push(id, ep);
                     }
                 }
@@ -194,7 +194,7 @@ pub(super) fn s2w(
     };
     let sid = shown(get("stream_id"));
     let space = st.space_mut(space_id);
-    let registered: Vec<String> = space.registry.keys().cloned().collect();
+    let registered: Vec<String> = space.registry.keys().map(|k| k.to_string()).collect();
     let Some(stream) = space.streams.get_mut(&sid) else {
         return fail(
             404,

@@ -26,9 +26,10 @@ pub fn connect(ctx: &Ctx, st: &mut State, out: &mut Vec<Effect>, space_id: &str,
         return;
     };
     let ep = Endpoint::Virtual(Arc::new(VirtualSink::new(resolve_path(log))));
+    let key: Arc<str> = id.into();
     st.space_mut(space_id)
         .registry
-        .insert(id.to_string(), ep.clone());
+        .insert(key.clone(), ep.clone());
     // [U] the virtual welcome shows the raw config list, without the baseline.
     let raw = Value::Array(pc.capabilities.clone().unwrap_or_default());
     let msg = Outgoing::new(&super::emit::welcome(st, space_id, id, raw));
@@ -46,7 +47,7 @@ pub fn connect(ctx: &Ctx, st: &mut State, out: &mut Vec<Effect>, space_id: &str,
     }
     // Logged above, with its own transport.
     out.push(Effect::Deliver {
-        to: id.to_string(),
+        to: key,
         ep,
         msg: Arc::new(Delivery { msg, log: None }),
     });
