@@ -2,6 +2,7 @@
 //! without `--no-auto-start` (outside containers).
 use super::state::Gateway;
 use mew_space::config::lenient::ParticipantConfig;
+use mew_space::config::substitute;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,35 +49,29 @@ fn terminate(pid: u32) {
     }
 }
 
-/// Replace the first `${NAME}` in `s` (upstream replaces only the first occurrence).
-fn replace_first(s: &str, name: &str, value: &str) -> String {
-    s.replacen(&format!("${{{name}}}"), value, 1)
+/// In an `args` item: the first `${PORT}`, `${SPACE}` and `${TOKEN}` (spec/gateway.md §7.3:
+/// upstream replaces only the first occurrence of each); everything else stays as written.
+fn expand_arg(s: &str, port: &str, space: &str, token: &str) -> String {
+    let seen = std::cell::RefCell::new(Vec::new());
+    substitute::expand(s, |name| {
+        let value = match name {
+            "PORT" => port,
+            "SPACE" => space,
+            "TOKEN" => token,
+            _ => return None,
+        };
+        let mut seen = seen.borrow_mut();
+        if seen.iter().any(|n| n == name) {
+            return None;
+        }
+        seen.push(name.to_string());
+        Some(value.to_string())
+    })
 }
 
-/// `${VAR}` from the gateway's environment; unset variables stay verbatim.
+/// In an `env` value: `${VAR}` from the gateway's environment; unset variables stay verbatim.
 fn expand_env(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) => {
-                let name = &after[..end];
-                match std::env::var(name) {
-                    Ok(v) => out.push_str(&v),
-                    Err(_) => out.push_str(&rest[start..start + 3 + end]),
-                }
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    substitute::expand(s, |name| std::env::var(name).ok())
 }
 
 /// Command, arguments and extra environment of one child.
@@ -95,11 +90,7 @@ pub fn command_for(
     let args = pc
         .args
         .iter()
-        .map(|a| {
-            let a = replace_first(a, "PORT", &port_s);
-            let a = replace_first(&a, "SPACE", space);
-            replace_first(&a, "TOKEN", token)
-        })
+        .map(|a| expand_arg(a, &port_s, space, token))
         .collect();
     let mut env = vec![
         ("PORT".to_string(), port_s),
@@ -206,5 +197,10 @@ mod tests {
         assert!(env.contains(&("MEW_TOKEN_MY_AGENT".into(), "tk".into())));
         assert!(env.contains(&("X".into(), "${MEW_TEST_SURELY_UNSET_VAR}".into())));
         assert!(!expand_env("a${PATH}b").contains("${"));
+        // Each placeholder's first occurrence, in one pass: a value is not expanded again.
+        assert_eq!(
+            expand_arg("${TOKEN}${SPACE}${TOKEN}-${HOME}", "1", "${TOKEN}", "t"),
+            "t${TOKEN}${TOKEN}-${HOME}"
+        );
     }
 }

@@ -1,9 +1,9 @@
-//! Building and delivering what the gateway sends: serialise once, queue to sockets or
-//! virtual participants, write the matching log records; capability decisions (§4.4, §6);
-//! welcome and presence messages (§1.4, §1.5).
-use super::logs::{envelope_record, js};
-use super::state::{Endpoint, Gateway, State, VirtualSink};
-use axum::extract::ws::{Message, Utf8Bytes};
+//! Building what the gateway sends, for `route`: messages serialised once and the effects that
+//! deliver and log them; capability decisions (§4.4, §6); welcome and presence messages (§1.4,
+//! §1.5).
+use super::effect::{Delivery, DeliveryLog, Effect, Outgoing, Received, Record};
+use super::logs::js;
+use super::state::{Ctx, State};
 use mew_protocol::{self as protocol, gen_id, iso_now, matches, truthy};
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
@@ -11,123 +11,69 @@ use std::sync::Arc;
 
 pub(super) const GATEWAY: &str = "system:gateway";
 
-/// File appends owed to virtual participants, done once the state lock is released.
-#[derive(Default)]
-pub struct Outbox {
-    virt: Vec<(Arc<VirtualSink>, Utf8Bytes)>,
-}
-
-impl Outbox {
-    pub fn virtual_write(&mut self, sink: Arc<VirtualSink>, text: impl Into<Utf8Bytes>) {
-        self.virt.push((sink, text.into()));
-    }
-
-    pub fn flush(self, gw: &Gateway) {
-        for (sink, line) in self.virt {
-            if let Err(e) = sink.append(&line) {
-                gw.console.warn(&format!(
-                    "Cannot write output log {}: {e}",
-                    sink.path.display()
-                ));
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
-// Delivery helpers
+// Delivery: who receives what
 
-pub(super) fn deliver(ep: &Endpoint, msg: &Utf8Bytes, out: &mut Outbox) -> bool {
-    match ep {
-        Endpoint::Socket(conn) => conn.push(Message::Text(msg.clone())),
-        Endpoint::Virtual(sink) => {
-            out.virtual_write(sink.clone(), msg.clone());
-            true
-        }
-    }
-}
-
-/// A message serialised once, with the id used in log records.
-pub(super) struct Outgoing {
-    pub(super) text: Utf8Bytes,
-    pub(super) id_json: String,
-}
-
-impl Outgoing {
-    pub(super) fn new(v: &Value) -> Outgoing {
-        Outgoing {
-            text: super::state::counted(v.to_string()),
-            id_json: v.get("id").map(Value::to_string).unwrap_or_default(),
-        }
-    }
-    pub(super) fn from_map(m: &Map<String, Value>) -> Outgoing {
-        Outgoing {
-            text: super::state::counted(serde_json::to_string(m).unwrap_or_default()),
-            id_json: m.get("id").map(Value::to_string).unwrap_or_default(),
-        }
-    }
-}
-
-pub(super) fn log_delivered(gw: &Gateway, msg: &Outgoing, pid: &str, space_id: &str, meta: &str) {
-    if gw.logs.switches.envelope_history {
-        let id = (!msg.id_json.is_empty() && msg.id_json != "null").then_some(msg.id_json.as_str());
-        gw.logs.envelope_sized(msg.text.len() + 256, || {
-            envelope_record(
-                "delivered",
-                id,
-                &msg.text,
-                pid,
-                space_id,
-                "outbound",
-                "websocket",
-                meta,
-            )
-        });
-    }
-}
-
-/// Send to one participant of a space; logs `delivered` (as `log_as`) when it went out.
-#[allow(clippy::too_many_arguments)]
+/// Send to one participant of a space, `delivered` logged as `log_as` with `meta` (not logged
+/// when `meta` is None). Nothing when `pid` is not registered there.
 pub(super) fn send_one(
-    gw: &Gateway,
     st: &State,
-    out: &mut Outbox,
+    out: &mut Vec<Effect>,
     space_id: &str,
     pid: &str,
-    msg: &Outgoing,
-    meta: Option<&str>,
+    msg: Outgoing,
+    meta: Option<String>,
     log_as: &str,
-) -> bool {
-    let Some(ep) = st.spaces.get(space_id).and_then(|s| s.registry.get(pid)) else {
-        return false;
+) {
+    let Some((to, ep)) = st
+        .spaces
+        .get(space_id)
+        .and_then(|s| s.registry.get_key_value(pid))
+    else {
+        return;
     };
-    let sent = deliver(ep, &msg.text, out);
-    if let (true, Some(meta)) = (sent, meta) {
-        log_delivered(gw, msg, log_as, space_id, meta);
-    }
-    sent
+    let log = meta.map(|meta| DeliveryLog {
+        space: space_id.to_string(),
+        meta,
+        as_name: (log_as != pid).then(|| log_as.to_string()),
+    });
+    out.push(Effect::Deliver {
+        to: to.clone(),
+        ep: ep.clone(),
+        msg: Arc::new(Delivery { msg, log }),
+    });
 }
 
 /// Send to every participant of a space in registry order, except `except`.
 pub(super) fn send_all(
-    gw: &Gateway,
     st: &State,
-    out: &mut Outbox,
+    out: &mut Vec<Effect>,
     space_id: &str,
-    msg: &Outgoing,
-    meta: &str,
+    msg: Outgoing,
+    meta: String,
     except: Option<&str>,
 ) {
     let Some(space) = st.spaces.get(space_id) else {
         return;
     };
+    let shared = Arc::new(Delivery {
+        msg,
+        log: Some(DeliveryLog {
+            space: space_id.to_string(),
+            meta,
+            as_name: None,
+        }),
+    });
+    out.reserve(space.registry.len());
     for (pid, ep) in &space.registry {
-        if except == Some(pid.as_str()) {
+        if except == Some(&**pid) {
             continue;
         }
-        if deliver(ep, &msg.text, out) {
-            log_delivered(gw, msg, pid, space_id, meta);
-        }
+        out.push(Effect::Deliver {
+            to: pid.clone(),
+            ep: ep.clone(),
+            msg: shared.clone(),
+        });
     }
 }
 
@@ -161,39 +107,53 @@ pub(super) fn error_envelope(from: &str, to: Value, corr: Option<Value>, payload
     Value::Object(m)
 }
 
+/// The `received` record of an inbound envelope.
 pub(super) fn log_received(
-    gw: &Gateway,
+    ctx: &Ctx,
+    out: &mut Vec<Effect>,
     msg: &Outgoing,
     pid: &str,
     space_id: &str,
-    transport: &str,
+    transport: &'static str,
 ) {
-    if gw.logs.switches.envelope_history {
-        let id = (!msg.id_json.is_empty() && msg.id_json != "null").then_some(msg.id_json.as_str());
-        gw.logs.envelope_sized(msg.text.len() + 256, || {
-            envelope_record(
-                "received", id, &msg.text, pid, space_id, "inbound", transport, "",
-            )
-        });
+    if ctx.switches.envelope_history {
+        out.push(Effect::Log(Record::Received(Box::new(Received {
+            msg: msg.clone(),
+            from: pid.to_string(),
+            space: space_id.to_string(),
+            transport,
+        }))));
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Capability decisions (§4.4, §6)
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn check(
-    gw: &Gateway,
-    st: &State,
-    space_id: &str,
-    pid: &str,
-    kind: Option<&str>,
-    payload: Option<&Value>,
-    envelope_id: Option<&Value>,
-    corr: Option<&Value>,
-    source: &str,
-    transport: &str,
-) -> bool {
+/// One capability check: what `pid` in `space` attempts, and where the attempt came from
+/// (the decision record's `metadata`).
+pub(super) struct Attempt<'a> {
+    pub space: &'a str,
+    pub pid: &'a str,
+    pub kind: Option<&'a str>,
+    pub payload: Option<&'a Value>,
+    pub envelope_id: Option<&'a Value>,
+    pub corr: Option<&'a Value>,
+    pub source: &'a str,
+    pub transport: &'a str,
+}
+
+/// Whether `pid`'s capabilities allow the attempt; the decision is logged either way.
+pub(super) fn check(ctx: &Ctx, st: &State, out: &mut Vec<Effect>, a: Attempt<'_>) -> bool {
+    let Attempt {
+        space: space_id,
+        pid,
+        kind,
+        payload,
+        envelope_id,
+        corr,
+        source,
+        transport,
+    } = a;
     let (effective, n_static) = st.effective(pid);
     let matched: Option<(Cow<'_, Value>, &str)> = if kind == Some("system/heartbeat") {
         Some((Cow::Owned(json!({"kind":"system/heartbeat"})), "implicit"))
@@ -206,7 +166,7 @@ pub(super) fn check(
                 (Cow::Borrowed(effective[i]), src)
             })
     };
-    if gw.logs.switches.capability_decisions {
+    if ctx.switches.capability_decisions {
         let mut s = String::with_capacity(512);
         s.push_str("{\"timestamp\":\"");
         s.push_str(&iso_now());
@@ -252,7 +212,7 @@ pub(super) fn check(
             }
         }
         s.push_str("}}");
-        gw.logs.decision(s);
+        out.push(Effect::Log(Record::Decision(s)));
     }
     matched.is_some()
 }
@@ -289,8 +249,8 @@ pub fn welcome(st: &State, space_id: &str, pid: &str, you_caps: Value) -> Value 
         .map(|s| {
             s.registry
                 .keys()
-                .filter(|id| id.as_str() != pid)
-                .map(|id| json!({"id": id, "capabilities": st.static_value(id)}))
+                .filter(|id| &***id != pid)
+                .map(|id| json!({"id": &**id, "capabilities": st.static_value(id)}))
                 .collect()
         })
         .unwrap_or_default();
@@ -317,8 +277,8 @@ pub(super) fn welcome_update(st: &State, space_id: &str, pid: &str) -> Value {
         .map(|s| {
             s.registry
                 .keys()
-                .filter(|id| id.as_str() != pid)
-                .map(|id| json!({"id": id, "capabilities": st.effective_value(id)}))
+                .filter(|id| &***id != pid)
+                .map(|id| json!({"id": &**id, "capabilities": st.effective_value(id)}))
                 .collect()
         })
         .unwrap_or_default();

@@ -1,7 +1,8 @@
 //! Capability grants and revokes (§3.4, §3.5) and invites (§3.6).
+use super::effect::{Effect, Level, Outgoing};
 use super::emit::*;
 use super::logs::js;
-use super::state::{Caps, Gateway, State};
+use super::state::{Caps, Ctx, State};
 use mew_protocol::{self as protocol, baseline, gen_id, iso_now, truthy};
 use serde_json::{json, Map, Value};
 
@@ -10,13 +11,13 @@ use serde_json::{json, Map, Value};
 
 /// The connected participant a grant for logical name `recipient` applies to.
 pub(super) fn resolve_recipient(
-    gw: &Gateway,
+    ctx: &Ctx,
     st: &State,
     space_id: &str,
     recipient: &str,
 ) -> Option<String> {
     let space = st.spaces.get(space_id)?;
-    let token = gw
+    let token = ctx
         .participant_config(recipient)
         .and_then(|p| p.tokens.first().cloned())
         .or_else(|| st.token_map.get(recipient).cloned());
@@ -24,9 +25,9 @@ pub(super) fn resolve_recipient(
         let hit = space
             .registry
             .keys()
-            .find(|id| st.participant_tokens.get(*id) == Some(&token));
+            .find(|id| st.participant_tokens.get(&***id) == Some(&token));
         if let Some(id) = hit {
-            return Some(id.clone());
+            return Some(id.to_string());
         }
     }
     // [R] fall back to a participant whose id is the recipient name.
@@ -37,9 +38,9 @@ pub(super) fn resolve_recipient(
 }
 
 pub(super) fn apply_grant(
-    gw: &Gateway,
+    ctx: &Ctx,
     st: &mut State,
-    out: &mut Outbox,
+    out: &mut Vec<Effect>,
     space_id: &str,
     sender: &str,
     obj: &Map<String, Value>,
@@ -56,9 +57,10 @@ pub(super) fn apply_grant(
     else {
         return;
     };
-    let Some(target) = resolve_recipient(gw, st, space_id, recipient) else {
-        gw.console.error(&format!(
-            "Cannot apply capability grant: recipient {recipient} is not connected"
+    let Some(target) = resolve_recipient(ctx, st, space_id, recipient) else {
+        out.push(Effect::Console(
+            Level::Error,
+            format!("Cannot apply capability grant: recipient {recipient} is not connected"),
         ));
         return;
     };
@@ -78,9 +80,10 @@ pub(super) fn apply_grant(
     );
     // [U] the WebSocket path logs the recipient's logical name, HTTP the resolved id.
     let log_as = if via_ws { recipient } else { target.as_str() };
-    send_one(gw, st, out, space_id, &target, &upd, Some(&meta), log_as);
-    gw.console.info(&format!(
-        "Granted capabilities to {target} (requested by {sender})"
+    send_one(st, out, space_id, &target, upd, Some(meta), log_as);
+    out.push(Effect::Console(
+        Level::Info,
+        format!("Granted capabilities to {target} (requested by {sender})"),
     ));
 }
 
@@ -127,17 +130,6 @@ pub(super) enum InviteOutcome {
     },
 }
 
-pub(super) fn invite(
-    gw: &Gateway,
-    st: &mut State,
-    out: &mut Outbox,
-    space_id: &str,
-    inviter: &str,
-    obj: &Map<String, Value>,
-) -> InviteOutcome {
-    invite_inner(gw, st, out, space_id, inviter, obj, true)
-}
-
 pub(super) fn invite_ack(inviter: &str, corr: Option<Value>, payload: Value) -> Value {
     let mut m = Map::new();
     m.insert("protocol".into(), json!(protocol::PROTOCOL));
@@ -153,10 +145,10 @@ pub(super) fn invite_ack(inviter: &str, corr: Option<Value>, payload: Value) -> 
     Value::Object(m)
 }
 
-pub(super) fn invite_inner(
-    gw: &Gateway,
+pub(super) fn invite(
+    ctx: &Ctx,
     st: &mut State,
-    out: &mut Outbox,
+    out: &mut Vec<Effect>,
     space_id: &str,
     inviter: &str,
     obj: &Map<String, Value>,
@@ -170,7 +162,7 @@ pub(super) fn invite_inner(
         return InviteOutcome::Invalid("participant_id contains invalid characters");
     }
     let corr = correlation_of(obj.get("id"));
-    if gw.participant_config(new_id).is_some() || st.token_map.contains_key(new_id) {
+    if ctx.participant_config(new_id).is_some() || st.token_map.contains_key(new_id) {
         let ack = Outgoing::new(&invite_ack(
             inviter,
             corr,
@@ -185,15 +177,15 @@ pub(super) fn invite_inner(
             "{{\"type\":\"space/invite-ack\",\"invited_participant\":{},\"status\":\"already_exists\"}}",
             js(new_id)
         );
-        let meta = via_ws.then_some(meta.as_str());
-        send_one(gw, st, out, space_id, inviter, &ack, meta, inviter);
+        let meta = via_ws.then_some(meta);
+        send_one(st, out, space_id, inviter, ack, meta, inviter);
         return InviteOutcome::Exists(new_id.to_string());
     }
     let token = mew_space::tokens::generate_token();
-    let dir = mew_space::tokens::tokens_dir(&gw.mew_dir);
-    if let Err(e) = mew_space::tokens::write_token(&dir, new_id, &token) {
-        gw.console.warn(&format!("Cannot save invite token: {e}"));
-    }
+    out.push(Effect::SaveToken {
+        id: new_id.to_string(),
+        token: token.clone(),
+    });
     st.token_map.insert(new_id.to_string(), token.clone());
     let initial = payload
         .and_then(|p| p.get("initial_capabilities"))
@@ -205,7 +197,7 @@ pub(super) fn invite_inner(
     st.invited.insert(new_id.to_string(), caps.clone());
     st.static_caps.insert(new_id.to_string(), caps);
 
-    let port = gw.port.load(std::sync::atomic::Ordering::Relaxed);
+    let port = ctx.port;
     let ack_value = invite_ack(
         inviter,
         corr,
@@ -221,7 +213,7 @@ pub(super) fn invite_inner(
         "{{\"type\":\"space/invite-ack\",\"invited_participant\":{}}}",
         js(new_id)
     );
-    send_one(gw, st, out, space_id, inviter, &ack, Some(&meta), inviter);
+    send_one(st, out, space_id, inviter, ack, Some(meta), inviter);
 
     let mut p = Map::new();
     p.insert("event".into(), json!("invited"));
@@ -248,9 +240,11 @@ pub(super) fn invite_inner(
         "{{\"type\":\"system/presence\",\"event\":\"invited\",\"invited_participant\":{}}}",
         js(new_id)
     );
-    send_all(gw, st, out, space_id, &pres, &meta, Some(inviter));
-    gw.console
-        .info(&format!("{inviter} invited participant {new_id}"));
+    send_all(st, out, space_id, pres, meta, Some(inviter));
+    out.push(Effect::Console(
+        Level::Info,
+        format!("{inviter} invited participant {new_id}"),
+    ));
     InviteOutcome::Created {
         ack_id: ack_value["id"].as_str().unwrap_or("").to_string(),
         id: new_id.to_string(),

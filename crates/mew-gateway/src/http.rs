@@ -1,8 +1,9 @@
 //! The HTTP/1.1 front: WebSocket upgrades on any path, and the REST routes of
 //! spec/gateway.md §5. Routing is done by hand so every status code and body is exactly the
 //! spec's.
+use super::effect::apply;
 use super::limits::{ConnMeter, Meter};
-use super::route::{self, Body};
+use super::route::{self, Body, Inbound};
 use super::state::Gateway;
 use super::ws;
 use axum::extract::{ConnectInfo, Request, State};
@@ -12,11 +13,6 @@ use std::sync::Arc;
 
 /// Express's default JSON body limit ("100kb").
 pub const BODY_LIMIT: usize = 100 * 1024;
-/// Initial read buffer of a WebSocket connection (grows for bigger messages).
-pub const WS_READ_BUFFER: usize = 8 * 1024;
-/// Largest WebSocket message accepted (the spec needs ≥ 10 MiB; see `limits` for the budget).
-pub const WS_MAX_MESSAGE: usize = mew_protocol::MAX_MESSAGE;
-
 pub fn router(gw: Arc<Gateway>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(gw)
 }
@@ -217,8 +213,23 @@ async fn answer(gw: Arc<Gateway>, req: Request) -> Response {
         Body::Empty
     };
     let auth = bearer(&parts.headers);
-    let (status, body) = route::http_post(&gw, &pid, space.as_deref(), auth.as_deref(), body);
+    let inbound = Inbound::Http {
+        pid: &pid,
+        space: space.as_deref(),
+        auth: auth.as_deref(),
+        body,
+    };
+    let (status, body) = post(&gw, inbound);
     json(status, body)
+}
+
+/// Route a post under the state lock, carry the effects out, and return the answer.
+fn post(gw: &Gateway, inbound: Inbound<'_>) -> (u16, String) {
+    let ctx = gw.ctx();
+    let mut st = gw.lock();
+    let effects = route::route(&ctx, &mut st, inbound);
+    // Routing answers every post; the fallback is not expected.
+    apply(gw, st, effects).unwrap_or((500, "{}".to_string()))
 }
 
 #[cfg(test)]

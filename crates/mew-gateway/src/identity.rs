@@ -10,7 +10,7 @@
 //! - everything else is *anonymous* (no token or an unknown one, under a new id) and is allowed
 //!   only where the space allows it: `space.allow_anonymous_joins: true`, or a gateway that runs
 //!   without any config file.
-use super::state::{Gateway, State};
+use super::state::{Ctx, State};
 
 /// Why an id may only be claimed with its own token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +110,7 @@ fn anonymous_refusal(id: Option<&str>, token_given: bool) -> String {
 
 /// The ids `token` belongs to, in a stable order: token map (token files, `MEW_TOKEN_<P>`,
 /// invites), then `participants.P.tokens`, then tokens remembered from accepted joins.
-pub fn token_owners(gw: &Gateway, st: &State, token: &str) -> Vec<String> {
+pub fn token_owners(ctx: &Ctx, st: &State, token: &str) -> Vec<String> {
     let mut owners: Vec<String> = Vec::new();
     let mut add = |id: &str| {
         if !owners.iter().any(|o| o == id) {
@@ -122,7 +122,7 @@ pub fn token_owners(gw: &Gateway, st: &State, token: &str) -> Vec<String> {
             add(id);
         }
     }
-    if let Some(cfg) = &gw.config {
+    if let Some(cfg) = ctx.config {
         for (id, p) in &cfg.participants {
             if p.tokens.iter().any(|t| t == token) {
                 add(id);
@@ -144,8 +144,8 @@ pub fn token_owners(gw: &Gateway, st: &State, token: &str) -> Vec<String> {
 }
 
 /// Whether `id` may only be claimed with its own token, and why.
-pub fn protection(gw: &Gateway, st: &State, id: &str) -> Option<Protection> {
-    if gw.participant_config(id).is_some() {
+pub fn protection(ctx: &Ctx, st: &State, id: &str) -> Option<Protection> {
+    if ctx.participant_config(id).is_some() {
         Some(Protection::Configured)
     } else if st.invited.contains_key(id) || st.token_map.contains_key(id) {
         Some(Protection::Invited)
@@ -158,25 +158,20 @@ pub fn protection(gw: &Gateway, st: &State, id: &str) -> Option<Protection> {
 
 /// With a config file, only `space.allow_anonymous_joins: true` allows anonymous joins; a
 /// gateway started without one (tests, ad-hoc use) keeps upstream's open behaviour.
-pub fn anonymous_allowed(gw: &Gateway) -> bool {
-    gw.config.as_ref().is_none_or(|c| c.allow_anonymous_joins)
+pub fn anonymous_allowed(ctx: &Ctx) -> bool {
+    ctx.config.is_none_or(|c| c.allow_anonymous_joins)
 }
 
 /// The rule applied to the gateway's current state.
-pub fn decide_join(
-    gw: &Gateway,
-    st: &State,
-    claimed: Option<&str>,
-    token: Option<&str>,
-) -> Decision {
-    let owners = token.map(|t| token_owners(gw, st, t)).unwrap_or_default();
-    let prot = claimed.and_then(|id| protection(gw, st, id));
+pub fn decide_join(ctx: &Ctx, st: &State, claimed: Option<&str>, token: Option<&str>) -> Decision {
+    let owners = token.map(|t| token_owners(ctx, st, t)).unwrap_or_default();
+    let prot = claimed.and_then(|id| protection(ctx, st, id));
     decide(
         claimed,
         token.is_some(),
         &owners,
         prot,
-        anonymous_allowed(gw),
+        anonymous_allowed(ctx),
     )
 }
 

@@ -1,15 +1,17 @@
 //! The MEW gateway (spec/gateway.md): one HTTP/1.1 listener for WebSocket participants and the
 //! REST API, capability enforcement, streams and the JSONL logs.
 //!
-//! - [`route`]: where a message is routed (the WebSocket and HTTP pipelines, joins, leaves);
-//!   it calls `grants` (capability grants, invites) and `streams` (streams, s2w) for the
-//!   kinds with side effects, and `emit` to build, deliver and log what goes out.
+//! - [`route`]: routing as one step, state + inbound item (join, envelope, HTTP post,
+//!   disconnect) → [`effect::Effect`]s; it calls `grants` (capability grants, invites) and
+//!   `streams` (streams, s2w) for the kinds with side effects, and `emit` to build what goes
+//!   out. [`effect::apply`] carries the effects out for both transports.
 //! - [`state`]: spaces, registries, tokens, capabilities, connections' outbound queues.
 //! - [`http`] / [`ws`]: the transport; [`limits`]: the memory bounds; [`logs`]: JSONL records and the console;
 //!   `mew_space::config::lenient`: the space.yaml keys the gateway reads; [`virtual_participant`]: `output_log`;
 //!   [`autostart`]: children started without `--no-auto-start`; [`identity`]: who a join
 //!   may be (tokens against claimed ids).
 pub mod autostart;
+pub mod effect;
 pub(crate) mod emit;
 mod grants;
 pub mod http;
@@ -162,8 +164,9 @@ fn register_config_participants(gw: &Arc<Gateway>) {
         return;
     };
     let space_id = gw.default_space();
+    let ctx = gw.ctx();
     let mut st = gw.lock();
-    let mut out = emit::Outbox::default();
+    let mut out = Vec::new();
     for (id, pc) in &cfg.participants {
         let Some(first) = pc.tokens.first() else {
             continue;
@@ -181,11 +184,10 @@ fn register_config_participants(gw: &Arc<Gateway>) {
                 .info(&format!("Registered HTTP participant: {id}"));
         }
         if pc.output_log.is_some() && pc.auto_connect {
-            virtual_participant::connect(gw, &mut st, &mut out, &space_id, id);
+            virtual_participant::connect(&ctx, &mut st, &mut out, &space_id, id);
         }
     }
-    drop(st);
-    out.flush(gw);
+    effect::apply(gw, st, out);
 }
 
 struct Signals {

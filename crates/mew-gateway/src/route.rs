@@ -1,14 +1,15 @@
-//! Where the gateway routes a message: the WebSocket pipeline of spec/gateway.md §3.1
-//! (`ws_message`), the HTTP pipeline of §5.3 (`http_post`), joins and disconnects.
-//!
-//! Every handler takes the state lock once, does its bookkeeping, queues outbound messages
-//! (non-blocking) and log records, then releases the lock; appends to virtual participants'
-//! files are collected in an `Outbox` and done after the lock is released.
+//! Routing as one step: `route(ctx, state, inbound) -> effects`. An inbound item is a WebSocket
+//! message of a connection (a join, an envelope, a stream data frame), an HTTP post on behalf of
+//! a participant (§5.3) or a disconnect; the result updates the state and lists what is to be
+//! sent, closed, answered and logged, which `effect::apply` does. Nothing here does I/O, so the
+//! WebSocket pipeline of spec/gateway.md §3.1 and the HTTP one of §5.3 are tested without
+//! sockets (`route/tests.rs`).
+use super::effect::{Effect, Level, Outgoing, Record};
 use super::emit::*;
 use super::grants::*;
 use super::identity;
 use super::logs::{envelope_record, js};
-use super::state::{text, Caps, Endpoint, Gateway, State};
+use super::state::{Caps, Conn, Ctx, Endpoint, Joined, State};
 use super::streams::*;
 use super::virtual_participant;
 use axum::extract::ws::Message;
@@ -17,29 +18,72 @@ use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::sync::Arc;
 
+#[cfg(test)]
+mod tests;
+
 const REGISTER_TEXT: &str =
     "system/register is reserved for the gateway. Use capability/grant instead.";
 
 /// Per-connection routing context.
 pub struct ConnCtx {
-    pub conn: Arc<super::state::Conn>,
+    pub conn: Arc<Conn>,
     pub joined: Option<Joined>,
     /// (R) fall-backs from the upgrade request (`?space=`, Bearer header).
     pub fallback_space: Option<String>,
     pub fallback_token: Option<String>,
 }
 
-#[derive(Clone)]
-pub struct Joined {
-    pub space: String,
-    pub id: String,
+/// One thing for the gateway to route.
+pub enum Inbound<'a> {
+    /// A WebSocket message on a connection (see `parse_ws`): a join, an envelope, a stream data
+    /// frame, or something that does not parse or validate. A join updates `cx.joined`.
+    Ws { cx: &'a mut ConnCtx, msg: WsInbound },
+    /// `POST /participants/{pid}/messages[?space=]` with its `Authorization` header.
+    Http {
+        pid: &'a str,
+        space: Option<&'a str>,
+        auth: Option<&'a str>,
+        body: Body,
+    },
+    /// The connection closed: its registration (if still its own) goes, the others are told.
+    Disconnect { cx: &'a mut ConnCtx },
+}
+
+/// Parsed request body as the HTTP layer hands it over.
+pub enum Body {
+    Json(Value),
+    /// A non-JSON content type: treated as `{}`.
+    Empty,
+}
+
+/// Route one inbound item: update `st`, return what is to be done, in order. An HTTP post
+/// always yields exactly one `Effect::Answer`.
+pub fn route(ctx: &Ctx, st: &mut State, inbound: Inbound<'_>) -> Vec<Effect> {
+    let mut out = Vec::new();
+    match inbound {
+        Inbound::Ws { cx, msg } => ws_message(ctx, st, &mut out, cx, msg),
+        Inbound::Http {
+            pid,
+            space,
+            auth,
+            body,
+        } => {
+            let (status, body) = http_post(ctx, st, &mut out, pid, space, auth, body);
+            out.push(Effect::Answer { status, body });
+        }
+        Inbound::Disconnect { cx } => disconnect(st, &mut out, cx),
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
 // WebSocket
 
-pub(super) fn reply(cx: &ConnCtx, s: String) {
-    cx.conn.push(text(s));
+fn reply(out: &mut Vec<Effect>, cx: &ConnCtx, text: String) {
+    out.push(Effect::Reply {
+        conn: cx.conn.clone(),
+        text,
+    });
 }
 
 /// `#<streamId>#<data>`: starts with `#` and has another `#` at index ≥ 1.
@@ -48,45 +92,71 @@ fn frame_stream_id(t: &str) -> Option<&str> {
     rest.find('#').map(|i| &rest[..i])
 }
 
-/// Handle one inbound WebSocket data message (§3.1).
-pub fn ws_message(gw: &Gateway, cx: &mut ConnCtx, msg: Message) {
+/// A WebSocket data message, classified (§3.1 steps 1-4). Done before the state lock is
+/// taken: parsing is the costly part of a big message.
+pub enum WsInbound {
+    /// `#<streamId>#<data>`, kept as it came (its opcode is relayed too).
+    Frame {
+        sid: String,
+        msg: Message,
+    },
+    Join(Map<String, Value>),
+    Envelope(Map<String, Value>),
+    /// Not JSON, or not a valid message: the bare error to send back.
+    Malformed(String),
+}
+
+/// Classify a text or binary message; None for control frames and valid non-objects.
+pub fn parse_ws(msg: Message) -> Option<WsInbound> {
     let decoded: Cow<'_, str> = match &msg {
         Message::Text(t) => Cow::Borrowed(t.as_str()),
         Message::Binary(b) => String::from_utf8_lossy(b),
-        _ => return,
+        _ => return None,
     };
     // 1. stream data frame
     if let Some(sid) = frame_stream_id(&decoded) {
         let sid = sid.to_string();
         drop(decoded);
-        stream_frame(gw, cx, &sid, msg);
-        return;
+        return Some(WsInbound::Frame { sid, msg });
     }
     // 2. parse
     let value: Value = match serde_json::from_str(&decoded) {
         Ok(v) => v,
         Err(e) => {
-            reply(cx, bare_error(&e.to_string(), "PROCESSING_ERROR"));
-            return;
+            return Some(WsInbound::Malformed(bare_error(
+                &e.to_string(),
+                "PROCESSING_ERROR",
+            )))
         }
     };
-    drop(decoded);
     // 3. validate
     if let Err(e) = protocol::validate(&value) {
-        reply(cx, bare_error(&e, "VALIDATION_ERROR"));
-        return;
+        return Some(WsInbound::Malformed(bare_error(&e, "VALIDATION_ERROR")));
     }
     let Value::Object(obj) = value else {
-        return;
+        return None;
     };
     // 4. join
     let is_join = obj.get("type").and_then(Value::as_str) == Some("join")
         || obj.get("kind").and_then(Value::as_str) == Some("system/join");
-    if is_join {
-        join(gw, cx, &obj);
-        return;
+    Some(if is_join {
+        WsInbound::Join(obj)
+    } else {
+        WsInbound::Envelope(obj)
+    })
+}
+
+fn ws_message(ctx: &Ctx, st: &mut State, out: &mut Vec<Effect>, cx: &mut ConnCtx, msg: WsInbound) {
+    match msg {
+        WsInbound::Frame { sid, msg } => {
+            if let Some(j) = &cx.joined {
+                stream_frame(st, out, &cx.conn, j, &sid, msg);
+            }
+        }
+        WsInbound::Malformed(err) => reply(out, cx, err),
+        WsInbound::Join(obj) => join(ctx, st, out, cx, &obj),
+        WsInbound::Envelope(obj) => ws_envelope(ctx, st, out, cx, obj),
     }
-    ws_envelope(gw, cx, obj);
 }
 
 /// A token with secrets hidden, for the `received` record of a join.
@@ -103,7 +173,13 @@ fn redacted(obj: &Map<String, Value>) -> String {
     serde_json::to_string(&copy).unwrap_or_default()
 }
 
-fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
+fn join(
+    ctx: &Ctx,
+    st: &mut State,
+    out: &mut Vec<Effect>,
+    cx: &mut ConnCtx,
+    obj: &Map<String, Value>,
+) {
     let payload = obj.get("payload");
     let field = |k: &str| str_of(obj.get(k)).or_else(|| str_of(payload.and_then(|p| p.get(k))));
     let claimed = field("participantId")
@@ -113,31 +189,37 @@ fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
     let space_id = field("space")
         .map(str::to_string)
         .or_else(|| cx.fallback_space.clone())
-        .unwrap_or_else(|| gw.default_space());
+        .unwrap_or_else(|| ctx.default_space());
     let token = field("token")
         .map(str::to_string)
         .or_else(|| cx.fallback_token.clone());
 
     // A socket that joins again leaves its previous identity first.
     if cx.joined.is_some() {
-        disconnect(gw, cx);
+        disconnect(st, out, cx);
     }
 
-    let mut st = gw.lock();
     let (claimed, authenticated) =
-        match identity::decide_join(gw, &st, claimed.as_deref(), token.as_deref()) {
+        match identity::decide_join(ctx, st, claimed.as_deref(), token.as_deref()) {
             identity::Decision::Accept { id, authenticated } => (id, authenticated),
             identity::Decision::Refuse { reason, message } => {
-                drop(st);
-                refuse_join(gw, cx, obj, &space_id, claimed.as_deref(), reason, &message);
+                refuse_join(
+                    ctx,
+                    out,
+                    cx,
+                    obj,
+                    &space_id,
+                    claimed.as_deref(),
+                    reason,
+                    &message,
+                );
                 return;
             }
         };
-    let mut out = Outbox::default();
     let id = claimed.unwrap_or_else(|| {
         // `participant-<unix ms>`, moved past ids already held (in any space) or configured.
         let mut ms = protocol::now_ms();
-        while identity::protection(gw, &st, &format!("participant-{ms}")).is_some() {
+        while identity::protection(ctx, st, &format!("participant-{ms}")).is_some() {
             ms += 1;
         }
         format!("participant-{ms}")
@@ -145,10 +227,10 @@ fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
     let previous = st
         .space_mut(&space_id)
         .registry
-        .insert(id.clone(), Endpoint::Socket(cx.conn.clone()));
-    if gw.logs.switches.envelope_history {
+        .insert(id.as_str().into(), Endpoint::Socket(cx.conn.clone()));
+    if ctx.switches.envelope_history {
         let id_json = obj.get("id").filter(|v| !v.is_null()).map(Value::to_string);
-        gw.logs.envelope(envelope_record(
+        out.push(Effect::Log(Record::Envelope(envelope_record(
             "received",
             id_json.as_deref(),
             &redacted(obj),
@@ -157,29 +239,21 @@ fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
             "inbound",
             "websocket",
             "",
-        ));
+        ))));
     }
     // Only accepted joins get here: the token is the id's own, or an anonymous session's.
     match &token {
         Some(t) => st.participant_tokens.insert(id.clone(), t.clone()),
         None => st.participant_tokens.remove(&id),
     };
-    let caps = Caps::new(baseline(&resolve_static(gw, &st, &id, authenticated)));
+    let caps = Caps::new(baseline(&resolve_static(ctx, st, &id, authenticated)));
     let you_caps = Value::Array(caps.list.clone());
     let presence_caps = you_caps.clone();
     st.static_caps.insert(id.clone(), caps);
 
-    let w = Outgoing::new(&welcome(&st, &space_id, &id, you_caps));
-    send_one(
-        gw,
-        &st,
-        &mut out,
-        &space_id,
-        &id,
-        &w,
-        Some("{\"type\":\"system/welcome\"}"),
-        &id,
-    );
+    let w = Outgoing::new(&welcome(st, &space_id, &id, you_caps));
+    let welcome_meta = "{\"type\":\"system/welcome\"}".to_string();
+    send_one(st, out, &space_id, &id, w, Some(welcome_meta), &id);
     let p = Outgoing::new(&presence(
         "join",
         json!({"id": id, "capabilities": presence_caps}),
@@ -188,9 +262,7 @@ fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
         "{{\"type\":\"system/presence\",\"source_participant\":{}}}",
         js(&id)
     );
-    send_all(gw, &st, &mut out, &space_id, &p, &meta, Some(&id));
-    drop(st);
-    out.flush(gw);
+    send_all(st, out, &space_id, p, meta, Some(&id));
     // The newer connection wins; the old one is told and closed, never left unregistered.
     if let Some(Endpoint::Socket(old)) =
         previous.filter(|ep| matches!(ep, Endpoint::Socket(c) if c.serial != cx.conn.serial))
@@ -204,27 +276,33 @@ fn join(gw: &Gateway, cx: &mut ConnCtx, obj: &Map<String, Value>) {
                 "message": format!("{id} joined again from another connection; this one is closed"),
             }),
         );
-        old.close_with(
-            text(err.to_string()),
-            1000,
-            "replaced by a newer connection",
-        );
-        gw.console.warn(&format!(
-            "Participant {id} joined again: closing its previous connection"
+        out.push(Effect::Close {
+            conn: old,
+            last: err.to_string(),
+            code: 1000,
+            reason: "replaced by a newer connection",
+        });
+        out.push(Effect::Console(
+            Level::Warn,
+            format!("Participant {id} joined again: closing its previous connection"),
         ));
     }
+    out.push(Effect::Console(
+        Level::Info,
+        format!("Participant {id} joined space {space_id}"),
+    ));
     cx.joined = Some(Joined {
-        space: space_id.clone(),
-        id: id.clone(),
+        space: space_id,
+        id,
     });
-    gw.console
-        .info(&format!("Participant {id} joined space {space_id}"));
 }
 
 /// A refused join (mew, §4.2): `system/error` with the reason, a `rejected` record, a console
 /// warning (never the token), then the socket is closed.
+#[allow(clippy::too_many_arguments)]
 fn refuse_join(
-    gw: &Gateway,
+    ctx: &Ctx,
+    out: &mut Vec<Effect>,
     cx: &ConnCtx,
     obj: &Map<String, Value>,
     space_id: &str,
@@ -240,9 +318,9 @@ fn refuse_join(
         correlation_of(msg_id),
         json!({"error": "join_refused", "reason": reason, "message": message}),
     );
-    if gw.logs.switches.envelope_history {
+    if ctx.switches.envelope_history {
         let id_json = msg_id.filter(|v| !v.is_null()).map(Value::to_string);
-        gw.logs.envelope(envelope_record(
+        out.push(Effect::Log(Record::Envelope(envelope_record(
             "rejected",
             id_json.as_deref(),
             &redacted(obj),
@@ -251,23 +329,29 @@ fn refuse_join(
             "inbound",
             "websocket",
             &format!("{{\"reason\":\"join_refused\",\"detail\":{}}}", js(reason)),
-        ));
+        ))));
     }
-    gw.console
-        .warn(&format!("Refused a join in space {space_id}: {message}"));
-    cx.conn
-        .close_with(text(err.to_string()), 1008, "join refused");
+    out.push(Effect::Console(
+        Level::Warn,
+        format!("Refused a join in space {space_id}: {message}"),
+    ));
+    out.push(Effect::Close {
+        conn: cx.conn.clone(),
+        last: err.to_string(),
+        code: 1008,
+        reason: "join refused",
+    });
 }
 
 /// §4.2 as mew applies it: `identity` has already checked that an authenticated join's token
 /// is the id's own, so the id's own list applies; anonymous joins get the defaults.
-fn resolve_static(gw: &Gateway, st: &State, id: &str, authenticated: bool) -> Vec<Value> {
-    let defaults = gw.default_capabilities();
+fn resolve_static(ctx: &Ctx, st: &State, id: &str, authenticated: bool) -> Vec<Value> {
+    let defaults = ctx.default_capabilities();
     if authenticated {
         if let Some(c) = st.static_caps.get(id).or_else(|| st.invited.get(id)) {
             return c.list.clone();
         }
-        if let Some(pc) = gw.participant_config(id) {
+        if let Some(pc) = ctx.participant_config(id) {
             return pc
                 .capabilities
                 .clone()
@@ -281,22 +365,20 @@ fn resolve_static(gw: &Gateway, st: &State, id: &str, authenticated: bool) -> Ve
 }
 
 /// Forget a closing socket's registration (§1.6) and tell the others.
-pub fn disconnect(gw: &Gateway, cx: &mut ConnCtx) {
+fn disconnect(st: &mut State, out: &mut Vec<Effect>, cx: &mut ConnCtx) {
     let Some(j) = cx.joined.take() else {
         return;
     };
-    let mut st = gw.lock();
-    let mut out = Outbox::default();
     let still_ours = st
         .spaces
         .get(&j.space)
-        .and_then(|s| s.registry.get(&j.id))
+        .and_then(|s| s.registry.get(j.id.as_str()))
         .is_some_and(|ep| matches!(ep, Endpoint::Socket(c) if c.serial == cx.conn.serial));
     if !still_ours {
         return;
     }
     let space = st.space_mut(&j.space);
-    space.registry.shift_remove(&j.id);
+    space.registry.shift_remove(j.id.as_str());
     for s in space.streams.values_mut() {
         if s.owner != j.id {
             s.writers.retain(|w| w != &j.id);
@@ -310,13 +392,20 @@ pub fn disconnect(gw: &Gateway, cx: &mut ConnCtx) {
         "{{\"type\":\"system/presence\",\"source_participant\":{},\"reason\":\"disconnect\"}}",
         js(&j.id)
     );
-    send_all(gw, &st, &mut out, &j.space, &p, &meta, None);
-    drop(st);
-    out.flush(gw);
-    gw.console.info(&format!("Participant {} left", j.id));
+    send_all(st, out, &j.space, p, meta, None);
+    out.push(Effect::Console(
+        Level::Info,
+        format!("Participant {} left", j.id),
+    ));
 }
 
-fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
+fn ws_envelope(
+    ctx: &Ctx,
+    st: &mut State,
+    out: &mut Vec<Effect>,
+    cx: &mut ConnCtx,
+    obj: Map<String, Value>,
+) {
     let kind_owned = obj.get("kind").and_then(Value::as_str).map(str::to_string);
     let kind = kind_owned.as_deref();
     let msg_id_owned = obj.get("id").cloned();
@@ -338,12 +427,10 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
             correlation_of(msg_id),
             Value::Object(payload),
         );
-        reply(cx, err.to_string());
+        reply(out, cx, err.to_string());
         return;
     };
     let (space_id, pid) = (j.space.as_str(), j.id.as_str());
-    let mut st = gw.lock();
-    let mut out = Outbox::default();
     let source_meta = |reason: &str| reason_meta(reason, msg_id);
 
     // 5. system/register is never accepted
@@ -355,52 +442,43 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
             json!({"error":"invalid_request","message":REGISTER_TEXT}),
         );
         let meta = source_meta("system_register_blocked");
-        error_to_sender(gw, &st, &mut out, space_id, pid, &err, &meta);
-        drop(st);
-        out.flush(gw);
+        error_to_sender(st, out, space_id, pid, &err, meta);
         return;
     }
     // 6. capability check
-    let payload = obj.get("payload");
-    let corr = obj.get("correlation_id");
-    if !check(
-        gw,
-        &st,
-        space_id,
+    let attempt = Attempt {
+        space: space_id,
         pid,
         kind,
-        payload,
-        msg_id,
-        corr,
-        "websocket",
-        "websocket",
-    ) {
+        payload: obj.get("payload"),
+        envelope_id: msg_id,
+        corr: obj.get("correlation_id"),
+        source: "websocket",
+        transport: "websocket",
+    };
+    if !check(ctx, st, out, attempt) {
         let mut p = Map::new();
         p.insert("error".into(), json!("capability_violation"));
         if let Some(k) = kind {
             p.insert("attempted_kind".into(), json!(k));
         }
         p.insert("your_capabilities".into(), st.static_value(pid));
-        send_violation(gw, &st, &mut out, space_id, pid, msg_id, Value::Object(p));
-        drop(st);
-        out.flush(gw);
+        send_violation(st, out, space_id, pid, msg_id, Value::Object(p));
         return;
     }
     // 7. grant / revoke: a second, synthetic check, then apply (they are relayed too)
     if let Some(op @ ("capability/grant" | "capability/revoke")) = kind {
-        let allowed = check(
-            gw,
-            &st,
-            space_id,
+        let attempt = Attempt {
+            space: space_id,
             pid,
-            Some(op),
-            None,
-            None,
-            None,
-            op,
-            "websocket",
-        );
-        if !allowed {
+            kind: Some(op),
+            payload: None,
+            envelope_id: None,
+            corr: None,
+            source: op,
+            transport: "websocket",
+        };
+        if !check(ctx, st, out, attempt) {
             let verb = if op == "capability/grant" {
                 "grant"
             } else {
@@ -411,20 +489,18 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
                 "message": format!("You do not have permission to {verb} capabilities"),
                 "attempted_kind": op,
             });
-            send_violation(gw, &st, &mut out, space_id, pid, msg_id, payload);
-            drop(st);
-            out.flush(gw);
+            send_violation(st, out, space_id, pid, msg_id, payload);
             return;
         }
         if op == "capability/grant" {
-            apply_grant(gw, &mut st, &mut out, space_id, pid, &obj, true);
+            apply_grant(ctx, st, out, space_id, pid, &obj, true);
         } else {
-            apply_revoke(&mut st, &obj);
+            apply_revoke(st, &obj);
         }
     }
     // 8. invite
     if kind == Some("space/invite") {
-        match invite(gw, &mut st, &mut out, space_id, pid, &obj) {
+        match invite(ctx, st, out, space_id, pid, &obj, true) {
             InviteOutcome::Invalid(message) => {
                 let err = error_envelope(
                     GATEWAY,
@@ -432,70 +508,62 @@ fn ws_envelope(gw: &Gateway, cx: &mut ConnCtx, obj: Map<String, Value>) {
                     correlation_of(msg_id),
                     json!({"error":"invalid_request","message":message}),
                 );
-                reply(cx, err.to_string());
+                reply(out, cx, err.to_string());
             }
             InviteOutcome::Exists(_) | InviteOutcome::Created { .. } => {}
         }
-        drop(st);
-        out.flush(gw);
         return;
     }
     // 9. build, log `received`, wrap correlation_id
     let mut env = fill_in_owned(obj, pid, "msg-");
     let mut outgoing = Outgoing::from_map(&env);
-    log_received(gw, &outgoing, pid, space_id, "websocket");
+    log_received(ctx, out, &outgoing, pid, space_id, "websocket");
     if wrap_correlation(&mut env) {
         outgoing = Outgoing::from_map(&env);
     }
     match kind_owned.as_deref() {
         // 10. stream/request → stream/open, then the request is relayed too
         Some("stream/request") => {
-            if let Err(err) = stream_request(gw, &mut st, &mut out, space_id, pid, &env) {
-                reply(cx, err.to_string());
-                drop(st);
-                out.flush(gw);
+            if let Err(err) = stream_request(st, out, space_id, pid, &env) {
+                reply(out, cx, err.to_string());
                 return;
             }
         }
         // 11. stream/close
-        Some("stream/close") => stream_close(&mut st, space_id, &env),
+        Some("stream/close") => stream_close(st, space_id, &env),
         // 12. stream ownership
         Some(k @ ("stream/grant-write" | "stream/revoke-write" | "stream/transfer-ownership")) => {
-            match s2w(gw, &mut st, &mut out, space_id, pid, k, &env) {
-                Ok(_) => {}
-                Err((_, err)) => {
-                    let code = err["payload"]["error"].as_str().unwrap_or("").to_string();
-                    let meta = source_meta(&code);
-                    error_to_sender(gw, &st, &mut out, space_id, pid, &err, &meta);
-                }
+            if let Err((_, err)) = s2w(st, out, space_id, pid, k, &env) {
+                let code = err["payload"]["error"].as_str().unwrap_or("").to_string();
+                let meta = source_meta(&code);
+                error_to_sender(st, out, space_id, pid, &err, meta);
             }
-            drop(st);
-            out.flush(gw);
             return;
         }
         _ => {}
     }
     // 13. relay to everyone, sender included
-    send_all(
-        gw,
-        &st,
-        &mut out,
-        space_id,
-        &outgoing,
-        &meta_source(pid),
-        None,
-    );
-    drop(st);
-    out.flush(gw);
-    debug_relayed(gw, kind_owned.as_deref(), &outgoing, pid, space_id);
+    debug_relayed(ctx, out, kind_owned.as_deref(), &outgoing, pid, space_id);
+    send_all(st, out, space_id, outgoing, meta_source(pid), None);
 }
 
-fn debug_relayed(gw: &Gateway, kind: Option<&str>, msg: &Outgoing, pid: &str, space_id: &str) {
-    if gw.console.debug_enabled() {
-        gw.console.debug(&format!(
-            "Relayed {} {} from {pid} in space {space_id}",
-            kind.unwrap_or("(no kind)"),
-            msg.id_json
+/// The debug line for a relayed message.
+fn debug_relayed(
+    ctx: &Ctx,
+    out: &mut Vec<Effect>,
+    kind: Option<&str>,
+    msg: &Outgoing,
+    pid: &str,
+    space_id: &str,
+) {
+    if ctx.debug {
+        out.push(Effect::Console(
+            Level::Debug,
+            format!(
+                "Relayed {} {} from {pid} in space {space_id}",
+                kind.unwrap_or("(no kind)"),
+                msg.id_json
+            ),
         ));
     }
 }
@@ -503,16 +571,11 @@ fn debug_relayed(gw: &Gateway, kind: Option<&str>, msg: &Outgoing, pid: &str, sp
 // ---------------------------------------------------------------------------------------------
 // HTTP (§5.3)
 
-/// Parsed request body as the HTTP layer hands it over.
-pub enum Body {
-    Json(Value),
-    /// A non-JSON content type: treated as `{}`.
-    Empty,
-}
-
 /// `POST /participants/{id}/messages`: returns (status, JSON body).
-pub fn http_post(
-    gw: &Gateway,
+fn http_post(
+    ctx: &Ctx,
+    st: &mut State,
+    out: &mut Vec<Effect>,
     pid: &str,
     space_q: Option<&str>,
     auth: Option<&str>,
@@ -526,8 +589,6 @@ pub fn http_post(
             json!({"error":"Missing or invalid authorization header"}),
         );
     };
-    let mut st = gw.lock();
-    let mut out = Outbox::default();
     // 2. token. A remembered token comes from an accepted join only: the id's own token, or
     // the one an anonymous session under a new id joined with (valid while it is connected),
     // so a token never authenticates an id it does not belong to (mew, §4.2).
@@ -540,7 +601,7 @@ pub fn http_post(
         return resp(403, json!({"error":"Invalid token for participant"}));
     }
     // 3. register static capabilities on first use
-    let pc = gw.participant_config(pid);
+    let pc = ctx.participant_config(pid);
     if !st.static_caps.contains_key(pid) {
         if let Some(c) = st.invited.get(pid).cloned() {
             st.static_caps.insert(pid.to_string(), c);
@@ -548,7 +609,7 @@ pub fn http_post(
             let list = pc
                 .capabilities
                 .clone()
-                .or_else(|| gw.default_capabilities().cloned())
+                .or_else(|| ctx.default_capabilities().cloned())
                 .unwrap_or_default();
             st.static_caps
                 .insert(pid.to_string(), Caps::new(baseline(&list)));
@@ -557,7 +618,7 @@ pub fn http_post(
     // 4. space
     let space_id = match space_q {
         Some(s) if !s.is_empty() && s != "default" => s.to_string(),
-        _ => gw.default_space(),
+        _ => ctx.default_space(),
     };
     st.space_mut(&space_id);
     // 5. lazy auto-connect of an output_log participant
@@ -567,18 +628,15 @@ pub fn http_post(
             .get(&space_id)
             .is_some_and(|s| s.registry.contains_key(pid))
     {
-        virtual_participant::connect(gw, &mut st, &mut out, &space_id, pid);
+        virtual_participant::connect(ctx, st, out, &space_id, pid);
     }
-    let result = http_route(gw, &mut st, &mut out, &space_id, pid, body);
-    drop(st);
-    out.flush(gw);
-    result
+    http_route(ctx, st, out, &space_id, pid, body)
 }
 
 fn http_route(
-    gw: &Gateway,
+    ctx: &Ctx,
     st: &mut State,
-    out: &mut Outbox,
+    out: &mut Vec<Effect>,
     space_id: &str,
     pid: &str,
     body: Body,
@@ -602,7 +660,7 @@ fn http_route(
     // 8. build and log `received`
     let mut env = fill_in_owned(obj, pid, "http-");
     let mut outgoing = Outgoing::from_map(&env);
-    log_received(gw, &outgoing, pid, space_id, "http");
+    log_received(ctx, out, &outgoing, pid, space_id, "http");
     if wrap_correlation(&mut env) {
         outgoing = Outgoing::from_map(&env);
     }
@@ -625,25 +683,24 @@ fn http_route(
             json!({"error":"invalid_request","message":REGISTER_TEXT}),
         );
         let meta = id_meta("invalid_request");
-        error_to_sender(gw, st, out, space_id, pid, &err, &meta);
+        error_to_sender(st, out, space_id, pid, &err, meta);
         return resp(
             400,
             json!({"error":"invalid_request","message":REGISTER_TEXT}),
         );
     }
     // 10. capability check
-    let allowed = check(
-        gw,
-        st,
-        space_id,
+    let attempt = Attempt {
+        space: space_id,
         pid,
-        Some(&kind),
-        env.get("payload"),
-        env_id.as_ref(),
-        env.get("correlation_id"),
-        "http_api",
-        "http",
-    );
+        kind: Some(&kind),
+        payload: env.get("payload"),
+        envelope_id: env_id.as_ref(),
+        corr: env.get("correlation_id"),
+        source: "http_api",
+        transport: "http",
+    };
+    let allowed = check(ctx, st, out, attempt);
     if !allowed {
         let err = error_envelope(
             GATEWAY,
@@ -656,10 +713,10 @@ fn http_route(
             }),
         );
         let meta = id_meta("capability_violation");
-        error_to_sender(gw, st, out, space_id, pid, &err, &meta);
-        if gw.logs.switches.envelope_history {
+        error_to_sender(st, out, space_id, pid, &err, meta);
+        if ctx.switches.envelope_history {
             let id = outgoing.id_json.as_str();
-            gw.logs.envelope(envelope_record(
+            out.push(Effect::Log(Record::Envelope(envelope_record(
                 "rejected",
                 (!id.is_empty()).then_some(id),
                 &outgoing.text,
@@ -668,7 +725,7 @@ fn http_route(
                 "inbound",
                 "http",
                 "{\"reason\":\"capability_violation\"}",
-            ));
+            ))));
         }
         return resp(
             403,
@@ -680,11 +737,11 @@ fn http_route(
     }
     match kind.as_str() {
         // 11. grant / revoke ([R] revokes apply on HTTP too)
-        "capability/grant" => apply_grant(gw, st, out, space_id, pid, &env, false),
+        "capability/grant" => apply_grant(ctx, st, out, space_id, pid, &env, false),
         "capability/revoke" => apply_revoke(st, &env),
         // 12. invite
         "space/invite" => {
-            return match invite_inner(gw, st, out, space_id, pid, &env, false) {
+            return match invite(ctx, st, out, space_id, pid, &env, false) {
                 InviteOutcome::Invalid(message) => {
                     resp(400, json!({"error":"invalid_request","message":message}))
                 }
@@ -697,7 +754,7 @@ fn http_route(
                     }),
                 ),
                 InviteOutcome::Created { ack_id, id, token } => {
-                    let port = gw.port.load(std::sync::atomic::Ordering::Relaxed);
+                    let port = ctx.port;
                     resp(
                         200,
                         json!({
@@ -713,7 +770,7 @@ fn http_route(
         }
         // 13. stream/request (not relayed on HTTP)
         "stream/request" => {
-            return match stream_request(gw, st, out, space_id, pid, &env) {
+            return match stream_request(st, out, space_id, pid, &env) {
                 Ok((sid, open_id, ts)) => resp(
                     200,
                     json!({"id": open_id, "status": "stream_opened", "stream_id": sid, "timestamp": ts}),
@@ -725,7 +782,7 @@ fn http_route(
         "stream/close" => stream_close(st, space_id, &env),
         // 15. stream ownership
         "stream/grant-write" | "stream/revoke-write" | "stream/transfer-ownership" => {
-            return match s2w(gw, st, out, space_id, pid, &kind, &env) {
+            return match s2w(st, out, space_id, pid, &kind, &env) {
                 Ok(ack) => {
                     let p = &ack["payload"];
                     let status = match kind.as_str() {
@@ -750,8 +807,8 @@ fn http_route(
         _ => {}
     }
     // 16. relay
-    send_all(gw, st, out, space_id, &outgoing, &meta_source(pid), None);
-    debug_relayed(gw, Some(&kind), &outgoing, pid, space_id);
+    debug_relayed(ctx, out, Some(&kind), &outgoing, pid, space_id);
+    send_all(st, out, space_id, outgoing, meta_source(pid), None);
     let mut m = Map::new();
     m.insert("id".into(), env.get("id").cloned().unwrap_or(Value::Null));
     m.insert("status".into(), json!("accepted"));
@@ -764,9 +821,8 @@ fn http_route(
 
 /// A §2.4 `capability_violation` error to the sender, logged as delivered with the reason.
 fn send_violation(
-    gw: &Gateway,
     st: &State,
-    out: &mut Outbox,
+    out: &mut Vec<Effect>,
     space_id: &str,
     pid: &str,
     msg_id: Option<&Value>,
@@ -774,21 +830,19 @@ fn send_violation(
 ) {
     let err = error_envelope(GATEWAY, json!([pid]), correlation_of(msg_id), payload);
     let meta = reason_meta("capability_violation", msg_id);
-    error_to_sender(gw, st, out, space_id, pid, &err, &meta);
+    error_to_sender(st, out, space_id, pid, &err, meta);
 }
 
 /// Send an error envelope back to the sender `pid`, logged as `delivered` with `meta`.
 fn error_to_sender(
-    gw: &Gateway,
     st: &State,
-    out: &mut Outbox,
+    out: &mut Vec<Effect>,
     space_id: &str,
     pid: &str,
     err: &Value,
-    meta: &str,
+    meta: String,
 ) {
-    let msg = Outgoing::new(err);
-    send_one(gw, st, out, space_id, pid, &msg, Some(meta), pid);
+    send_one(st, out, space_id, pid, Outgoing::new(err), Some(meta), pid);
 }
 
 /// Log metadata `{"reason":…,"source_envelope":…}` for an error sent back to a sender.

@@ -1,6 +1,7 @@
 //! Gateway state: spaces, their participant registries and streams, tokens and capabilities.
-//! All of it sits behind one mutex held only for short, I/O-free sections (see `route`).
-use super::logs::{Console, LogSink};
+//! All of it sits behind one mutex held only for short sections: routing (`route`) and queuing
+//! its effects (`effect::apply`).
+use super::logs::{Console, LogSink, LogSwitches};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use indexmap::IndexMap;
 use mew_space::config::lenient::{GatewayConfig, ParticipantConfig};
@@ -101,22 +102,22 @@ impl Gateway {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The space joins and posts land in when they name none.
+    /// What routing reads besides the state.
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            config: self.config.as_ref(),
+            switches: self.logs.switches,
+            port: self.port.load(Ordering::Relaxed),
+            debug: self.console.debug_enabled(),
+        }
+    }
+
     pub fn default_space(&self) -> String {
-        self.config
-            .as_ref()
-            .and_then(|c| c.space_id.clone())
-            .unwrap_or_else(|| "default".to_string())
+        self.ctx().default_space()
     }
 
     pub fn participant_config(&self, id: &str) -> Option<&ParticipantConfig> {
         self.config.as_ref().and_then(|c| c.participants.get(id))
-    }
-
-    pub fn default_capabilities(&self) -> Option<&Vec<Value>> {
-        self.config
-            .as_ref()
-            .and_then(|c| c.default_capabilities.as_ref())
     }
 
     /// A new connection and the receiving end of its outbound queue.
@@ -138,6 +139,35 @@ impl Gateway {
             .unwrap_or_else(|e| e.into_inner())
             .insert(conn.serial, Arc::downgrade(&conn));
         (conn, Outbound { rx, queued })
+    }
+}
+
+/// What routing reads besides the state: the configuration and settings fixed at start-up.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub config: Option<&'a GatewayConfig>,
+    /// Which log records to produce.
+    pub switches: LogSwitches,
+    /// The gateway's port (invites name it in their connection URL).
+    pub port: u16,
+    /// Whether per-message debug lines are wanted.
+    pub debug: bool,
+}
+
+impl<'a> Ctx<'a> {
+    /// The space joins and posts land in when they name none.
+    pub fn default_space(&self) -> String {
+        self.config
+            .and_then(|c| c.space_id.clone())
+            .unwrap_or_else(|| "default".to_string())
+    }
+
+    pub fn participant_config(&self, id: &str) -> Option<&'a ParticipantConfig> {
+        self.config.and_then(|c| c.participants.get(id))
+    }
+
+    pub fn default_capabilities(&self) -> Option<&'a Vec<Value>> {
+        self.config.and_then(|c| c.default_capabilities.as_ref())
     }
 }
 
@@ -341,6 +371,13 @@ impl Endpoint {
     }
 }
 
+/// Who a connection has joined as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Joined {
+    pub space: String,
+    pub id: String,
+}
+
 /// An open stream (§3.7).
 pub struct Stream {
     pub owner: String,
@@ -354,8 +391,9 @@ pub struct Stream {
 
 #[derive(Default)]
 pub struct Space {
-    /// Participant id → endpoint, in first-registration order.
-    pub registry: IndexMap<String, Endpoint>,
+    /// Participant id → endpoint, in first-registration order. The ids are shared: every
+    /// delivery effect names its recipient.
+    pub registry: IndexMap<Arc<str>, Endpoint>,
     pub streams: IndexMap<String, Stream>,
     pub counter: u64,
 }

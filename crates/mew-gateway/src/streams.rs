@@ -1,40 +1,50 @@
-//! Streams (§1.8, §3.7-§3.9): data frames, `stream/request` → `stream/open`, `stream/close`
-//! and stream ownership (s2w).
+//! Streams (§1.8, §3.7-§3.9), for `route`: data frames, `stream/request` → `stream/open`,
+//! `stream/close` and stream ownership (s2w). Each function updates the state and returns the
+//! effects; none does I/O.
+use super::effect::{Effect, Outgoing};
 use super::emit::*;
 use super::logs::js;
-use super::route::{reply, ConnCtx};
-use super::state::{Endpoint, Gateway, State, Stream};
+use super::state::{Conn, Endpoint, Joined, State, Stream};
 use axum::extract::ws::Message;
 use mew_protocol::{self as protocol, gen_id, iso_now};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
-pub(super) fn stream_frame(gw: &Gateway, cx: &ConnCtx, sid: &str, msg: Message) {
-    let Some(j) = &cx.joined else {
-        return;
-    };
-    let st = gw.lock();
+/// A data frame `#<sid>#…` from `from` (joined as `j`): to the stream's target, or everyone,
+/// when `j` may write to the stream; otherwise an error back to the sender.
+pub(super) fn stream_frame(
+    st: &State,
+    out: &mut Vec<Effect>,
+    from: &Arc<Conn>,
+    j: &Joined,
+    sid: &str,
+    msg: Message,
+) {
     let space = st.spaces.get(&j.space);
     let stream = space.and_then(|s| s.streams.get(sid));
     match (space, stream) {
         (Some(space), Some(stream)) if stream.writers.iter().any(|w| w == &j.id) => {
             // [R] frames keep their inbound opcode and skip virtual participants.
-            let push = |ep: &Endpoint| {
+            let mut push = |id: &Arc<str>, ep: &Endpoint| {
                 if let Endpoint::Socket(c) = ep {
-                    c.push(msg.clone());
+                    out.push(Effect::Frame {
+                        to: id.clone(),
+                        conn: c.clone(),
+                        msg: msg.clone(),
+                    });
                 }
             };
             if stream.target.is_empty() {
-                space.registry.values().for_each(push);
+                space.registry.iter().for_each(|(id, ep)| push(id, ep));
             } else {
                 for t in &stream.target {
-                    if let Some(ep) = space.registry.get(t) {
-                        push(ep);
+                    if let Some((_, id, ep)) = space.registry.get_full(t.as_str()) {
+                        push(id, ep);
                     }
                 }
             }
         }
         _ => {
-            drop(st);
             let err = json!({
                 "protocol": protocol::PROTOCOL,
                 "id": gen_id("error-"),
@@ -48,7 +58,10 @@ pub(super) fn stream_frame(gw: &Gateway, cx: &ConnCtx, sid: &str, msg: Message) 
                     "message": format!("You are not authorized to write to stream {sid}"),
                 }
             });
-            reply(cx, err.to_string());
+            out.push(Effect::Reply {
+                conn: from.clone(),
+                text: err.to_string(),
+            });
         }
     }
 }
@@ -58,9 +71,8 @@ pub(super) fn stream_frame(gw: &Gateway, cx: &ConnCtx, sid: &str, msg: Message) 
 
 /// Open a stream; `Ok((stream_id, open_id, open_ts))`, or the `target_not_found` envelope.
 pub(super) fn stream_request(
-    gw: &Gateway,
     st: &mut State,
-    out: &mut Outbox,
+    out: &mut Vec<Effect>,
     space_id: &str,
     sender: &str,
     env: &Map<String, Value>,
@@ -136,7 +148,7 @@ pub(super) fn stream_request(
         js(sender),
         js(&sid)
     );
-    send_all(gw, st, out, space_id, &open, &meta, None);
+    send_all(st, out, space_id, open, meta, None);
     Ok((sid, open_id, open_ts))
 }
 
@@ -155,9 +167,8 @@ pub(super) fn stream_close(st: &mut State, space_id: &str, env: &Map<String, Val
 /// Grant/revoke/transfer stream write access. `Ok` = the ack (already sent to everyone);
 /// `Err((http status, error envelope))`.
 pub(super) fn s2w(
-    gw: &Gateway,
     st: &mut State,
-    out: &mut Outbox,
+    out: &mut Vec<Effect>,
     space_id: &str,
     sender: &str,
     kind: &str,
@@ -183,7 +194,7 @@ pub(super) fn s2w(
     };
     let sid = shown(get("stream_id"));
     let space = st.space_mut(space_id);
-    let registered: Vec<String> = space.registry.keys().cloned().collect();
+    let registered: Vec<String> = space.registry.keys().map(|k| k.to_string()).collect();
     let Some(stream) = space.streams.get_mut(&sid) else {
         return fail(
             404,
@@ -266,12 +277,11 @@ pub(super) fn s2w(
     m.insert("payload".into(), Value::Object(p));
     let ack = Value::Object(m);
     send_all(
-        gw,
         st,
         out,
         space_id,
-        &Outgoing::new(&ack),
-        &meta_source(sender),
+        Outgoing::new(&ack),
+        meta_source(sender),
         None,
     );
     Ok(ack)

@@ -33,7 +33,7 @@ pub fn participants(gw: &Gateway, space_q: Option<&str>) -> String {
         .map(|s| {
             s.registry
                 .keys()
-                .map(|id| json!({"id": id, "connected": true, "capabilities": st.static_value(id)}))
+                .map(|id| json!({"id": &**id, "connected": true, "capabilities": st.static_value(id)}))
                 .collect()
         })
         .unwrap_or_default();

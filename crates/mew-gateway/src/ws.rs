@@ -3,9 +3,10 @@
 //!
 //! Routing speaks axum's `Message` (shared, reference-counted text); this module moves it to and
 //! from tungstenite, sending big messages as fragments (see `FRAGMENT`).
+use super::effect::apply;
 use super::limits::{self, Meter};
-use super::route::{self, ConnCtx};
-use super::state::Gateway;
+use super::route::{self, ConnCtx, Inbound};
+use super::state::{text, Gateway};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -15,6 +16,11 @@ use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::{self as ts, WebSocketConfig};
+
+/// Initial read buffer of a WebSocket connection (grows for bigger messages).
+pub const WS_READ_BUFFER: usize = 8 * 1024;
+/// Largest WebSocket message accepted (the spec needs ≥ 10 MiB; see `limits` for the budget).
+pub const WS_MAX_MESSAGE: usize = mew_protocol::MAX_MESSAGE;
 
 /// An upgraded gateway connection.
 pub type WebSocket =
@@ -29,10 +35,10 @@ pub const FRAGMENT: usize = 64 << 10;
 pub fn config() -> WebSocketConfig {
     WebSocketConfig::default()
         // The 128 KiB default read buffer costs that much RSS per idle connection.
-        .read_buffer_size(super::http::WS_READ_BUFFER)
+        .read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(FRAGMENT)
-        .max_message_size(Some(super::http::WS_MAX_MESSAGE))
-        .max_frame_size(Some(super::http::WS_MAX_MESSAGE))
+        .max_message_size(Some(WS_MAX_MESSAGE))
+        .max_frame_size(Some(WS_MAX_MESSAGE))
 }
 
 /// A queued message as the frames that go on the wire.
@@ -154,13 +160,15 @@ pub async fn serve_socket(
                     let _processed = Processed(&meter);
                     let Some(msg) = inbound(m) else { continue };
                     if limits::too_costly_to_parse(message_text(&msg)) {
-                        route::reply(&cx, mew_protocol::bare_error(
+                        conn.push(text(mew_protocol::bare_error(
                             "Message too large: it has too many JSON values to parse",
                             "MESSAGE_TOO_LARGE",
-                        ));
+                        )));
                         continue;
                     }
-                    route::ws_message(&gw, &mut cx, msg);
+                    if let Some(msg) = route::parse_ws(msg) {
+                        route_and_apply(&gw, Inbound::Ws { cx: &mut cx, msg });
+                    }
                     if cx.joined.is_some() {
                         meter.joined();
                     }
@@ -198,7 +206,7 @@ pub async fn serve_socket(
     if let Some(reason) = &too_big {
         // The client is told in both forms: a system/error it can read while still sending,
         // then close code 1009 with the reason.
-        route::reply(&cx, mew_protocol::bare_error(reason, "MESSAGE_TOO_LARGE"));
+        conn.push(text(mew_protocol::bare_error(reason, "MESSAGE_TOO_LARGE")));
         let mut close = reason.clone();
         close.truncate(120); // a close reason is at most 123 bytes
         conn.push(Message::Close(Some(CloseFrame {
@@ -206,7 +214,7 @@ pub async fn serve_socket(
             reason: Utf8Bytes::from(close),
         })));
     }
-    route::disconnect(&gw, &mut cx);
+    route_and_apply(&gw, Inbound::Disconnect { cx: &mut cx });
     if conn.is_dropping() {
         writer.abort();
     } else if too_big.is_some() {
@@ -214,6 +222,14 @@ pub async fn serve_socket(
         tokio::time::sleep(LINGER).await;
     }
     drop(stream);
+}
+
+/// Route under the state lock and carry the effects out.
+fn route_and_apply(gw: &Gateway, inbound: Inbound<'_>) {
+    let ctx = gw.ctx();
+    let mut st = gw.lock();
+    let effects = route::route(&ctx, &mut st, inbound);
+    apply(gw, st, effects);
 }
 
 /// Marks the current message processed when dropped.

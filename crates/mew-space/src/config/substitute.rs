@@ -61,9 +61,10 @@ pub fn unset_vars(s: &str, host_env: &BTreeMap<String, String>) -> Vec<String> {
     missing.into_inner()
 }
 
-/// Replace each `${NAME}` for which `lookup` has a value. Single pass: substituted text is not
-/// scanned again, so a value containing `${…}` is inserted literally.
-fn expand(s: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+/// Replace each `${NAME}` (letters, digits, `_`) for which `lookup` has a value; the others
+/// stay as written. Single pass: substituted text is not scanned again, so a value containing
+/// `${…}` is inserted literally. `lookup` is called once per occurrence, in order.
+pub fn expand(s: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {
