@@ -410,7 +410,7 @@ async fn build_locked(
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| EngineError::Build(e.to_string()))?;
-        if let Some(err) = info.error {
+        if let Some(err) = info.error_detail.and_then(|d| d.message) {
             return Err(EngineError::Build(err.trim().to_string()));
         }
         if let Some((step, of)) = info.stream.as_deref().and_then(parse_step) {
@@ -472,6 +472,7 @@ pub async fn prune_stale_runtime(docker: &Docker) -> usize {
                 let options = bollard::query_parameters::RemoveImageOptions {
                     force: false,
                     noprune: false,
+                    platforms: None,
                 };
                 if docker
                     .remove_image(&img.id, Some(options), None)

@@ -11,7 +11,7 @@
 //! half-filled: filling and checking both hold a host-wide lock file named after the volume.
 use super::image::{Runtime, BINARY_LABEL, MEW_HOME};
 use super::{is_not_found, EngineError, EngineKind};
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountTypeEnum, MountVolumeOptions};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions};
 use bollard::query_parameters::{
     CreateContainerOptions, RemoveContainerOptions, RemoveVolumeOptions, WaitContainerOptions,
 };
@@ -74,7 +74,7 @@ pub async fn ensure_runtime_volume(
         host_config: Some(HostConfig {
             network_mode: Some("none".into()),
             mounts: Some(vec![Mount {
-                typ: Some(MountTypeEnum::VOLUME),
+                typ: Some(MountType::VOLUME),
                 source: Some(name.to_string()),
                 target: Some(MEW_HOME.to_string()),
                 volume_options: Some(MountVolumeOptions {
