@@ -41,7 +41,7 @@ impl Runtime {
     pub fn current() -> Result<&'static Runtime, EngineError> {
         static CELL: OnceLock<Result<Runtime, String>> = OnceLock::new();
         CELL.get_or_init(|| {
-            Runtime::inspect(Path::new("/proc/self/exe")).map_err(|e| e.to_string())
+            Runtime::inspect(Path::new("/proc/self/exe")).map_err(|e| mew_space::error_line(&e))
         })
         .as_ref()
         .map_err(|e| EngineError::Build(e.clone()))

@@ -78,10 +78,7 @@ pub(crate) async fn run(args: ExportArgs) -> anyhow::Result<()> {
         Format::Compose => export::Flavour::Compose,
         Format::Stack => export::Flavour::Stack,
     };
-    let yaml = export::export(&space, &text, &opts, flavour).map_err(|e| match e {
-        export::ExportError::Config(c) => anyhow::Error::from(c),
-        other => InvalidInput::new(other.to_string()).into(),
-    })?;
+    let yaml = export::export(&space, &text, &opts, flavour)?;
     // The secrets name the token files, which must exist when compose or Swarm reads them;
     // the gateway reads every participant's (passive ones included) from the same directory.
     let mew_dir = mew_space::tokens::ensure_mew_dir(&space.file)

@@ -32,12 +32,23 @@ pub enum ExportError {
     Config(#[from] ConfigError),
     #[error("cannot export: space.yaml ({}) is outside the space directory ({})", file.display(), dir.display())]
     ConfigOutsideDir { file: PathBuf, dir: PathBuf },
-    #[error("cannot write the compose file: {0}")]
+    #[error("cannot write the compose file")]
     Yaml(#[from] serde_norway::Error),
     #[error("cannot export for Swarm: space.network.mode `shared` needs one network namespace, which Swarm services cannot share; use the default bridge mode")]
     SharedOnSwarm,
     #[error("cannot export: {0}; build a static mew (cargo build --release --target x86_64-unknown-linux-musl), run its `mew image build`, and export with --static-image")]
     UnknownRuntime(String),
+}
+
+impl ExportError {
+    /// Whether the user's input is at fault (exit code 2); the YAML writer failing is mew's bug.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            ExportError::Config(e) => e.is_usage(),
+            ExportError::Yaml(_) => false,
+            _ => true,
+        }
+    }
 }
 
 /// Which tool the file is for.
