@@ -13,11 +13,29 @@ impl InvalidInput {
     }
 }
 
-/// Exit code for an error that reached `main`.
+/// Exit code for an error that reached `main`: the first of mew's own errors in the chain decides
+/// (2 for bad input, 1 otherwise); a chain without one is a runtime failure.
 pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if cause.is::<InvalidInput>() || cause.is::<mew_space::config::ConfigError>() {
-            return 2;
+        let usage = if cause.is::<InvalidInput>() {
+            Some(true)
+        } else if let Some(e) = cause.downcast_ref::<mew_space::config::ConfigError>() {
+            Some(e.is_usage())
+        } else if let Some(e) = cause.downcast_ref::<crate::ops::space::SpaceError>() {
+            Some(e.is_usage())
+        } else if let Some(e) = cause.downcast_ref::<mew_space::export::ExportError>() {
+            Some(e.is_usage())
+        } else if let Some(e) = cause.downcast_ref::<mew_space::tokens::TokenError>() {
+            Some(e.is_usage())
+        } else if let Some(e) = cause.downcast_ref::<mew_engine::EngineError>() {
+            Some(e.is_usage())
+        } else {
+            cause
+                .downcast_ref::<mew_engine::apply::ApplyError>()
+                .map(|e| e.is_usage())
+        };
+        if let Some(usage) = usage {
+            return if usage { 2 } else { 1 };
         }
     }
     1
@@ -25,12 +43,37 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
 
 /// One line for the user: the error and its causes joined by ": ".
 pub(crate) fn one_line(err: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in err.chain() {
-        let s = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
+    mew_space::error_line(err.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mew_space::config::ConfigError;
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let err = anyhow::Error::from(mew_space::tokens::TokenError::Read {
+            path: "/x/alice".into(),
+            source: std::io::Error::other("disk on fire"),
+        })
+        .context("cannot start");
+        assert_eq!(
+            one_line(&err),
+            "cannot start: cannot read token file /x/alice: disk on fire"
+        );
     }
-    parts.join(": ").replace('\n', " ")
+
+    #[test]
+    fn bad_input_exits_2_and_broken_invariants_1() {
+        let usage = anyhow::Error::from(ConfigError::Invalid("bad --port".into()));
+        assert_eq!(exit_code(&usage), 2);
+        let bug = anyhow::Error::from(ConfigError::Internal("plan lost a participant".into()));
+        assert_eq!(exit_code(&bug), 1);
+        let engine =
+            anyhow::Error::from(mew_engine::EngineError::Unreachable { tried: "x".into() });
+        assert_eq!(exit_code(&engine), 1);
+        let host = anyhow::Error::from(mew_engine::EngineError::BadHost("ftp://x".into()));
+        assert_eq!(exit_code(&host), 2);
+    }
 }

@@ -2,7 +2,7 @@
 //! and compose-examples/*: every space validates and its compose.yaml is the current export
 //! (`scripts/gen-compose-examples`, or `UPDATE_EXAMPLES=1 cargo test --test export_compose`,
 //! rewrites them).
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -82,7 +82,7 @@ fn export_is_stable_portable_and_holds_no_token() {
         "{env_text}"
     );
 
-    let doc: Value = serde_yaml::from_str(&a).expect("valid YAML");
+    let doc: Value = serde_norway::from_str(&a).expect("valid YAML");
     assert_eq!(doc["name"], "exp-test");
     let services = doc["services"].as_mapping().expect("services");
     let keys: Vec<&str> = services.keys().filter_map(Value::as_str).collect();
@@ -186,7 +186,7 @@ fn export_is_stable_portable_and_holds_no_token() {
     // The Swarm flavour: compose format 3.9 without the keys its schema refuses.
     let stack = stdout_ok(&export(dir, &["--format", "stack"], &[]));
     assert!(!stack.contains("file-secret-AAAA"));
-    let st: Value = serde_yaml::from_str(&stack).expect("valid YAML");
+    let st: Value = serde_norway::from_str(&stack).expect("valid YAML");
     assert_eq!(st["version"], "3.9");
     assert!(st.get("name").is_none());
     let agent = &st["services"]["echo-agent"];
@@ -269,7 +269,7 @@ fn export_of_a_dynamic_build_names_its_own_image_and_loader() {
         "space:\n  id: dyn\nparticipants:\n  echo-agent:\n    command: mew\n    args: [agent, echo]\n    auto_start: true\n",
     )
     .unwrap();
-    let doc: Value = serde_yaml::from_str(&stdout_ok(&export(dir, &[], &[]))).unwrap();
+    let doc: Value = serde_norway::from_str(&stdout_ok(&export(dir, &[], &[]))).unwrap();
     // `cargo test` builds mew for the glibc host target: dynamic.
     let version = env!("CARGO_PKG_VERSION");
     for name in ["gateway", "echo-agent"] {
@@ -290,7 +290,7 @@ fn export_of_a_dynamic_build_names_its_own_image_and_loader() {
         .starts_with("/opt/mew/lib/ld-"));
     // --static-image names the image a static mew builds, whichever mew exports.
     let st: Value =
-        serde_yaml::from_str(&stdout_ok(&export(dir, &["--static-image"], &[]))).unwrap();
+        serde_norway::from_str(&stdout_ok(&export(dir, &["--static-image"], &[]))).unwrap();
     assert_eq!(st["services"]["gateway"]["image"], format!("mew:{version}"));
     assert_eq!(st["services"]["gateway"]["entrypoint"][0], "/opt/mew/mew");
 }

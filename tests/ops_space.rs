@@ -75,7 +75,7 @@ impl Space {
                     .collect(),
             ),
             labels: Some(self.labels(participant, role)),
-            exposed_ports: exposed.map(|p| HashMap::from([(p.to_string(), HashMap::new())])),
+            exposed_ports: exposed.map(|p| vec![p.to_string()]),
             host_config: Some(host),
             // `sleep` as PID 1 ignores SIGTERM: keep stops (and restarts) short.
             stop_timeout: Some(1),
@@ -643,7 +643,7 @@ async fn clean_removes_leftovers_of_a_deleted_space_directory() {
     let vol = format!("{}-data", space.id);
     space
         .docker
-        .create_volume(bollard::models::VolumeCreateOptions {
+        .create_volume(bollard::models::VolumeCreateRequest {
             name: Some(vol.clone()),
             labels: Some(labels.clone()),
             ..Default::default()

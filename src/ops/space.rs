@@ -13,15 +13,15 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub(crate) enum SpaceError {
     /// Bad space.yaml or flags (exit code 2: the `ConfigError` stays in the error chain).
-    #[error("{0}")]
-    Config(#[source] ConfigError),
-    #[error("{0}")]
-    Engine(#[source] EngineError),
-    #[error("{0}")]
-    Apply(#[source] ApplyError),
-    #[error("{0}")]
-    Tokens(#[source] mew_space::tokens::TokenError),
-    #[error("{what}: {source}")]
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Tokens(#[from] mew_space::tokens::TokenError),
+    #[error("{what}")]
     Io {
         what: String,
         #[source]
@@ -50,24 +50,16 @@ pub(crate) enum SpaceError {
     },
 }
 
-impl From<ConfigError> for SpaceError {
-    fn from(e: ConfigError) -> Self {
-        SpaceError::Config(e)
-    }
-}
-impl From<EngineError> for SpaceError {
-    fn from(e: EngineError) -> Self {
-        SpaceError::Engine(e)
-    }
-}
-impl From<ApplyError> for SpaceError {
-    fn from(e: ApplyError) -> Self {
-        SpaceError::Apply(e)
-    }
-}
-impl From<mew_space::tokens::TokenError> for SpaceError {
-    fn from(e: mew_space::tokens::TokenError) -> Self {
-        SpaceError::Tokens(e)
+impl SpaceError {
+    /// Whether the user's input is at fault (exit code 2) rather than the engine (1).
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            SpaceError::Config(e) => e.is_usage(),
+            SpaceError::Engine(e) => e.is_usage(),
+            SpaceError::Apply(e) => e.is_usage(),
+            SpaceError::Tokens(e) => e.is_usage(),
+            _ => false,
+        }
     }
 }
 

@@ -91,8 +91,9 @@ pub(crate) fn from_config(dir: &Path, space_config: Option<&Path>) -> Option<Fro
         }),
         Err(e) => {
             eprintln!(
-                "warning: ignoring {} ({e}); finding the space by its directory instead",
-                file.display()
+                "warning: ignoring {} ({}); finding the space by its directory instead",
+                file.display(),
+                mew_space::error_line(&e)
             );
             None
         }

@@ -99,7 +99,11 @@ pub async fn build_with_busybox(docker: &Docker, tag: &str, dockerfile: &[u8], w
     );
     while let Some(item) = stream.next().await {
         let info = item.unwrap_or_else(|e| panic!("build {what}: {e}"));
-        assert!(info.error.is_none(), "{what}: {:?}", info.error);
+        assert!(
+            info.error_detail.is_none(),
+            "{what}: {:?}",
+            info.error_detail
+        );
     }
 }
 

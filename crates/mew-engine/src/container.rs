@@ -5,7 +5,7 @@
 use super::{is_not_found, status_code, EngineError, EngineKind};
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount,
-    MountTypeEnum, NetworkingConfig, PortBinding, RestartPolicyNameEnum,
+    MountType, NetworkingConfig, PortBinding, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, RemoveContainerOptions, RenameContainerOptions,
@@ -26,10 +26,13 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         None => (None, Vec::new()),
     };
     let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-    let mut exposed: HashMap<String, HashMap<(), ()>> = HashMap::new();
+    // bollard sends this list as the API's `{"80/tcp": {}}` map: one entry per port.
+    let mut exposed: Vec<String> = Vec::new();
     for p in &spec.ports {
         let key = format!("{}/tcp", p.container_port);
-        exposed.insert(key.clone(), HashMap::new());
+        if !exposed.contains(&key) {
+            exposed.push(key.clone());
+        }
         port_bindings
             .entry(key)
             .or_insert_with(|| Some(Vec::new()))
@@ -44,8 +47,8 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         .iter()
         .map(|m| Mount {
             typ: Some(match m.kind {
-                MountKind::Bind => MountTypeEnum::BIND,
-                MountKind::Volume => MountTypeEnum::VOLUME,
+                MountKind::Bind => MountType::BIND,
+                MountKind::Volume => MountType::VOLUME,
             }),
             source: Some(m.source.clone()),
             target: Some(m.target.clone()),
@@ -167,7 +170,7 @@ pub fn create_body_for(spec: &ContainerSpec, adjust: &EngineAdjust) -> Container
                 })
                 .collect();
             if let Some(mounts) = hc.mounts.as_mut() {
-                mounts.retain(|m| m.typ != Some(MountTypeEnum::BIND));
+                mounts.retain(|m| m.typ != Some(MountType::BIND));
             }
             hc.binds = (!binds.is_empty()).then_some(binds);
         }
@@ -560,7 +563,7 @@ mod tests {
         // The volume stays a mount; the binds moved out.
         let mounts = hc.mounts.expect("mounts");
         assert_eq!(mounts.len(), 1);
-        assert_eq!(mounts[0].typ, Some(MountTypeEnum::VOLUME));
+        assert_eq!(mounts[0].typ, Some(MountType::VOLUME));
     }
 
     #[test]

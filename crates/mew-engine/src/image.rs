@@ -41,7 +41,7 @@ impl Runtime {
     pub fn current() -> Result<&'static Runtime, EngineError> {
         static CELL: OnceLock<Result<Runtime, String>> = OnceLock::new();
         CELL.get_or_init(|| {
-            Runtime::inspect(Path::new("/proc/self/exe")).map_err(|e| e.to_string())
+            Runtime::inspect(Path::new("/proc/self/exe")).map_err(|e| mew_space::error_line(&e))
         })
         .as_ref()
         .map_err(|e| EngineError::Build(e.clone()))
@@ -410,7 +410,7 @@ async fn build_locked(
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| EngineError::Build(e.to_string()))?;
-        if let Some(err) = info.error {
+        if let Some(err) = info.error_detail.and_then(|d| d.message) {
             return Err(EngineError::Build(err.trim().to_string()));
         }
         if let Some((step, of)) = info.stream.as_deref().and_then(parse_step) {
@@ -472,6 +472,7 @@ pub async fn prune_stale_images(docker: &Docker) -> usize {
                 let options = bollard::query_parameters::RemoveImageOptions {
                     force: false,
                     noprune: false,
+                    platforms: None,
                 };
                 if docker
                     .remove_image(&img.id, Some(options), None)

@@ -14,7 +14,7 @@ use thiserror::Error;
 
 /// An engine call that failed, with what mew was doing.
 #[derive(Debug, Error)]
-#[error("the container engine failed to {what}: {source}")]
+#[error("the container engine failed to {what}")]
 pub struct OpError {
     pub what: String,
     #[source]

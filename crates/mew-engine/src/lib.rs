@@ -45,22 +45,30 @@ pub enum EngineError {
     #[error("cannot build the mew runtime image: {0}")]
     Build(String),
     /// Any other engine API failure, with what we were doing.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Api {
         what: String,
         #[source]
         source: bollard::errors::Error,
     },
     /// A local I/O failure while preparing something for the engine.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         what: String,
         #[source]
         source: std::io::Error,
     },
+    /// A broken invariant in mew itself (a bug, never the user's input).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl EngineError {
+    /// Whether the user's input is at fault (exit code 2) rather than the engine (1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, EngineError::BadHost(_))
+    }
+
     /// Wrap a bollard error with what we were doing.
     pub fn api(what: impl Into<String>, source: bollard::errors::Error) -> Self {
         EngineError::Api {

@@ -1,9 +1,10 @@
 //! Where Podman's Docker-compatible API (4.3) answers differently from Docker's, and mew adapts.
 //!
 //! Listing containers: Podman 4.3 reports its own state names (`stopped`, `stopping`,
-//! `configured`, `initialized`) in `/containers/json`, which the Docker API model does not know, so
-//! the typed list fails to parse. We then read the same answer (bollard keeps the payload in the
-//! error) with the states mapped onto Docker's names.
+//! `configured`, `initialized`) in `/containers/json`. bollard's model knows `stopping` only, so
+//! for the others the typed list fails to parse. We then read the same answer (bollard keeps the
+//! payload in the error) with the states mapped onto Docker's names; `stopping` becomes `running`
+//! either way.
 //!
 //! Log drivers: the two engines know different ones (Podman: json-file, k8s-file, journald, none,
 //! passthrough; Docker: json-file, local, journald, syslog, none, …); a refused one is named.
@@ -23,7 +24,9 @@
 //! (it polls the gateway's /health itself); for `status` it runs an overdue check itself.
 use super::EngineError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerInspectResponse, ContainerSummary};
+use bollard::models::{
+    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary, ContainerSummaryStateEnum,
+};
 use bollard::query_parameters::ListContainersOptions;
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -36,6 +39,15 @@ pub async fn list_containers(
     options: Option<ListContainersOptions>,
 ) -> Result<Vec<ContainerSummary>, bollard::errors::Error> {
     match docker.list_containers(options).await {
+        Ok(mut list) => {
+            for c in &mut list {
+                // bollard knows `stopping`; mew reads it as Docker does (still running).
+                if c.state == Some(ContainerSummaryStateEnum::STOPPING) {
+                    c.state = Some(ContainerSummaryStateEnum::RUNNING);
+                }
+            }
+            Ok(list)
+        }
         Err(bollard::errors::Error::JsonDataError {
             message,
             contents,
@@ -45,7 +57,7 @@ pub async fn list_containers(
             contents,
             column,
         }),
-        other => other,
+        Err(e) => Err(e),
     }
 }
 
@@ -159,6 +171,14 @@ pub async fn inspect_container(
 ) -> Result<ContainerInspectResponse, bollard::errors::Error> {
     let options = None::<bollard::query_parameters::InspectContainerOptions>;
     match docker.inspect_container(id, options).await {
+        Ok(mut info) => {
+            if let Some(state) = info.state.as_mut() {
+                if state.status == Some(ContainerStateStatusEnum::STOPPING) {
+                    state.status = Some(ContainerStateStatusEnum::RUNNING);
+                }
+            }
+            Ok(info)
+        }
         Err(bollard::errors::Error::JsonDataError {
             message,
             contents,
@@ -168,7 +188,7 @@ pub async fn inspect_container(
             contents,
             column,
         }),
-        other => other,
+        Err(e) => Err(e),
     }
 }
 

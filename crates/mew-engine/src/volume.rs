@@ -12,7 +12,7 @@
 use super::image::{Runtime, BINARY_LABEL, MEW_HOME, STALE_AFTER_SECS};
 use super::lock::host_lock;
 use super::{is_not_found, EngineError, EngineKind};
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountTypeEnum, MountVolumeOptions};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions};
 use bollard::query_parameters::{
     CreateContainerOptions, RemoveContainerOptions, RemoveVolumeOptions, WaitContainerOptions,
 };
@@ -65,7 +65,7 @@ pub async fn ensure_runtime_volume(
         host_config: Some(HostConfig {
             network_mode: Some("none".into()),
             mounts: Some(vec![Mount {
-                typ: Some(MountTypeEnum::VOLUME),
+                typ: Some(MountType::VOLUME),
                 source: Some(name.to_string()),
                 target: Some(MEW_HOME.to_string()),
                 volume_options: Some(MountVolumeOptions {

@@ -12,16 +12,25 @@ use thiserror::Error;
 pub enum TokenError {
     #[error("participant id {0:?} cannot name a token file (it contains '/', '\\' or '..')")]
     InvalidId(String),
-    #[error("cannot read token file {}: {source}", path.display())]
+    #[error("cannot read token file {}", path.display())]
     Read {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
-    #[error("cannot write token file {}: {source}", path.display())]
+    #[error("cannot write token file {}", path.display())]
     Write {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
+}
+
+impl TokenError {
+    /// Whether the user's input is at fault (exit code 2): a participant id no file can have.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, TokenError::InvalidId(_))
+    }
 }
 
 /// Where a token came from (the runner prints "Loaded"/"Generated").

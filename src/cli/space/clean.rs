@@ -85,8 +85,13 @@ pub(crate) async fn run(args: CleanArgs) -> anyhow::Result<()> {
         }
     }
     if let Some((_, first)) = failed.first() {
+        let first = mew_space::error_line(first);
         for (o, e) in &failed {
-            eprintln!("Could not remove {}: {e}", describe(o));
+            eprintln!(
+                "Could not remove {}: {}",
+                describe(o),
+                mew_space::error_line(e)
+            );
         }
         anyhow::bail!(
             "{} object(s) could not be removed ({first}); check them with `mew space status` and retry",

@@ -98,10 +98,7 @@ pub(crate) async fn run(args: ExportArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let yaml = export::export(&space, &text, &opts, flavour).map_err(|e| match e {
-        export::ExportError::Config(c) => anyhow::Error::from(c),
-        other => InvalidInput::new(other.to_string()).into(),
-    })?;
+    let yaml = export::export(&space, &text, &opts, flavour)?;
     // The secrets name the token files, which must exist when compose or Swarm reads them;
     // the gateway reads every participant's (passive ones included) from the same directory.
     let mew_dir = mew_space::tokens::ensure_mew_dir(&space.file)
@@ -154,10 +151,7 @@ fn kubernetes(
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
     };
-    let out = kube::kubernetes(space, text, opts, &k).map_err(|e| match e {
-        export::ExportError::Config(c) => anyhow::Error::from(c),
-        other => InvalidInput::new(other.to_string()).into(),
-    })?;
+    let out = kube::kubernetes(space, text, opts, &k)?;
     // The gateway reads every participant's token file from the space directory.
     let mew_dir = mew_space::tokens::ensure_mew_dir(&space.file)
         .context("cannot create the space's .mew directory")?;
@@ -191,8 +185,7 @@ fn kubernetes(
         })
         .collect();
     if let Some(path) = &args.secret_file {
-        let yaml = kube::secret_manifest(&out.secret_name, &values)
-            .map_err(|e| InvalidInput::new(e.to_string()))?;
+        let yaml = kube::secret_manifest(&out.secret_name, &values)?;
         export::write_private(path, yaml.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }

@@ -88,7 +88,7 @@ pub struct Exited {
 
 #[derive(Debug, Error)]
 pub enum ApplyError {
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Engine {
         what: String,
         #[source]
@@ -106,6 +106,10 @@ pub enum ApplyError {
 }
 
 impl ApplyError {
+    /// Whether the user's input is at fault (exit code 2) rather than the engine (1).
+    pub fn is_usage(&self) -> bool {
+        self.engine_error().is_some_and(EngineError::is_usage)
+    }
     /// The engine error inside, if any (e.g. to test for a taken port).
     pub fn engine_error(&self) -> Option<&EngineError> {
         match self {
@@ -527,7 +531,10 @@ async fn rollback(engine: &Engine, done: &Outcome, report: &(dyn Fn(Progress) + 
     for name in &done.set_aside {
         match container::restore(docker, name).await {
             Ok(()) => report(Progress::RolledBack(format!("{name} restored"))),
-            Err(e) => report(Progress::Warning(format!("could not restore {name}: {e}"))),
+            Err(e) => report(Progress::Warning(format!(
+                "could not restore {name}: {}",
+                mew_space::error_line(&e)
+            ))),
         }
     }
     if let (Some(name), Some(id)) = (&done.network_created, &done.network_created_id) {

@@ -35,12 +35,23 @@ pub enum ConfigError {
     #[error("no space configuration found (looked for {})", .checked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     NotFound { checked: Vec<PathBuf> },
     /// The file exists but cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
     /// A problem that has no single place in the file (a flag value, an override).
     #[error("{0}")]
     Invalid(String),
+    /// A broken invariant in mew itself (a bug, never the user's input).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ConfigError {
+    /// Whether the user's input is at fault (exit code 2): all but `Internal`.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, ConfigError::Internal(_))
+    }
 }

@@ -32,14 +32,25 @@ pub enum ExportError {
     Config(#[from] ConfigError),
     #[error("cannot export: space.yaml ({}) is outside the space directory ({})", file.display(), dir.display())]
     ConfigOutsideDir { file: PathBuf, dir: PathBuf },
-    #[error("cannot write the compose file: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    #[error("cannot write the compose file")]
+    Yaml(#[from] serde_norway::Error),
     #[error("cannot export for Swarm: space.network.mode `shared` needs one network namespace, which Swarm services cannot share; use the default bridge mode")]
     SharedOnSwarm,
     #[error("cannot export for Kubernetes: {0}")]
     Unsupported(String),
     #[error("cannot export: {0}; build a static mew (cargo build --release --target x86_64-unknown-linux-musl), run its `mew image build`, and export with --static-image")]
     UnknownRuntime(String),
+}
+
+impl ExportError {
+    /// Whether the user's input is at fault (exit code 2); the YAML writer failing is mew's bug.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            ExportError::Config(e) => e.is_usage(),
+            ExportError::Yaml(_) => false,
+            _ => true,
+        }
+    }
 }
 
 /// Which tool the file is for.
@@ -204,10 +215,10 @@ pub fn export(
          #   {run}\n"
     );
     let value = match flavour {
-        Flavour::Compose => serde_yaml::to_value(&file)?,
-        Flavour::Stack => for_stack(serde_yaml::to_value(&file)?)?,
+        Flavour::Compose => serde_norway::to_value(&file)?,
+        Flavour::Stack => for_stack(serde_norway::to_value(&file)?)?,
     };
-    let body = yaml11_safe(&serde_yaml::to_string(&value)?);
+    let body = yaml11_safe(&serde_norway::to_string(&value)?);
     if token_refs_used(&body) {
         header.push_str(
             "# Some args or env spell out a token (${TOKEN}): also pass the MEW_TOKEN_<ID> variables,\n\
@@ -230,9 +241,9 @@ fn tokens_dir_rel(rel_file: &Path) -> String {
 }
 
 /// Rewrite a Compose-specification file into compose format 3.9 for `docker stack deploy`.
-fn for_stack(file: serde_yaml::Value) -> Result<serde_yaml::Value, ExportError> {
-    use serde_yaml::{Mapping, Value};
-    let serde_yaml::Value::Mapping(top) = file else {
+fn for_stack(file: serde_norway::Value) -> Result<serde_norway::Value, ExportError> {
+    use serde_norway::{Mapping, Value};
+    let serde_norway::Value::Mapping(top) = file else {
         return Ok(file);
     };
     let mut out = Mapping::new();
@@ -255,8 +266,8 @@ fn for_stack(file: serde_yaml::Value) -> Result<serde_yaml::Value, ExportError> 
     Ok(Value::Mapping(out))
 }
 
-fn stack_service(service: serde_yaml::Value) -> Result<serde_yaml::Value, ExportError> {
-    use serde_yaml::{Mapping, Value};
+fn stack_service(service: serde_norway::Value) -> Result<serde_norway::Value, ExportError> {
+    use serde_norway::{Mapping, Value};
     let Value::Mapping(fields) = service else {
         return Ok(service);
     };
@@ -311,20 +322,20 @@ fn stack_service(service: serde_yaml::Value) -> Result<serde_yaml::Value, Export
 }
 
 /// `127.0.0.1:8080:9090` → `{target: 9090, published: 8080, protocol: tcp, mode: host}`.
-fn stack_port(short: &str) -> serde_yaml::Value {
+fn stack_port(short: &str) -> serde_norway::Value {
     let mut parts = short.rsplitn(3, ':');
     let target: u64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     let published: u64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(target);
-    let mut m = serde_yaml::Mapping::new();
+    let mut m = serde_norway::Mapping::new();
     m.insert("target".into(), target.into());
     m.insert("published".into(), published.into());
     m.insert("protocol".into(), "tcp".into());
     m.insert("mode".into(), "host".into());
-    serde_yaml::Value::Mapping(m)
+    serde_norway::Value::Mapping(m)
 }
 
 /// Quote plain scalars that YAML 1.1 parsers (docker stack deploy) read as booleans, such as
-/// `restart: no`; serde_yaml writes YAML 1.2, where they are strings.
+/// `restart: no`; serde_norway writes YAML 1.2, where they are strings.
 fn yaml11_safe(yaml: &str) -> String {
     const BOOLISH: &[&str] = &[
         "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",

@@ -141,7 +141,7 @@ pub fn kubernetes(
     );
     for doc in docs {
         manifest.push_str("---\n");
-        manifest.push_str(&serde_yaml::to_string(&to_yaml(doc))?);
+        manifest.push_str(&serde_norway::to_string(&to_yaml(doc))?);
     }
     Ok(KubeExport {
         manifest,
@@ -163,13 +163,13 @@ pub fn secret_manifest(name: &str, values: &[(String, String)]) -> Result<String
         "type": "Opaque",
         "data": data,
     });
-    Ok(serde_yaml::to_string(&to_yaml(doc))?)
+    Ok(serde_norway::to_string(&to_yaml(doc))?)
 }
 
 /// JSON → YAML value. serde_json's arbitrary-precision numbers (a workspace feature) would
 /// otherwise serialise as a private wrapper map.
-fn to_yaml(v: Value) -> serde_yaml::Value {
-    use serde_yaml::Value as Y;
+fn to_yaml(v: Value) -> serde_norway::Value {
+    use serde_norway::Value as Y;
     match v {
         Value::Null => Y::Null,
         Value::Bool(b) => Y::Bool(b),
