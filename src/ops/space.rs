@@ -148,20 +148,7 @@ pub(crate) async fn up(
     let image_overrides = plan::image_overrides(&opts.images, &host_env)?;
     let rt = Runtime::current()?;
     let base = |port: u16, tokens: BTreeMap<String, String>| {
-        let mut r = ResolveOptions::new(
-            port,
-            rt.image_tag(),
-            rt.volume_name(),
-            rt.argv(),
-            image::crate_version(),
-        );
-        r.bind = opts.bind.clone();
-        r.user = Some(caller_user());
-        r.image_overrides = image_overrides.clone();
-        r.host_env = host_env.clone();
-        r.tokens = tokens;
-        r.log_level = opts.log_level.clone();
-        r
+        resolve_options(opts, rt, &image_overrides, &host_env, port, tokens)
     };
     // Validate everything that depends only on the file (images per command, …).
     let placeholder_tokens = space
@@ -178,11 +165,7 @@ pub(crate) async fn up(
         // Read-only: no lock, no directories, no token files (existing tokens are used so that
         // the plan's config hashes match what `up` would run).
         let engine = mew_engine::connect(opts.host.as_deref()).await?;
-        let port = choose_port(&engine, &space.id, opts).await?;
-        let desired = plan::desired(&space, &base(port, existing_tokens(&space)?))?;
-        let observed =
-            observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
-                .await?;
+        let (port, desired, observed) = desired_and_observed(&engine, &space, opts).await?;
         return Ok(UpReport {
             logs_dir: space.logs_dir(),
             plan: plan::plan(&desired, &observed),
@@ -270,6 +253,58 @@ pub(crate) async fn up(
         plan: the_plan,
         outcome: Some(outcome),
     })
+}
+
+/// `up`'s resolve options for `port` and `tokens` (everything else comes from the flags, the
+/// host environment and this executable's runtime image).
+fn resolve_options(
+    opts: &UpOptions,
+    rt: &Runtime,
+    image_overrides: &BTreeMap<String, String>,
+    host_env: &BTreeMap<String, String>,
+    port: u16,
+    tokens: BTreeMap<String, String>,
+) -> ResolveOptions {
+    let mut r = ResolveOptions::new(
+        port,
+        rt.image_tag(),
+        rt.volume_name(),
+        rt.argv(),
+        image::crate_version(),
+    );
+    r.bind = opts.bind.clone();
+    r.user = Some(caller_user());
+    r.image_overrides = image_overrides.clone();
+    r.host_env = host_env.clone();
+    r.tokens = tokens;
+    r.log_level = opts.log_level.clone();
+    r
+}
+
+/// What `up` would run now (`up --dry-run`'s desired state: existing tokens only, the running
+/// gateway's port) and what the engine runs for the space: read-only, no lock, no files.
+pub(crate) async fn desired_and_observed(
+    engine: &Engine,
+    space: &Space,
+    opts: &UpOptions,
+) -> Result<(u16, DesiredSpace, ObservedSpace), SpaceError> {
+    let host_env: BTreeMap<String, String> = std::env::vars().collect();
+    let image_overrides = plan::image_overrides(&opts.images, &host_env)?;
+    let rt = Runtime::current()?;
+    let port = choose_port(engine, &space.id, opts).await?;
+    let resolve = resolve_options(
+        opts,
+        rt,
+        &image_overrides,
+        &host_env,
+        port,
+        existing_tokens(space)?,
+    );
+    let desired = plan::desired(space, &resolve)?;
+    let observed =
+        observe::observe_space(&engine.docker, &space.id, desired.runtime_volume.as_deref())
+            .await?;
+    Ok((port, desired, observed))
 }
 
 /// Desired participants (gateway first) with the engine state of their containers.
