@@ -349,11 +349,10 @@ fn space_files(
         for entry in listing {
             let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
             let path = entry.path();
-            let rel = path
-                .strip_prefix(&space.dir)
-                .expect("listed under the space directory")
-                .to_string_lossy()
-                .into_owned();
+            let Ok(rel) = path.strip_prefix(&space.dir) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy().into_owned();
             let meta = std::fs::symlink_metadata(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             if meta.is_dir() {
@@ -451,6 +450,30 @@ pub(crate) struct RestoreReport {
     pub(crate) moved_tags: Vec<String>,
     /// `--space-id` was written into space.yaml.
     pub(crate) id_written: bool,
+    /// (participant, image id) as the archive recorded them.
+    pub(crate) archived_images: Vec<(String, String)>,
+}
+
+/// Participants whose container runs another image than the archive recorded, one line each
+/// (a different mew builds its own runtime image, so its gateway and agents move to it).
+pub(crate) async fn image_mismatches(
+    host: Option<&str>,
+    space_id: &str,
+    archived: &[(String, String)],
+) -> anyhow::Result<Vec<String>> {
+    let engine = mew_engine::connect(host).await?;
+    let mut out = Vec::new();
+    for (participant, id) in archived {
+        let name = format!("{space_id}-{participant}");
+        if let Ok((_, running)) = running_image(&engine, &name).await {
+            if &running != id {
+                out.push(format!(
+                    "{participant} runs image {running}, not the archived {id}"
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Verify the archive, then load the missing images, write the files and make missing tokens.
@@ -539,6 +562,11 @@ pub(crate) async fn restore(opts: &RestoreOptions) -> anyhow::Result<RestoreRepo
         new_tokens: !manifest.with_secrets,
         moved_tags,
         id_written,
+        archived_images: manifest
+            .participants
+            .iter()
+            .map(|p| (p.id.clone(), p.image_id.clone()))
+            .collect(),
     })
 }
 

@@ -74,6 +74,11 @@ pub(crate) async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         ..UpOptions::default()
     };
     let report = space::up(&up, &super::up::print_progress).await?;
+    for line in
+        snapshot::image_mismatches(up.host.as_deref(), &report.space_id, &r.archived_images).await?
+    {
+        eprintln!("! {line}");
+    }
     super::up::print_summary(&report);
     Ok(())
 }
