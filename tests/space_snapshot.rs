@@ -175,6 +175,26 @@ async fn snapshot_is_reproducible_and_restores_under_another_id() {
     let m = manifest(&s3);
     assert_eq!(m["config_changed_since_up"], true, "{m}");
 
+    // Logs and tokens only when asked; restored tokens are the archived ones (compressed too).
+    let s4 = tmp.path().join("s4.tar.gz");
+    mew_ok(
+        &["space", "snapshot", "--with-logs", "--with-secrets", "-d"],
+        &[&b, Path::new("-o"), &s4],
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&s4).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    mew_ok(&["space", "snapshot", "--check"], &[&s4]);
+    let c = tmp.path().join("c");
+    mew_ok(&["space", "restore"], &[&s4, Path::new("-d"), &c]);
+    let token = |d: &Path| std::fs::read_to_string(d.join(".mew/tokens/you.token")).unwrap();
+    assert_eq!(token(&c), token(&b));
+    assert!(std::fs::read_to_string(c.join("logs/you.jsonl"))
+        .unwrap()
+        .contains("Echo: hello"));
+
     // An existing directory is not overwritten without --force.
     let out = mew(&["space", "restore"], &[&s1, Path::new("-d"), &b]);
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
