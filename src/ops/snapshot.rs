@@ -8,6 +8,7 @@ use mew_engine::image::{self as engine_image, ImageIdentity};
 use mew_engine::Engine;
 use mew_space::config::Space;
 use mew_space::plan::{labels, ContainerSpec};
+use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -168,14 +169,19 @@ pub(crate) async fn snapshot(opts: &SnapshotOptions) -> anyhow::Result<SnapshotR
                 }
             }
         }
-        let bar = progress_bar(&format!("saving image {by}"));
+        let bar = progress_bar(&format!("saving image {by}"), None);
         let mut file = tokio::fs::File::create(&path)
             .await
             .with_context(|| format!("cannot write {}", path.display()))?;
-        engine_image::save_image(&engine.docker, &by, &mut file, &|n| bar.inc(n)).await?;
+        let mut hasher = sha2::Sha256::new();
+        let mut on_chunk = |chunk: &[u8]| {
+            hasher.update(chunk);
+            bar.inc(chunk.len() as u64);
+        };
+        engine_image::save_image(&engine.docker, &by, &mut file, &mut on_chunk).await?;
         bar.finish_and_clear();
         drop(file);
-        let sha = hash_file(&path)?;
+        let sha = hex::encode(hasher.finalize());
         entries.insert(entry.clone(), sha);
         image_entries.push(ImageEntry {
             id: id.clone(),
@@ -210,8 +216,7 @@ pub(crate) async fn snapshot(opts: &SnapshotOptions) -> anyhow::Result<SnapshotR
         .iter()
         .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .sum();
-    let bar = progress_bar("writing snapshot");
-    bar.set_length(total);
+    let bar = progress_bar("writing snapshot", Some(total));
     {
         let file = std::io::BufWriter::new(partial.as_file());
         let writer: Box<dyn Write> = if archive::is_gzip_name(&output) {
@@ -418,12 +423,20 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     })
 }
 
-/// A byte progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
-fn progress_bar(msg: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg} {bytes} {binary_bytes_per_sec} {wide_bar} {percent}%",
-    ) {
+/// A byte progress bar on stderr (a counter when the total is unknown); indicatif draws nothing
+/// when stderr is not a terminal.
+fn progress_bar(msg: &str, len: Option<u64>) -> indicatif::ProgressBar {
+    let (bar, template) = match len {
+        Some(n) => (
+            indicatif::ProgressBar::new(n),
+            "{msg} {bytes}/{total_bytes} {binary_bytes_per_sec} {wide_bar} {percent}%",
+        ),
+        None => (
+            indicatif::ProgressBar::no_length(),
+            "{spinner} {msg} {bytes} {binary_bytes_per_sec}",
+        ),
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     bar.set_message(msg.to_string());

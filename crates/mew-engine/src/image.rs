@@ -602,13 +602,13 @@ pub async fn image_identity(
     }
 }
 
-/// Write `image` as the engine exports it (`docker save` format) to `out`, chunk by chunk, calling
-/// `on_chunk` with each chunk's length (for a progress bar). Returns the bytes written.
+/// Write `image` as the engine exports it (`docker save` format) to `out`, chunk by chunk, showing
+/// each chunk to `on_chunk` (a hash, a progress bar). Returns the bytes written.
 pub async fn save_image(
     docker: &Docker,
     image: &str,
     out: &mut (impl tokio::io::AsyncWrite + Unpin),
-    on_chunk: &(dyn Fn(u64) + Send + Sync),
+    on_chunk: &mut (dyn FnMut(&[u8]) + Send),
 ) -> Result<u64, EngineError> {
     use tokio::io::AsyncWriteExt;
     let mut stream = docker.export_image(image);
@@ -623,7 +623,7 @@ pub async fn save_image(
                 source,
             })?;
         total += chunk.len() as u64;
-        on_chunk(chunk.len() as u64);
+        on_chunk(&chunk);
     }
     out.flush().await.map_err(|source| EngineError::Io {
         what: format!("cannot write the export of image {image}"),
