@@ -7,6 +7,7 @@ pub(crate) mod gateway_http;
 pub(crate) mod logfmt;
 pub(crate) mod restart;
 pub(crate) mod since;
+pub(crate) mod snapshot;
 pub(crate) mod space;
 pub(crate) mod status;
 pub(crate) mod target;

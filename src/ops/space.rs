@@ -2,7 +2,7 @@
 //! The CLI handlers only turn flags into `UpOptions` / `DownOptions` and print the outcome.
 use mew_engine::apply::{apply, ApplyContext, ApplyError, Outcome, Progress};
 use mew_engine::image::{self, Runtime};
-use mew_engine::{observe, EngineError};
+use mew_engine::{observe, Engine, EngineError};
 use mew_space::config::{ConfigError, Kind, Space};
 use mew_space::model::{ContainerState, Role};
 use mew_space::plan::{self, DesiredSpace, ObservedSpace, Plan, PortError, ResolveOptions};
@@ -138,23 +138,9 @@ pub(crate) async fn up(
     }
     let image_overrides = plan::image_overrides(&opts.images, &host_env)?;
     let rt = Runtime::current()?;
-    let join_timeout_ms = opts
-        .join_timeout
-        .map_or(20_000, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+    let join_timeout_ms = join_timeout_ms(opts);
     let base = |port: u16, tokens: BTreeMap<String, String>| {
-        let mut r = ResolveOptions::new(
-            port,
-            rt.image_tag(),
-            rt.volume_name(),
-            rt.argv(),
-            image::crate_version(),
-        );
-        r.bind = opts.bind.clone();
-        r.user = Some(caller_user());
-        r.image_overrides = image_overrides.clone();
-        r.host_env = host_env.clone();
-        r.tokens = tokens;
-        r.log_level = opts.log_level.clone();
+        let mut r = resolve_options(opts, rt, &image_overrides, &host_env, port, tokens);
         r.join_timeout_ms = join_timeout_ms;
         r
     };
@@ -177,9 +163,7 @@ pub(crate) async fn up(
         // Read-only: no lock, no directories, no token files (existing tokens are used so that
         // the plan's config hashes match what `up` would run).
         let engine = mew_engine::connect(opts.host.as_deref()).await?;
-        let observed = observe::observe_space(&engine.docker, &space.id, Some(&checked)).await?;
-        let port = choose_port(&space.id, opts, &observed)?;
-        let desired = plan::desired(&space, &base(port, existing_tokens(&space)?))?;
+        let (port, desired, observed) = desired_and_observed(&engine, &space, opts).await?;
         return Ok(UpReport {
             logs_dir: space.logs_dir(),
             plan: plan::plan(&desired, &observed),
@@ -264,6 +248,70 @@ pub(crate) async fn up(
         plan: the_plan,
         outcome: Some(outcome),
     })
+}
+
+/// `up`'s resolve options for `port` and `tokens` (everything else comes from the flags, the
+/// host environment and this executable's runtime image).
+fn resolve_options(
+    opts: &UpOptions,
+    rt: &Runtime,
+    image_overrides: &BTreeMap<String, String>,
+    host_env: &BTreeMap<String, String>,
+    port: u16,
+    tokens: BTreeMap<String, String>,
+) -> ResolveOptions {
+    let mut r = ResolveOptions::new(
+        port,
+        rt.image_tag(),
+        rt.volume_name(),
+        rt.argv(),
+        image::crate_version(),
+    );
+    r.bind = opts.bind.clone();
+    r.user = Some(caller_user());
+    r.image_overrides = image_overrides.clone();
+    r.host_env = host_env.clone();
+    r.tokens = tokens;
+    r.log_level = opts.log_level.clone();
+    r
+}
+
+/// What `up` would run now (`up --dry-run`'s desired state: existing tokens only, the running
+/// gateway's port) and what the engine runs for the space: read-only, no lock, no files.
+pub(crate) async fn desired_and_observed(
+    engine: &Engine,
+    space: &Space,
+    opts: &UpOptions,
+) -> Result<(u16, DesiredSpace, ObservedSpace), SpaceError> {
+    let host_env: BTreeMap<String, String> = std::env::vars().collect();
+    let image_overrides = plan::image_overrides(&opts.images, &host_env)?;
+    let rt = Runtime::current()?;
+    let resolve = |port: u16, tokens: BTreeMap<String, String>| {
+        let mut r = resolve_options(opts, rt, &image_overrides, &host_env, port, tokens);
+        r.join_timeout_ms = join_timeout_ms(opts);
+        r
+    };
+    // Observe looks for what the space would run (its images, its runtime volume), which do
+    // not depend on the port or the tokens.
+    let placeholder_tokens = space
+        .participants
+        .iter()
+        .map(|p| (p.id.clone(), String::new()))
+        .collect();
+    let checked = plan::desired(
+        space,
+        &resolve(*plan::DEFAULT_PORTS.start(), placeholder_tokens),
+    )?;
+    let observed = observe::observe_space(&engine.docker, &space.id, Some(&checked)).await?;
+    let port = choose_port(&space.id, opts, &observed)?;
+    let desired = plan::desired(space, &resolve(port, existing_tokens(space)?))?;
+    Ok((port, desired, observed))
+}
+
+/// `--join-timeout` in milliseconds (default 20 s; 0 leaves the join wait out of the plan).
+fn join_timeout_ms(opts: &UpOptions) -> u64 {
+    opts.join_timeout
+        .map_or(20_000, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Desired participants (gateway first) with the engine state of their containers.

@@ -556,3 +556,92 @@ mod tests {
         assert_eq!(parse_step(" ---> abc"), None);
     }
 }
+
+/// An image's identity for a snapshot manifest.
+#[derive(Debug, Clone)]
+pub struct ImageIdentity {
+    /// `sha256:…`
+    pub id: String,
+    /// `repo@sha256:…` for images that came from a registry (empty for local builds).
+    pub repo_digests: Vec<String>,
+}
+
+/// Id and repo digests of a local image; `None` when it is not present.
+pub async fn image_identity(
+    docker: &Docker,
+    image: &str,
+) -> Result<Option<ImageIdentity>, EngineError> {
+    match docker.inspect_image(image).await {
+        Ok(i) => Ok(Some(ImageIdentity {
+            id: i.id.unwrap_or_default(),
+            repo_digests: i.repo_digests.unwrap_or_default(),
+        })),
+        Err(e) if super::is_not_found(&e) => Ok(None),
+        Err(e) => Err(EngineError::api(format!("cannot inspect image {image}"), e)),
+    }
+}
+
+/// Write `image` as the engine exports it (`docker save` format) to `out`, chunk by chunk, showing
+/// each chunk to `on_chunk` (a hash, a progress bar). Returns the bytes written.
+pub async fn save_image(
+    docker: &Docker,
+    image: &str,
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    on_chunk: &mut (dyn FnMut(&[u8]) + Send),
+) -> Result<u64, EngineError> {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = docker.export_image(image);
+    let mut total = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| EngineError::api(format!("cannot export image {image}"), e))?;
+        out.write_all(&chunk)
+            .await
+            .map_err(|source| EngineError::Io {
+                what: format!("cannot write the export of image {image}"),
+                source,
+            })?;
+        total += chunk.len() as u64;
+        on_chunk(&chunk);
+    }
+    out.flush().await.map_err(|source| EngineError::Io {
+        what: format!("cannot write the export of image {image}"),
+        source,
+    })?;
+    Ok(total)
+}
+
+/// Load a `docker save` tar streamed as `chunks` (`docker load`). `what` names it in errors.
+pub async fn load_image(
+    docker: &Docker,
+    what: &str,
+    chunks: impl futures_util::Stream<Item = bytes::Bytes> + Send + 'static,
+) -> Result<(), EngineError> {
+    let mut stream = docker.import_image_stream(
+        bollard::query_parameters::ImportImageOptions::default(),
+        chunks.map(Ok::<_, std::io::Error>),
+        None,
+    );
+    while let Some(msg) = stream.next().await {
+        msg.map_err(|e| EngineError::api(format!("cannot load image {what}"), e))?;
+    }
+    Ok(())
+}
+
+/// Tag the image `id` as `reference` (`repo:tag`).
+pub async fn tag_image(docker: &Docker, id: &str, reference: &str) -> Result<(), EngineError> {
+    let (repo, tag) = match reference.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+        Some((r, t)) => (r, t),
+        None => (reference, "latest"),
+    };
+    docker
+        .tag_image(
+            id,
+            Some(TagImageOptions {
+                repo: Some(repo.to_string()),
+                tag: Some(tag.to_string()),
+            }),
+        )
+        .await
+        .map_err(|e| EngineError::api(format!("cannot tag image {id} as {reference}"), e))
+}

@@ -9,6 +9,8 @@ pub(crate) mod exec;
 pub(crate) mod export;
 pub(crate) mod logs;
 pub(crate) mod restart;
+pub(crate) mod restore;
+pub(crate) mod snapshot;
 pub(crate) mod status;
 pub(crate) mod up;
 
@@ -35,6 +37,10 @@ pub(crate) enum SpaceCommand {
     Export(export::ExportArgs),
     /// Follow the engine's events for the space's containers, until Ctrl-C.
     Events(events::EventsArgs),
+    /// Write the space (files, what runs, its images) as one reproducible archive.
+    Snapshot(snapshot::SnapshotArgs),
+    /// Restore a snapshot into a space directory (and start it with --up).
+    Restore(restore::RestoreArgs),
 }
 
 pub(crate) async fn run(cmd: SpaceCommand) -> anyhow::Result<()> {
@@ -49,5 +55,7 @@ pub(crate) async fn run(cmd: SpaceCommand) -> anyhow::Result<()> {
         SpaceCommand::Events(a) => events::run(a).await,
         SpaceCommand::Export(a) => export::run(a).await,
         SpaceCommand::Connect(a) => connect::run(a).await,
+        SpaceCommand::Snapshot(a) => snapshot::run(a).await,
+        SpaceCommand::Restore(a) => restore::run(a).await,
     }
 }

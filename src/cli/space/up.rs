@@ -113,7 +113,7 @@ pub(crate) fn print_progress(p: Progress) {
     }
 }
 
-fn print_summary(r: &UpReport) {
+pub(crate) fn print_summary(r: &UpReport) {
     if r.unchanged() {
         println!("Space {} is up to date; nothing changed.", r.space_id);
     } else {
