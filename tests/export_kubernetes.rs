@@ -9,7 +9,6 @@ use common::engine::{
 };
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 fn skip(why: &str) {
     eprintln!("skipped: {why}");
@@ -222,39 +221,12 @@ async fn podman_kube_play_runs_the_export_and_the_echo_agent_answers() {
     );
 
     // Post as `you` until the echo arrives in `you`'s output log.
-    let token = std::fs::read_to_string(dir.join(".mew/tokens/you.token")).unwrap();
-    let auth = format!("Bearer {}", token.trim());
-    let log = dir.join("logs/you.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let seen = std::fs::read_to_string(&log).unwrap_or_default();
-        if seen.contains("\"Echo: hello\"") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no answer; {}:\n{seen}\necho-agent.log:\n{}\npods:\n{}",
-            log.display(),
+    if let Err(seen) = common::gateway::post_hello_until_echo(dir, port, 60).await {
+        panic!(
+            "no answer; logs/you.jsonl:\n{seen}\necho-agent.log:\n{}\npods:\n{}",
             std::fs::read_to_string(dir.join("logs/echo-agent.log")).unwrap_or_default(),
             output_text(&run("podman", &["pod", "ps"]))
         );
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            common::gateway::http_raw(
-                port,
-                "POST",
-                "/participants/you/messages",
-                &[
-                    ("Authorization", &auth),
-                    ("Content-Type", "application/json"),
-                ],
-                br#"{"kind":"chat","payload":{"text":"hello"}}"#,
-            )
-            .await;
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let agent_log = std::fs::read_to_string(dir.join("logs/echo-agent.log")).unwrap_or_default();
     assert!(

@@ -9,7 +9,6 @@ use common::engine::{
 };
 use std::path::Path;
 use std::process::Output;
-use std::time::{Duration, Instant};
 
 fn echo_space(dir: &Path, id: &str, extra: &str) {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose-examples/echo/space.yaml");
@@ -50,30 +49,8 @@ fn manifest(archive: &Path) -> serde_json::Value {
 
 /// Post "hello" as `you` until the echo shows in you's output log.
 async fn echo_answers(dir: &Path, port: u16) {
-    let token = std::fs::read_to_string(dir.join(".mew/tokens/you.token")).unwrap();
-    let auth = format!("Bearer {}", token.trim());
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let seen = std::fs::read_to_string(dir.join("logs/you.jsonl")).unwrap_or_default();
-        if seen.contains("\"Echo: hello\"") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no echo in logs/you.jsonl:\n{seen}"
-        );
-        common::gateway::http_raw(
-            port,
-            "POST",
-            "/participants/you/messages",
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-            ],
-            br#"{"kind":"chat","payload":{"text":"hello"}}"#,
-        )
-        .await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    if let Err(seen) = common::gateway::post_hello_until_echo(dir, port, 40).await {
+        panic!("no echo in logs/you.jsonl:\n{seen}");
     }
 }
 

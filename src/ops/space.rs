@@ -146,15 +146,7 @@ pub(crate) async fn up(
     };
     // Validate everything that depends only on the file (images per command, …). Its images and
     // runtime volume are those of the real one: they are what `observe` looks for.
-    let placeholder_tokens = space
-        .participants
-        .iter()
-        .map(|p| (p.id.clone(), String::new()))
-        .collect();
-    let checked = plan::desired(
-        &space,
-        &base(*plan::DEFAULT_PORTS.start(), placeholder_tokens),
-    )?;
+    let checked = checked_desired(&space, &base)?;
     if opts.port == Some(0) {
         return Err(ConfigError::Invalid("--port must be between 1 and 65535".into()).into());
     }
@@ -293,19 +285,28 @@ pub(crate) async fn desired_and_observed(
     };
     // Observe looks for what the space would run (its images, its runtime volume), which do
     // not depend on the port or the tokens.
+    let checked = checked_desired(space, &resolve)?;
+    let observed = observe::observe_space(&engine.docker, &space.id, Some(&checked)).await?;
+    let port = choose_port(&space.id, opts, &observed)?;
+    let desired = plan::desired(space, &resolve(port, existing_tokens(space)?))?;
+    Ok((port, desired, observed))
+}
+
+/// The space resolved with placeholder tokens and port: what depends on the file only (its
+/// images, its runtime volume), checked before anything is touched and looked for by observe.
+fn checked_desired(
+    space: &Space,
+    resolve: &dyn Fn(u16, BTreeMap<String, String>) -> ResolveOptions,
+) -> Result<DesiredSpace, SpaceError> {
     let placeholder_tokens = space
         .participants
         .iter()
         .map(|p| (p.id.clone(), String::new()))
         .collect();
-    let checked = plan::desired(
+    Ok(plan::desired(
         space,
         &resolve(*plan::DEFAULT_PORTS.start(), placeholder_tokens),
-    )?;
-    let observed = observe::observe_space(&engine.docker, &space.id, Some(&checked)).await?;
-    let port = choose_port(&space.id, opts, &observed)?;
-    let desired = plan::desired(space, &resolve(port, existing_tokens(space)?))?;
-    Ok((port, desired, observed))
+    )?)
 }
 
 /// `--join-timeout` in milliseconds (default 20 s; 0 leaves the join wait out of the plan).

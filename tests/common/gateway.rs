@@ -361,3 +361,38 @@ impl Ws {
         }
     }
 }
+
+/// In a running space (the compose-examples/echo layout): post "hello" as `you` with its token
+/// file until the echo agent's answer shows in `logs/you.jsonl`. Err(what the log holds) when
+/// `secs` pass first.
+pub async fn post_hello_until_echo(dir: &Path, port: u16, secs: u64) -> Result<(), String> {
+    let token = std::fs::read_to_string(dir.join(".mew/tokens/you.token")).expect("you's token");
+    let auth = format!("Bearer {}", token.trim());
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let seen = std::fs::read_to_string(dir.join("logs/you.jsonl")).unwrap_or_default();
+        if seen.contains("\"Echo: hello\"") {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(seen);
+        }
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            http_raw(
+                port,
+                "POST",
+                "/participants/you/messages",
+                &[
+                    ("Authorization", &auth),
+                    ("Content-Type", "application/json"),
+                ],
+                br#"{"kind":"chat","payload":{"text":"hello"}}"#,
+            )
+            .await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
