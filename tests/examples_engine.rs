@@ -146,6 +146,23 @@ async fn echo_example_comes_up_and_answers() {
     down(dir, &id);
 }
 
+/// Regression: under `up --space-id` (another id than the file's) the gateway kept the file's
+/// id, so its output_log participant `you` sat in another space than the agents and never got
+/// the echo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_log_participant_gets_the_echo_under_another_space_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    copy_example("echo", dir);
+    let id = unique_space_id("exo");
+    let _guard = SpaceGuard::new(&id);
+    let port = up(dir, &id);
+    if let Err(seen) = common::gateway::post_hello_until_echo(dir, port, 40).await {
+        panic!("no echo for the output_log participant; logs/you.jsonl:\n{seen}");
+    }
+    down(dir, &id);
+}
+
 /// Issue 8, holes 1-2 in a space mew runs: a tokenless join as the running echo agent is
 /// refused and closed, and the agent keeps its registration and answers.
 #[tokio::test]

@@ -136,7 +136,8 @@ async fn a_taken_port_rolls_back_everything_this_run_created() {
         Some(EngineError::PortTaken { port: p, .. }) => assert_eq!(*p, port),
         _ => panic!("expected a taken port, got: {err}"),
     }
-    assert!(err.to_string().contains(&port.to_string()));
+    // What the user reads (the error and its causes, each once) names the port.
+    assert!(mew_space::error_line(&err).contains(&port.to_string()));
     assert_eq!(count_space_objects(&engine.docker, &space).await, 0);
 }
 

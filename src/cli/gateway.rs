@@ -37,6 +37,9 @@ pub(crate) struct StartArgs {
     /// when it is not space.yaml's, so copies of one directory keep separate histories).
     #[arg(long, value_name = "NAME")]
     pub(crate) history_subdir: Option<String>,
+    /// The space id, instead of the file's `space.id` (`mew space up --space-id` passes it).
+    #[arg(long, value_name = "ID")]
+    pub(crate) space_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +66,7 @@ pub(crate) async fn run(cmd: GatewayCommand) -> anyhow::Result<()> {
                 auto_start: !a.no_auto_start,
                 bind,
                 history_subdir: a.history_subdir,
+                space_id: a.space_id,
             };
             mew_gateway::run(opts).await?;
             Ok(())

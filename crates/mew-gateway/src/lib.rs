@@ -44,6 +44,9 @@ pub struct GatewayOptions {
     /// JSONL history in `<mew dir>/logs/<this>/` instead of `<mew dir>/logs/` (a space run
     /// under another id than space.yaml's).
     pub history_subdir: Option<String>,
+    /// The space id instead of space.yaml's `space.id` (a space run under `--space-id`: its
+    /// participants join that id, and the gateway's own, the output_log ones, must be there).
+    pub space_id: Option<String>,
 }
 
 #[derive(Debug, Error)]
@@ -67,7 +70,12 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
         std::env::var_os("GATEWAY_LOG_FILE").map(PathBuf::from),
     );
     let config = match GatewayConfig::load(&opts.space_config) {
-        Ok(c) => Some(c),
+        Ok(mut c) => {
+            if let Some(id) = &opts.space_id {
+                c.space_id = Some(id.clone());
+            }
+            Some(c)
+        }
         Err(e) => {
             console.error(&format!("Failed to load space configuration: {e}"));
             console.info("Continuing with default configuration...");

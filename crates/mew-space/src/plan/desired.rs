@@ -367,6 +367,9 @@ impl Resolver<'_> {
         if let Some(sub) = self.space.log_subdir() {
             real.push("--history-subdir".into());
             real.push(sub.into());
+            // The id participants join under, which is not the file's.
+            real.push("--space-id".into());
+            real.push(self.space.id.clone());
         }
         // The gateway reads token overrides and logging switches from its environment.
         let env: BTreeMap<String, String> = self
