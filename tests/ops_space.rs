@@ -802,6 +802,20 @@ impl Follower {
     }
 }
 
+impl Follower {
+    /// The next line matching `pred` within `ms`, or None.
+    async fn try_until(&mut self, ms: u64, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.next_line()).await {
+                Ok(Ok(Some(line))) if pred(&line) => return Some(line),
+                Ok(Ok(Some(_))) => continue,
+                _ => return None,
+            }
+        }
+    }
+}
+
 impl Drop for Follower {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
@@ -993,8 +1007,38 @@ async fn events_hide_healthcheck_probes_unless_verbose() {
         .expect("create container");
     let mut quiet = Follower::spawn(&space.dir(), &["space", "events"]);
     let mut verbose = Follower::spawn(&space.dir(), &["space", "events", "-v"]);
-    // Both subscribed before anything happens (an engine sends only later events).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Both subscribed before anything happens (an engine sends only later events, and a loaded
+    // Podman can take seconds to subscribe): create and remove another labelled container until
+    // both report it.
+    let tick = format!("{}-tick", space.id);
+    let (mut quiet_in, mut verbose_in) = (false, false);
+    for _ in 0..30 {
+        let body = ContainerCreateBody {
+            image: Some(BUSYBOX.to_string()),
+            cmd: Some(vec![BB.into(), "true".into()]),
+            labels: Some(space.labels("tick", "agent")),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default().name(&tick).build();
+        let _ = space.docker.create_container(Some(opts), body).await;
+        let _ = space
+            .docker
+            .remove_container(
+                &tick,
+                None::<bollard::query_parameters::RemoveContainerOptions>,
+            )
+            .await;
+        let ticked = |l: &str| l.contains(" container tick ");
+        quiet_in = quiet_in || quiet.try_until(1000, ticked).await.is_some();
+        verbose_in = verbose_in || verbose.try_until(1000, ticked).await.is_some();
+        if quiet_in && verbose_in {
+            break;
+        }
+    }
+    assert!(
+        quiet_in && verbose_in,
+        "mew space events never reported the tick container"
+    );
     space
         .docker
         .start_container(
