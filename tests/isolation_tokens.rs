@@ -3,17 +3,15 @@
 //! engine, through the `mew` binary (`MEW_TEST_ENGINE=podman` for Podman).
 mod common;
 
-use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptions, LogsOptions, StartContainerOptions, WaitContainerOptions,
-};
+use bollard::query_parameters::{LogsOptions, WaitContainerOptions};
 use bollard::Docker;
 use common::engine::*;
+use common::standalone;
 use futures_util::StreamExt;
-use mew_space::plan::Role;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
+use testcontainers::ImageExt;
 
 /// A space directory with a space.yaml, its engine objects removed when dropped.
 struct TestSpace {
@@ -98,8 +96,8 @@ fn echo_answers(s: &TestSpace, text: &str) -> bool {
 }
 
 /// Run `script` in a busybox container with `agent`'s exact mounts (`--volumes-from`), user and
-/// network namespace (`--network container:`), hardened like it; return its output. Labelled
-/// with the space, so the guard removes it whatever happens.
+/// network namespace (`--network container:`), hardened like it; return its output. A
+/// testcontainers container labelled with the space: removed on drop, and by the guard.
 async fn probe(docker: &Docker, s: &TestSpace, agent: &str, script: &str) -> String {
     ensure_busybox(docker).await;
     let info = mew_engine::podman::inspect_container(docker, agent)
@@ -107,42 +105,18 @@ async fn probe(docker: &Docker, s: &TestSpace, agent: &str, script: &str) -> Str
         .expect("inspect agent");
     let user = info.config.and_then(|c| c.user);
     assert!(user.as_deref().is_some_and(|u| !u.is_empty()), "{user:?}");
-    let name = s.container("probe");
-    let body = ContainerCreateBody {
-        image: Some(BUSYBOX.into()),
-        entrypoint: Some(vec!["/bin/busybox".into()]),
-        cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
-        user,
-        labels: Some(
-            labels_for(&s.id, "probe", Role::Infra)
-                .into_iter()
-                .collect(),
-        ),
-        host_config: Some(HostConfig {
-            volumes_from: Some(vec![agent.to_string()]),
-            network_mode: Some(format!("container:{agent}")),
-            cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges".into()]),
-            readonly_rootfs: Some(true),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    docker
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(name.clone()),
-                ..Default::default()
-            }),
-            body,
-        )
-        .await
-        .expect("create the probe");
-    docker
-        .start_container(&name, None::<StartContainerOptions>)
-        .await
-        .expect("start the probe");
-    let mut wait = docker.wait_container(&name, None::<WaitContainerOptions>);
+    let volumes_from = vec![agent.to_string()];
+    let probe = standalone::busybox(&s.id, "probe", &s.container("probe"))
+        .with_cmd(["sh", "-c", script])
+        .with_user(user.unwrap_or_default())
+        .with_network(format!("container:{agent}"))
+        .with_cap_drop("ALL")
+        .with_security_opt("no-new-privileges")
+        .with_readonly_rootfs(true)
+        .with_host_config_modifier(move |hc| hc.volumes_from = Some(volumes_from.clone()));
+    let container = standalone::start(probe).await;
+    let name = container.id();
+    let mut wait = docker.wait_container(name, None::<WaitContainerOptions>);
     while let Some(r) = wait.next().await {
         if let Err(e) = r {
             // A non-zero exit is reported as an error; the output says what happened.
@@ -152,7 +126,7 @@ async fn probe(docker: &Docker, s: &TestSpace, agent: &str, script: &str) -> Str
         }
     }
     let mut logs = docker.logs(
-        &name,
+        name,
         Some(LogsOptions {
             stdout: true,
             stderr: true,

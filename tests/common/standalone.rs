@@ -3,7 +3,7 @@
 //! with a space id like the rest, so a `SpaceGuard` of that id finds them too.
 #![allow(dead_code)]
 
-use super::engine::{engine_host, labels_for};
+use super::engine::{engine_host, labels_for, BUSYBOX};
 use mew_space::plan::Role;
 use testcontainers::core::IntoContainerPort;
 use testcontainers::runners::AsyncRunner;
@@ -18,8 +18,32 @@ pub fn request(
     participant: &str,
     name: &str,
 ) -> ContainerRequest<GenericImage> {
+    labelled(generic(image), space, participant, name)
+}
+
+/// [`BUSYBOX`] with `/bin/busybox` as entrypoint (the image has no shell links): the command is
+/// a busybox applet and its arguments, e.g. `["sh", "-c", script]`.
+pub fn busybox(space: &str, participant: &str, name: &str) -> ContainerRequest<GenericImage> {
+    labelled(
+        generic(BUSYBOX).with_entrypoint("/bin/busybox"),
+        space,
+        participant,
+        name,
+    )
+}
+
+fn generic(image: &str) -> GenericImage {
     let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
     GenericImage::new(repo, tag)
+}
+
+fn labelled(
+    image: GenericImage,
+    space: &str,
+    participant: &str,
+    name: &str,
+) -> ContainerRequest<GenericImage> {
+    image
         .with_labels(labels_for(space, participant, Role::Infra))
         .with_container_name(name)
 }
