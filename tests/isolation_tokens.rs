@@ -3,11 +3,15 @@
 //! engine, through the `mew` binary (`MEW_TEST_ENGINE=podman` for Podman).
 mod common;
 
-use bollard::query_parameters::{LogsOptions, WaitContainerOptions};
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptions, LogsOptions, StartContainerOptions, WaitContainerOptions,
+};
 use bollard::Docker;
 use common::engine::*;
 use common::standalone;
 use futures_util::StreamExt;
+use mew_space::plan::Role;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -97,7 +101,8 @@ fn echo_answers(s: &TestSpace, text: &str) -> bool {
 
 /// Run `script` in a busybox container with `agent`'s exact mounts (`--volumes-from`), user and
 /// network namespace (`--network container:`), hardened like it; return its output. A
-/// testcontainers container labelled with the space: removed on drop, and by the guard.
+/// testcontainers container (removed on drop) labelled with the space, so the guard removes it
+/// whatever happens.
 async fn probe(docker: &Docker, s: &TestSpace, agent: &str, script: &str) -> String {
     ensure_busybox(docker).await;
     let info = mew_engine::podman::inspect_container(docker, agent)
@@ -105,18 +110,62 @@ async fn probe(docker: &Docker, s: &TestSpace, agent: &str, script: &str) -> Str
         .expect("inspect agent");
     let user = info.config.and_then(|c| c.user);
     assert!(user.as_deref().is_some_and(|u| !u.is_empty()), "{user:?}");
-    let volumes_from = vec![agent.to_string()];
-    let probe = standalone::busybox(&s.id, "probe", &s.container("probe"))
-        .with_cmd(["sh", "-c", script])
-        .with_user(user.unwrap_or_default())
-        .with_network(format!("container:{agent}"))
-        .with_cap_drop("ALL")
-        .with_security_opt("no-new-privileges")
-        .with_readonly_rootfs(true)
-        .with_host_config_modifier(move |hc| hc.volumes_from = Some(volumes_from.clone()));
-    let container = standalone::start(probe).await;
-    let name = container.id();
-    let mut wait = docker.wait_container(name, None::<WaitContainerOptions>);
+    let user = user.unwrap_or_default();
+    let name = s.container("probe");
+    let network_mode = format!("container:{agent}");
+    let host_config = HostConfig {
+        volumes_from: Some(vec![agent.to_string()]),
+        network_mode: Some(network_mode.clone()),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        readonly_rootfs: Some(true),
+        // The agent's namespace has no ports of its own to publish (testcontainers would).
+        publish_all_ports: Some(false),
+        ..Default::default()
+    };
+    // Kept to the end: dropping it removes the probe.
+    let mut _container = None;
+    if on_podman() {
+        // testcontainers inspects the container right after start with bollard's typed inspect,
+        // which fails on Podman 4.3's `stopped` state of a probe that already exited: create it
+        // directly (labelled, so the guard removes it).
+        let body = ContainerCreateBody {
+            image: Some(BUSYBOX.into()),
+            entrypoint: Some(vec!["/bin/busybox".into()]),
+            cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
+            user: Some(user),
+            labels: Some(
+                labels_for(&s.id, "probe", Role::Infra)
+                    .into_iter()
+                    .collect(),
+            ),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        docker
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                }),
+                body,
+            )
+            .await
+            .expect("create the probe");
+        docker
+            .start_container(&name, None::<StartContainerOptions>)
+            .await
+            .expect("start the probe");
+    } else {
+        let probe = standalone::busybox(&s.id, "probe", &name)
+            .with_cmd(["sh", "-c", script])
+            .with_user(user)
+            // The whole host config, network mode included: `with_network` would try to create
+            // a network of that name where the engine does not know it.
+            .with_host_config_modifier(move |hc| *hc = host_config.clone());
+        _container = Some(standalone::start(probe).await);
+    }
+    let mut wait = docker.wait_container(&name, None::<WaitContainerOptions>);
     while let Some(r) = wait.next().await {
         if let Err(e) = r {
             // A non-zero exit is reported as an error; the output says what happened.
@@ -126,7 +175,7 @@ async fn probe(docker: &Docker, s: &TestSpace, agent: &str, script: &str) -> Str
         }
     }
     let mut logs = docker.logs(
-        name,
+        &name,
         Some(LogsOptions {
             stdout: true,
             stderr: true,

@@ -47,8 +47,16 @@ async fn gateway_container_answers_health_and_welcomes_a_join() {
     let gateway = standalone::start(standalone::publish_on_loopback(req, port)).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
+    // Until the gateway listens (Docker's proxy accepts early, Podman's port refuses).
     let health = loop {
-        let (status, body) = http_raw(port, "GET", "/health", &[], b"").await;
+        let listening = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok();
+        let (status, body) = if listening {
+            http_raw(port, "GET", "/health", &[], b"").await
+        } else {
+            (0, String::new())
+        };
         if status == 200 || Instant::now() > deadline {
             break (status, body);
         }
