@@ -9,11 +9,13 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use common::engine::*;
+use common::standalone;
 use futures_util::StreamExt;
 use mew_space::plan::Role;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
+use testcontainers::ImageExt;
 
 /// A space directory with a space.yaml, its engine objects removed when dropped.
 struct TestSpace {
@@ -98,8 +100,9 @@ fn echo_answers(s: &TestSpace, text: &str) -> bool {
 }
 
 /// Run `script` in a busybox container with `agent`'s exact mounts (`--volumes-from`), user and
-/// network namespace (`--network container:`), hardened like it; return its output. Labelled
-/// with the space, so the guard removes it whatever happens.
+/// network namespace (`--network container:`), hardened like it; return its output. A
+/// testcontainers container (removed on drop) labelled with the space, so the guard removes it
+/// whatever happens.
 async fn probe(docker: &Docker, s: &TestSpace, agent: &str, script: &str) -> String {
     ensure_busybox(docker).await;
     let info = mew_engine::podman::inspect_container(docker, agent)
@@ -107,41 +110,61 @@ async fn probe(docker: &Docker, s: &TestSpace, agent: &str, script: &str) -> Str
         .expect("inspect agent");
     let user = info.config.and_then(|c| c.user);
     assert!(user.as_deref().is_some_and(|u| !u.is_empty()), "{user:?}");
+    let user = user.unwrap_or_default();
     let name = s.container("probe");
-    let body = ContainerCreateBody {
-        image: Some(BUSYBOX.into()),
-        entrypoint: Some(vec!["/bin/busybox".into()]),
-        cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
-        user,
-        labels: Some(
-            labels_for(&s.id, "probe", Role::Infra)
-                .into_iter()
-                .collect(),
-        ),
-        host_config: Some(HostConfig {
-            volumes_from: Some(vec![agent.to_string()]),
-            network_mode: Some(format!("container:{agent}")),
-            cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges".into()]),
-            readonly_rootfs: Some(true),
-            ..Default::default()
-        }),
+    let network_mode = format!("container:{agent}");
+    let host_config = HostConfig {
+        volumes_from: Some(vec![agent.to_string()]),
+        network_mode: Some(network_mode.clone()),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        readonly_rootfs: Some(true),
+        // The agent's namespace has no ports of its own to publish (testcontainers would).
+        publish_all_ports: Some(false),
         ..Default::default()
     };
-    docker
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(name.clone()),
-                ..Default::default()
-            }),
-            body,
-        )
-        .await
-        .expect("create the probe");
-    docker
-        .start_container(&name, None::<StartContainerOptions>)
-        .await
-        .expect("start the probe");
+    // Kept to the end: dropping it removes the probe.
+    let mut _container = None;
+    if on_podman() {
+        // testcontainers inspects the container right after start with bollard's typed inspect,
+        // which fails on Podman 4.3's `stopped` state of a probe that already exited: create it
+        // directly (labelled, so the guard removes it).
+        let body = ContainerCreateBody {
+            image: Some(BUSYBOX.into()),
+            entrypoint: Some(vec!["/bin/busybox".into()]),
+            cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
+            user: Some(user),
+            labels: Some(
+                labels_for(&s.id, "probe", Role::Infra)
+                    .into_iter()
+                    .collect(),
+            ),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        docker
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                }),
+                body,
+            )
+            .await
+            .expect("create the probe");
+        docker
+            .start_container(&name, None::<StartContainerOptions>)
+            .await
+            .expect("start the probe");
+    } else {
+        let probe = standalone::busybox(&s.id, "probe", &name)
+            .with_cmd(["sh", "-c", script])
+            .with_user(user)
+            // The whole host config, network mode included: `with_network` would try to create
+            // a network of that name where the engine does not know it.
+            .with_host_config_modifier(move |hc| *hc = host_config.clone());
+        _container = Some(standalone::start(probe).await);
+    }
     let mut wait = docker.wait_container(&name, None::<WaitContainerOptions>);
     while let Some(r) = wait.next().await {
         if let Err(e) = r {

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+use testcontainers::ImageExt;
 
 mod common;
 use common::engine::{docker, ensure_busybox, unique_space_id, SpaceGuard, BUSYBOX};
@@ -325,19 +326,23 @@ async fn status_reports_exit_codes_and_oom_kills() {
     // only notices an OOM kill once its watcher is on the container's cgroup, which happens just
     // after start: the first sleep lets it get there (an immediate OOM goes unreported under
     // load), the second lets the OOM event arrive before the exit.
-    let oom = space
-        .start(
-            "hungry",
-            "agent",
-            &[
+    // A testcontainers container (removed on drop, also on panic), labelled as participant.
+    let hog = common::standalone::start(
+        common::standalone::busybox(&space.id, "hungry", &format!("{}-hungry", space.id))
+            .with_labels(space.labels("hungry", "agent"))
+            .with_cmd([
                 "sh",
                 "-c",
                 "sleep 2; tail /dev/zero; code=$?; sleep 1; exit $code",
-            ],
-            limited(8 * MIB),
-            None,
-        )
-        .await;
+            ])
+            .with_host_config_modifier(|hc| {
+                let limit = limited(8 * MIB);
+                hc.memory = limit.memory;
+                hc.memory_swap = limit.memory_swap;
+            }),
+    )
+    .await;
+    let oom = hog.id().to_string();
     // Restarted twice by the engine (on-failure:2), then left exited.
     let flappy = space
         .start(

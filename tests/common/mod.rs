@@ -5,3 +5,4 @@ pub mod engine;
 pub mod gateway;
 pub mod participant;
 pub mod process;
+pub mod standalone;

@@ -181,11 +181,11 @@ pub async fn networks_with(
         .map_err(|e| EngineError::api("cannot list networks", e))?;
     // By name, and networks of one name oldest first: the first is the one to keep
     // (`network_order`).
-    let mut keyed: Vec<(i64, ObservedNetwork)> = list
+    let mut keyed: Vec<(i128, ObservedNetwork)> = list
         .into_iter()
         .map(|n| {
             let id = n.id.unwrap_or_default();
-            let (created, _) = network_order(n.created.as_deref(), &id);
+            let (created, _) = network_order(n.created, &id);
             let net = ObservedNetwork {
                 id,
                 name: n.name.unwrap_or_default(),
@@ -198,13 +198,10 @@ pub async fn networks_with(
     Ok(keyed.into_iter().map(|(_, n)| n).collect())
 }
 
-/// The order in which networks of one name compete: oldest first, then by id. `created` is the
-/// engine's RFC 3339 timestamp (compared as a time: its fraction has no fixed width).
-pub fn network_order(created: Option<&str>, id: &str) -> (i64, String) {
-    let nanos = created
-        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-        .and_then(|t| t.timestamp_nanos_opt())
-        .unwrap_or(i64::MAX);
+/// The order in which networks of one name compete: oldest first (an unknown time last), then
+/// by id. `created` is the engine's timestamp as bollard parsed it.
+pub fn network_order(created: Option<time::OffsetDateTime>, id: &str) -> (i128, String) {
+    let nanos = created.map_or(i128::MAX, |t| t.unix_timestamp_nanos());
     (nanos, id.to_string())
 }
 
@@ -233,13 +230,23 @@ pub async fn dirs_of_space(docker: &Docker, space_id: &str) -> Result<Vec<PathBu
 mod tests {
     use super::*;
 
+    /// The engine's RFC 3339 `Created`, parsed as bollard parses a network listing.
+    fn created(rfc3339: &str) -> Option<time::OffsetDateTime> {
+        let net: bollard::models::Network =
+            serde_json::from_value(serde_json::json!({ "Created": rfc3339 })).expect("network");
+        net.created
+    }
+
     #[test]
     fn the_oldest_network_wins_whatever_the_fraction_width() {
-        let a = network_order(Some("2026-12-02T18:30:01.1234567Z"), "b");
-        let b = network_order(Some("2026-12-02T18:30:01.123456789Z"), "a");
+        let a = network_order(created("2026-12-02T18:30:01.1234567Z"), "b");
+        let b = network_order(created("2026-12-02T18:30:01.123456789Z"), "a");
         assert!(a < b, "…01.1234567 is earlier than …01.123456789");
-        let tie = network_order(Some("2026-12-02T18:30:01Z"), "a");
-        assert!(tie < network_order(Some("2026-12-02T18:30:01Z"), "b"));
+        let tie = network_order(created("2026-12-02T18:30:01Z"), "a");
+        assert!(tie < network_order(created("2026-12-02T18:30:01Z"), "b"));
+        // Podman writes an offset rather than Z: the same instant.
+        let offset = network_order(created("2026-12-02T19:30:01+01:00"), "a");
+        assert_eq!(offset, tie);
         assert!(b < network_order(None, "0"), "an unknown time sorts last");
     }
 }

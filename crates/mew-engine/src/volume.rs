@@ -128,12 +128,7 @@ pub async fn prune_stale_volumes(docker: &Docker) -> usize {
         .await
     {
         for v in list.volumes.unwrap_or_default() {
-            let created = v
-                .created_at
-                .as_deref()
-                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-                .map(|d| d.timestamp())
-                .unwrap_or(now);
+            let created = v.created_at.map(|d| d.unix_timestamp()).unwrap_or(now);
             let other = v.labels.get(BINARY_LABEL) != Some(&rt.sha256);
             if other
                 && now - created > STALE_AFTER_SECS
