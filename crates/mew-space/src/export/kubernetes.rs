@@ -152,10 +152,7 @@ pub fn kubernetes(
 
 /// The Secret manifest for `kubectl apply -f` (values as given, base64-encoded here).
 pub fn secret_manifest(name: &str, values: &[(String, String)]) -> Result<String, ExportError> {
-    let data: Map<String, Value> = values
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(base64(v.as_bytes()))))
-        .collect();
+    let data = encoded(values);
     let doc = json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -191,11 +188,15 @@ fn to_yaml(v: Value) -> serde_norway::Value {
 /// The same values for `podman secret create <name> FILE`: a JSON object of base64 values,
 /// which is what Podman 4.3's `kube play` reads for `secretKeyRef`.
 pub fn podman_secret(values: &[(String, String)]) -> String {
-    let data: Map<String, Value> = values
+    Value::Object(encoded(values)).to_string() + "\n"
+}
+
+/// The Secret's `data`: each value base64-encoded, as both Kubernetes and Podman read it.
+fn encoded(values: &[(String, String)]) -> Map<String, Value> {
+    values
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(base64(v.as_bytes()))))
-        .collect();
-    Value::Object(data).to_string() + "\n"
+        .collect()
 }
 
 fn base64(bytes: &[u8]) -> String {
