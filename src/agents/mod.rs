@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 use serde_json::Value;
 
 use mew_client::participant::{normalize_url, UrlError};
-use mew_client::{End, Handler, LinkLog, LinkNote, Participant, ParticipantOptions, Sender};
+use mew_client::{End, Handler, LinkLog, Participant, ParticipantOptions, Sender};
 
 /// Which built-in agent to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,13 +90,9 @@ impl Handler for Agent {
     }
 
     fn on_disconnected(&mut self, reason: String) -> ControlFlow<()> {
-        let (name, me) = (self.kind.name(), &self.me);
-        match self.link.disconnected(&reason) {
-            Some(LinkNote::Lost(reason)) => {
-                println!("{name} agent {me} disconnected ({reason}); reconnecting");
-            }
-            Some(LinkNote::Waiting(reason)) => println!("{name} agent {me}: {reason}; retrying"),
-            None => {}
+        let who = format!("{} agent {}", self.kind.name(), self.me);
+        if let Some(line) = self.link.disconnected_line(&who, &reason) {
+            println!("{line}");
         }
         ControlFlow::Continue(())
     }

@@ -15,7 +15,7 @@ use thiserror::Error;
 use child::McpChild;
 pub(crate) use child::ServerCommand;
 use mew_client::participant::{normalize_url, UrlError};
-use mew_client::{End, Handler, LinkLog, LinkNote, Participant, ParticipantOptions};
+use mew_client::{End, Handler, LinkLog, Participant, ParticipantOptions};
 use route::{Action, Router};
 
 /// The MCP revision the bridge asks for; servers answer with the one they speak.
@@ -188,13 +188,9 @@ impl Handler for Bridge {
     }
 
     fn on_disconnected(&mut self, reason: String) -> ControlFlow<Self::Output> {
-        let me = &self.me;
-        match self.link.disconnected(&reason) {
-            Some(LinkNote::Lost(reason)) => {
-                println!("bridge {me} disconnected ({reason}); reconnecting");
-            }
-            Some(LinkNote::Waiting(reason)) => println!("bridge {me}: {reason}; retrying"),
-            None => {}
+        let who = format!("bridge {}", self.me);
+        if let Some(line) = self.link.disconnected_line(&who, &reason) {
+            println!("{line}");
         }
         ControlFlow::Continue(())
     }

@@ -115,6 +115,14 @@ impl LinkLog {
         self.connected = false;
         note
     }
+
+    /// `disconnected`, as the line `who` (e.g. "echo agent a1") prints, if any.
+    pub fn disconnected_line(&mut self, who: &str, reason: &str) -> Option<String> {
+        self.disconnected(reason).map(|note| match note {
+            LinkNote::Lost(r) => format!("{who} disconnected ({r}); reconnecting"),
+            LinkNote::Waiting(r) => format!("{who}: {r}; retrying"),
+        })
+    }
 }
 
 /// Queue outgoing messages. Messages queued while disconnected are sent after the next join.
@@ -339,6 +347,21 @@ mod tests {
         assert_eq!(log.disconnected("d"), None);
         log.joined();
         assert_eq!(log.disconnected("e"), Some(LinkNote::Lost("e")));
+    }
+
+    #[test]
+    fn disconnected_lines_name_the_participant() {
+        let mut log = LinkLog::default();
+        assert_eq!(
+            log.disconnected_line("bridge b1", "refused").as_deref(),
+            Some("bridge b1: refused; retrying")
+        );
+        assert_eq!(log.disconnected_line("bridge b1", "refused"), None);
+        log.joined();
+        assert_eq!(
+            log.disconnected_line("bridge b1", "closed").as_deref(),
+            Some("bridge b1 disconnected (closed); reconnecting")
+        );
     }
 
     use super::*;

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use config::{AgentConfig, ModelSettings};
 use mew_client::participant::{normalize_url, UrlError};
-use mew_client::{End, Handler, LinkLog, LinkNote, Participant, ParticipantOptions, Sender};
+use mew_client::{End, Handler, LinkLog, Participant, ParticipantOptions, Sender};
 use mew_protocol::envelope;
 use openai::ChatClient;
 use tools::{Catalog, Registry};
@@ -188,13 +188,9 @@ impl Handler for RunAgent {
     }
 
     fn on_disconnected(&mut self, reason: String) -> ControlFlow<()> {
-        let me = &self.me;
-        match self.link.disconnected(&reason) {
-            Some(LinkNote::Lost(reason)) => {
-                println!("run agent {me} disconnected ({reason}); reconnecting");
-            }
-            Some(LinkNote::Waiting(reason)) => println!("run agent {me}: {reason}; retrying"),
-            None => {}
+        let who = format!("run agent {}", self.me);
+        if let Some(line) = self.link.disconnected_line(&who, &reason) {
+            println!("{line}");
         }
         ControlFlow::Continue(())
     }
