@@ -371,3 +371,74 @@ fn template_json_with_extra_fields_is_refused() {
     assert!(err.contains("line 3"), "{err}");
     assert!(!tmp.path().join("sp3").exists());
 }
+
+/// Templates written for the upstream CLI, kept under `tests/fixtures/upstream-templates/`
+/// (template.json fields mew does not use, a BOM and CRLF, flow sequences over several lines,
+/// anchors and a merge key, block scalars, `x-` keys, agents in sub-folders), initialise
+/// unchanged and yield spaces that load.
+#[test]
+fn upstream_style_template_fixtures_initialise_and_load() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream-templates");
+    let tmp = tempfile::tempdir().unwrap();
+    let templates = tmp.path().join("templates");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        copy_tree(&entry.path(), &templates.join(&name));
+        names.push(name);
+    }
+    names.sort();
+    assert_eq!(names, ["helper-duo", "note-pad", "tool-space"]);
+
+    for name in &names {
+        let dir = tmp.path().join(format!("sp-{name}"));
+        let out = mew(
+            tmp.path(),
+            &["init", name, "-d", dir.to_str().unwrap()],
+            &[("HELPER_MODEL", "tiny")],
+        );
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let space = load(&dir);
+        let ids: Vec<&str> = space.participants.iter().map(|p| p.id.as_str()).collect();
+        let find = |id: &str| space.participants.iter().find(|p| p.id == id).unwrap();
+        match name.as_str() {
+            "helper-duo" => {
+                assert_eq!(ids, ["human", "helper-a", "helper-b"]);
+                // helper-b has helper-a's program through the merge key, and its own token.
+                assert_eq!(find("helper-b").args, find("helper-a").args);
+                assert_eq!(find("helper-b").args[0], "./agents/helper.js");
+                assert_eq!(find("helper-b").tokens, ["helper-b-token"]);
+                assert_eq!(find("helper-a").env.get("HELPER_MODEL").unwrap(), "tiny");
+                assert!(dir.join(".mew/agents/helper.js").is_file());
+            }
+            "tool-space" => {
+                assert_eq!(ids, ["human", "fs", "caller"]);
+                let server = find("fs").mcp_server.clone().unwrap();
+                assert_eq!(server.args, ["mcp", "filesystem", "./"]);
+                assert!(dir.join(".mew/agents/lib/caller.js").is_file());
+            }
+            "note-pad" => {
+                assert_eq!(ids, ["human", "notes"]);
+                assert_eq!(
+                    space.description.as_deref(),
+                    Some("A folded description over two lines.\n")
+                );
+            }
+            other => panic!("unexpected fixture {other}"),
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
