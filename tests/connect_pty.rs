@@ -325,3 +325,45 @@ async fn line_client_shows_whole_chat_and_the_maze_board_and_calls_tools() {
     term.type_line("/help");
     term.expect("/call P TOOL ARGS");
 }
+
+/// Regression (issue 9, `default_to`): upstream templates set `default_to: {chat: [...]}` so that
+/// what the human types is addressed to the agent; mew's connect sent it without `to`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_chat_goes_only_to_default_to() {
+    const S: &str = "pty-default-to";
+    let yaml = format!(
+        "space:\n  id: {S}\n  default_participant: human\ndefaults:\n  routing:\n    \
+         default_to:\n      chat: [bystander]\nparticipants:\n  human:\n    \
+         capabilities: [{{kind: \"*\"}}]\n    default_to:\n      chat: [assistant]\n  \
+         assistant:\n    capabilities: [{{kind: chat}}]\n  bystander:\n    \
+         capabilities: [{{kind: chat}}]\n"
+    );
+    let gw = TestGateway::start(&yaml);
+    let url = format!("ws://127.0.0.1:{}", gw.port);
+    let config = gw.mew_dir().join("space.yaml");
+    let token = |id: &str| {
+        std::fs::read_to_string(gw.mew_dir().join(format!("tokens/{id}.token")))
+            .expect("token")
+            .trim()
+            .to_string()
+    };
+    let (mut assistant, _) = gw.join("assistant", S, &token("assistant")).await;
+    let (mut bystander, _) = gw.join("bystander", S, &token("bystander")).await;
+    let (_child, mut term) = Term::spawn(
+        Command::new(env!("CARGO_BIN_EXE_mew"))
+            .args(["space", "connect", "--gateway", &url, "-c"])
+            .arg(&config)
+            .env_remove("MEW_SPACE_ID")
+            .env("TERM", "dumb"),
+    );
+    term.expect("← system:gateway system/welcome");
+    term.type_line("only for the assistant");
+    let chat = recv_where(&mut assistant, |v| v["kind"] == "chat").await;
+    assert_eq!(chat["to"], json!(["assistant"]));
+    assert_eq!(chat["payload"]["text"], "only for the assistant");
+    term.expect("→ chat to assistant only for the assistant");
+    // The gateway relays to everyone (spec/gateway.md §3.2); agents honour `to`, so the
+    // bystander (the space-wide default) sees the chat addressed to the assistant only.
+    let seen = recv_where(&mut bystander, |v| v["kind"] == "chat").await;
+    assert_eq!(seen["to"], json!(["assistant"]));
+}

@@ -33,6 +33,8 @@ pub(crate) struct SessionOptions {
     pub(crate) space: String,
     pub(crate) participant: String,
     pub(crate) token: Option<String>,
+    /// space.yaml's `default_to`: recipients of typed envelopes of each kind that name none.
+    pub(crate) default_to: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 fn now() -> String {
@@ -53,7 +55,7 @@ pub(crate) async fn run(
         token: opts.token.clone(),
     });
     let mut terminal = Terminal {
-        session: Session::new(&opts.participant),
+        session: Session::new(&opts.participant).with_default_to(opts.default_to.clone()),
         sender: participant.sender(),
         lines,
         first: Box::pin(tokio::time::sleep(FIRST_CONNECT)),

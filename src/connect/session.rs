@@ -50,6 +50,8 @@ pub(crate) struct Session {
     participants: BTreeMap<String, String>,
     my_capabilities: String,
     next_rpc_id: u64,
+    /// Kind → recipients for typed envelopes without `to` (space.yaml's `default_to`).
+    default_to: BTreeMap<String, Vec<String>>,
 }
 
 impl Session {
@@ -62,7 +64,24 @@ impl Session {
             participants: BTreeMap::new(),
             my_capabilities: "none".into(),
             next_rpc_id: 1,
+            default_to: BTreeMap::new(),
         }
+    }
+
+    pub(crate) fn with_default_to(mut self, default_to: BTreeMap<String, Vec<String>>) -> Session {
+        self.default_to = default_to;
+        self
+    }
+
+    /// Typed chat and JSON envelopes that name no recipient go to `default_to` of their kind.
+    fn address(&self, mut env: Value) -> Value {
+        let kind = envelope::kind(&env).unwrap_or("");
+        if let (Some(to), Some(obj)) = (self.default_to.get(kind), env.as_object_mut()) {
+            if !to.is_empty() && !obj.contains_key("to") {
+                obj.insert("to".into(), json!(to));
+            }
+        }
+        env
     }
 
     #[cfg(test)]
@@ -172,13 +191,13 @@ impl Session {
         }
         if trimmed.starts_with('{') {
             return match serde_json::from_str::<Value>(trimmed) {
-                Ok(Value::Object(obj)) => self.send(complete(obj, &self.me), time),
+                Ok(Value::Object(obj)) => self.send(self.address(complete(obj, &self.me)), time),
                 Ok(_) | Err(_) => Action::Print(vec![
                     "Invalid JSON envelope (send plain text for chat)".into(),
                 ]),
             };
         }
-        self.send(envelope::chat(&self.me, line), time)
+        self.send(self.address(envelope::chat(&self.me, line)), time)
     }
 
     fn send(&self, env: Value, time: &str) -> Action {
@@ -495,6 +514,39 @@ mod tests {
         assert!(matches!(s.on_input("{not json", "t"), Action::Print(_)));
         assert_eq!(s.on_input("/exit", "t"), Action::Exit);
         assert_eq!(s.on_input("  ", "t"), Action::Nothing);
+    }
+
+    /// Upstream templates set `default_to: {chat: [coder]}` so that typed lines reach the agent;
+    /// an envelope naming its own recipients keeps them.
+    #[test]
+    fn typed_chat_goes_to_default_to() {
+        let to = BTreeMap::from([
+            (
+                "chat".to_string(),
+                vec!["coder".to_string(), "bot".to_string()],
+            ),
+            ("x/y".to_string(), vec!["z".to_string()]),
+        ]);
+        let mut s = Session::new("human").with_default_to(to);
+        let Action::Send(env, lines) = s.on_input("hi", "t") else {
+            panic!("chat is sent")
+        };
+        assert_eq!(env["to"], json!(["coder", "bot"]));
+        assert_eq!(lines, ["[t] → chat to coder,bot hi"]);
+        let Action::Send(env, _) = s.on_input(r#"{"kind":"x/y","payload":{}}"#, "t") else {
+            panic!("envelope is sent")
+        };
+        assert_eq!(env["to"], json!(["z"]));
+        let Action::Send(env, _) =
+            s.on_input(r#"{"kind":"chat","to":["a"],"payload":{"text":"x"}}"#, "t")
+        else {
+            panic!("envelope is sent")
+        };
+        assert_eq!(env["to"], json!(["a"]));
+        let Action::Send(env, _) = s.on_input(r#"{"kind":"other","payload":{}}"#, "t") else {
+            panic!("envelope is sent")
+        };
+        assert!(env.get("to").is_none());
     }
 
     #[test]

@@ -708,3 +708,21 @@ fn big_space_yaml_over_4_mib_is_refused_by_the_loader() {
         "{e}"
     );
 }
+
+/// Issue 9: `default_to` (per participant, else `defaults.routing.default_to`) reaches the model;
+/// a single id may be written without a list; a wrong type is an error with its position.
+#[test]
+fn default_to_is_read_with_the_defaults_as_fallback() {
+    let yaml = "space: {id: d}\ndefaults:\n  routing:\n    default_to:\n      chat: [human]\n\
+                participants:\n  human:\n    default_to:\n      chat: coder\n  coder: {}\n";
+    let space = load_ok(yaml);
+    let human = space.participant("human").unwrap();
+    assert_eq!(human.default_to["chat"], ["coder"]);
+    let coder = space.participant("coder").unwrap();
+    assert_eq!(coder.default_to["chat"], ["human"]);
+    let err = error("space: {id: d}\nparticipants:\n  a:\n    default_to:\n      chat: {x: 1}\n");
+    assert!(
+        err.contains("5:13") && err.contains("default_to.chat"),
+        "{err}"
+    );
+}

@@ -63,11 +63,16 @@ pub(crate) async fn connect_to(
         None => running_gateway(space, host).await?,
     };
     let token = participant_token(space, &me)?;
+    let default_to = space
+        .participant(&me)
+        .map(|p| p.default_to.clone())
+        .unwrap_or_default();
     let opts = SessionOptions {
         gateway,
         space: space.id.clone(),
         participant: me,
         token: Some(token),
+        default_to,
     };
     let lines = mew_client::io::stdin_lines();
     connect::run(opts, lines, mew_client::shutdown_signal()).await?;

@@ -232,14 +232,16 @@ impl Reader<'_> {
     fn defaults(&self, n: &Node) -> Result<Defaults, ConfigError> {
         let m = self.map(n, "`defaults`")?;
         self.check_keys(m, schema::DEFAULTS, "in `defaults`")?;
+        let mut default_to = BTreeMap::new();
         if let Some(routing) = get(m, "routing") {
             let rm = self.map(routing, "`defaults.routing`")?;
             self.check_keys(rm, schema::ROUTING, "in `defaults.routing`")?;
             if let Some(d) = get(rm, "default_to") {
-                self.map(d, "`defaults.routing.default_to`")?;
+                default_to = self.default_to(d, "`defaults.routing.default_to`")?;
             }
         }
         Ok(Defaults {
+            default_to,
             capabilities: get(m, "capabilities")
                 .map(|c| self.capabilities(c, "`defaults.capabilities`"))
                 .transpose()?,
@@ -382,6 +384,25 @@ impl Reader<'_> {
             Value::Null => Ok(&[]),
             _ => Err(self.expected(node, what, "a mapping")),
         }
+    }
+
+    /// `default_to: {chat: [ids]}` (a single id may be written without the list).
+    fn default_to(
+        &self,
+        node: &Node,
+        what: &str,
+    ) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+        let mut out = BTreeMap::new();
+        for e in self.map(node, what)? {
+            let ctx = format!("{}.{}`", what.trim_end_matches('`'), e.key);
+            let ids = match &e.value.value {
+                Value::Seq(_) => self.string_list(&e.value, &ctx)?,
+                Value::Null => Vec::new(),
+                _ => vec![self.scalar_string(&e.value, &ctx)?],
+            };
+            out.insert(e.key.clone(), ids);
+        }
+        Ok(out)
     }
 
     fn string(&self, node: &Node, what: &str) -> Result<String, ConfigError> {
@@ -599,9 +620,10 @@ impl Reader<'_> {
             Some(n) => Some(self.capabilities(n, "`capabilities`")?),
             None => defaults.capabilities.clone(),
         };
-        if let Some(n) = get(m, "default_to") {
-            self.map(n, "`default_to`")?;
-        }
+        let default_to = match get(m, "default_to") {
+            Some(n) => self.default_to(n, "`default_to`")?,
+            None => defaults.default_to.clone(),
+        };
         let mcp_server = match get(m, "mcp_server") {
             None => None,
             Some(n) => {
@@ -687,6 +709,7 @@ impl Reader<'_> {
             output_log,
             tokens,
             capabilities,
+            default_to,
             mcp_server,
             bridge_config,
             lifecycle,

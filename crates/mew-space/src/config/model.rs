@@ -109,6 +109,9 @@ pub struct Participant {
     pub tokens: Vec<String>,
     /// `capabilities`, else `defaults.capabilities` (JSON list of `{kind, payload?}`).
     pub capabilities: Option<serde_json::Value>,
+    /// `default_to` (kind → recipients), else `defaults.routing.default_to`: where `mew space
+    /// connect` sends what is typed (upstream's UI does the same).
+    pub default_to: BTreeMap<String, Vec<String>>,
     pub mcp_server: Option<McpServer>,
     pub bridge_config: BridgeConfig,
     /// Lifecycle settings with `defaults` already applied (participant wins).
@@ -160,6 +163,7 @@ impl Lifecycle {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Defaults {
     pub capabilities: Option<serde_json::Value>,
+    pub default_to: BTreeMap<String, Vec<String>>,
     pub env: BTreeMap<String, String>,
     pub lifecycle: Lifecycle,
 }
