@@ -118,6 +118,32 @@ fn mew_in(dir: &Path, args: &[&str]) -> Output {
         .expect("run mew")
 }
 
+/// `mew_in` with `input` on standard input (answers to clean's question).
+fn mew_with_input(dir: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let (head, rest) = args.split_at(2.min(args.len()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mew"))
+        .args(head)
+        .arg("-d")
+        .arg(dir)
+        .args(rest)
+        .env_remove("MEW_SPACE_ID")
+        .envs(common::engine::engine_env())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mew");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("mew output")
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -683,7 +709,7 @@ async fn clean_removes_leftovers_of_a_deleted_space_directory() {
 
     let dry = mew_in(&dir, &["space", "clean", "--dry-run"]);
     assert!(dry.status.success(), "{dry:?}");
-    assert!(stdout(&dry).contains("Would remove:"), "{dry:?}");
+    assert!(stdout(&dry).contains("Would clean:"), "{dry:?}");
     assert!(
         mew_engine::podman::inspect_container(&space.docker, &stopped)
             .await
@@ -691,7 +717,22 @@ async fn clean_removes_leftovers_of_a_deleted_space_directory() {
     );
     assert!(space.docker.inspect_volume(&vol).await.is_ok());
 
-    let clean = mew_in(&dir, &["space", "clean"]);
+    // A container still runs: upstream asks first, and anything but `y` aborts.
+    let asked = mew_with_input(&dir, &["space", "clean"], "n\n");
+    assert!(asked.status.success(), "{asked:?}");
+    assert!(
+        stdout(&asked).contains("Continue? (y/N): Aborted."),
+        "{asked:?}"
+    );
+    assert!(
+        mew_engine::podman::inspect_container(&space.docker, &stopped)
+            .await
+            .is_ok()
+    );
+    // `--all` refuses a running space without --force (exit 1, as upstream).
+    let refused = mew_in(&dir, &["space", "clean", "--all"]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let clean = mew_with_input(&dir, &["space", "clean"], "y\n");
     assert!(clean.status.success(), "{clean:?}");
     assert!(
         mew_engine::podman::inspect_container(&space.docker, &stopped)
@@ -706,7 +747,15 @@ async fn clean_removes_leftovers_of_a_deleted_space_directory() {
         "running kept without --force"
     );
 
+    // `--force` alone does not ask and keeps what runs; `--all --force` takes it too.
     let forced = mew_in(&dir, &["space", "clean", "--force"]);
+    assert!(forced.status.success(), "{forced:?}");
+    assert!(
+        mew_engine::podman::inspect_container(&space.docker, &running)
+            .await
+            .is_ok()
+    );
+    let forced = mew_in(&dir, &["space", "clean", "--all", "--force"]);
     assert!(forced.status.success(), "{forced:?}");
     assert!(
         mew_engine::podman::inspect_container(&space.docker, &running)
@@ -1236,4 +1285,61 @@ async fn a_second_space_id_of_one_directory_keeps_separate_logs() {
     assert!(logs.contains(&second) && !logs.contains(&first), "{logs}");
     let down = mew_at(&dir, &["down"]);
     assert!(down.status.success(), "{down:?}");
+}
+
+/// Issue 9: `mew space clean` with upstream's flags on a space directory after a few runs:
+/// `--logs`, `--fifos`, `--dry-run`, `--all` (asks; `.mew/space.yaml` and tokens stay).
+#[tokio::test]
+async fn clean_takes_upstreams_flags_for_logs_fifos_and_runtime_state() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = std::fs::canonicalize(tmp.path()).expect("dir");
+    for d in ["logs", "fifos", ".mew/logs", ".mew/tokens"] {
+        std::fs::create_dir_all(dir.join(d)).expect("mkdir");
+    }
+    let id = format!("clean-files-{}", std::process::id());
+    std::fs::write(
+        dir.join(".mew/space.yaml"),
+        format!("space: {{id: {id}}}\nparticipants: {{a: {{}}}}\n"),
+    )
+    .expect("yaml");
+    for f in [
+        "logs/a.log",
+        ".mew/logs/envelope-history.jsonl",
+        ".mew/tokens/a.token",
+    ] {
+        std::fs::write(dir.join(f), "x").expect("write");
+    }
+    nix::unistd::mkfifo(
+        &dir.join("fifos/a-in"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .expect("mkfifo");
+
+    let dry = mew_in(&dir, &["space", "clean", "--dry-run"]);
+    assert!(dry.status.success(), "{dry:?}");
+    assert!(
+        stdout(&dry).contains("Would clean:\n  fifos/a-in\n  logs/a.log\n"),
+        "{dry:?}"
+    );
+    assert!(dir.join("logs/a.log").exists());
+
+    let fifos = mew_in(&dir, &["space", "clean", "--fifos"]);
+    assert!(fifos.status.success(), "{fifos:?}");
+    assert!(!dir.join("fifos/a-in").exists() && dir.join("logs/a.log").exists());
+    let logs = mew_in(&dir, &["space", "clean", "--logs"]);
+    assert!(logs.status.success(), "{logs:?}");
+    assert!(!dir.join("logs/a.log").exists());
+
+    let asked = mew_with_input(&dir, &["space", "clean", "--all"], "\n");
+    assert!(
+        stdout(&asked).contains("Are you sure? (y/N): Aborted."),
+        "{asked:?}"
+    );
+    assert!(dir.join(".mew/logs/envelope-history.jsonl").exists());
+    let all = mew_in(&dir, &["space", "clean", "--all", "--force"]);
+    assert!(all.status.success(), "{all:?}");
+    assert!(!dir.join(".mew/logs").exists(), "{all:?}");
+    assert!(dir.join(".mew/space.yaml").exists() && dir.join(".mew/tokens/a.token").exists());
+    let again = mew_in(&dir, &["space", "clean"]);
+    assert!(stdout(&again).contains("Nothing to clean."), "{again:?}");
 }

@@ -753,6 +753,13 @@ async fn a_fifo_client_sends_what_is_written_to_its_fifo() {
         std::fs::read_to_string(&log)
     );
     writer.join().expect("writer");
+    // A file that is not a FIFO stays; the FIFO goes with the space, as upstream's `down` does.
+    std::fs::write(s.path().join("fifos/notes.txt"), "mine").expect("write");
     let out = s.down();
     assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        !s.path().join("fifos/human-in").exists(),
+        "down unlinks the FIFO"
+    );
+    assert!(s.path().join("fifos/notes.txt").exists());
 }

@@ -568,6 +568,21 @@ pub(crate) async fn down(
         let mut ctx = ApplyContext::new(&id, dir.clone(), "127.0.0.1", 0);
         ctx.stop_timeout = opts.timeout.map(|t| i32::try_from(t).unwrap_or(i32::MAX));
         apply(&engine, &the_plan, &ctx, report).await?;
+        // As upstream's `down`: the space's FIFOs go with it (a new `up` makes them again).
+        let fifo_dirs: BTreeSet<PathBuf> = observed
+            .containers
+            .iter()
+            .filter_map(|c| c.labels.get(mew_space::model::labels::SPACE_DIR))
+            .map(PathBuf::from)
+            .collect();
+        let fifos_only = crate::ops::clean::FileScope {
+            fifos: true,
+            ..Default::default()
+        };
+        for d in fifo_dirs {
+            let fifos = crate::ops::clean::files_to_clean(&d, &fifos_only, &BTreeSet::new());
+            crate::ops::clean::remove_files(&fifos);
+        }
         let volumes = if opts.volumes {
             observed.volumes.len()
         } else {
