@@ -1343,3 +1343,58 @@ async fn clean_takes_upstreams_flags_for_logs_fifos_and_runtime_state() {
     let again = mew_in(&dir, &["space", "clean"]);
     assert!(stdout(&again).contains("Nothing to clean."), "{again:?}");
 }
+
+/// Issue 9: `mew space list`/`ls` (and `status` where there is no space) list every space on the
+/// engine from labels, as `docker compose ls` does.
+#[tokio::test]
+async fn space_list_shows_every_space_from_labels() {
+    let space = Space::new("list").await;
+    space
+        .start("a", "agent", &["sleep", "300"], HostConfig::default(), None)
+        .await;
+    space
+        .start("b", "agent", &["true"], HostConfig::default(), None)
+        .await;
+    let dir = space.dir();
+    let row = |out: &Output| -> Value {
+        let v: Value = serde_json::from_str(&stdout(out)).expect("JSON list");
+        v.as_array()
+            .expect("list")
+            .iter()
+            .find(|r| r["id"] == space.id.as_str())
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let ls = Command::new(env!("CARGO_BIN_EXE_mew"))
+        .args(["space", "ls", "--json"])
+        .envs(common::engine::engine_env())
+        .output()
+        .expect("mew space ls");
+    assert!(ls.status.success(), "{ls:?}");
+    let r = row(&ls);
+    assert_eq!(r["dir"], dir.to_string_lossy().as_ref(), "{r}");
+    assert_eq!(r["total"], 2, "{r}");
+    // `true` exits at once; the other one runs.
+    wait_until("b to exit", 10, || {
+        let out = Command::new(env!("CARGO_BIN_EXE_mew"))
+            .args(["space", "list", "--json"])
+            .envs(common::engine::engine_env())
+            .output()
+            .expect("mew space list");
+        let done = row(&out)["up"] == 1;
+        async move { done }
+    })
+    .await;
+    let nowhere = tempfile::tempdir().expect("tempdir");
+    let status = Command::new(env!("CARGO_BIN_EXE_mew"))
+        .args(["space", "status"])
+        .current_dir(nowhere.path())
+        .env_remove("MEW_SPACE_ID")
+        .envs(common::engine::engine_env())
+        .output()
+        .expect("mew space status");
+    let text = stdout(&status);
+    assert!(text.contains("No running space found"), "{text}");
+    assert!(text.contains("SPACE") && text.contains(&space.id), "{text}");
+    assert!(text.contains("partial  1/2"), "{text}");
+}

@@ -4,6 +4,7 @@
 //! Engine calls live in `mew_engine::{inspect,stats,logs,restart,exec,clean,events}`.
 pub(crate) mod clean;
 pub(crate) mod gateway_http;
+pub(crate) mod list;
 pub(crate) mod logfmt;
 pub(crate) mod restart;
 pub(crate) mod since;

@@ -61,6 +61,18 @@ pub async fn containers_with_label(
         .map_err(|e| OpError::new("list containers", e))
 }
 
+/// Every container of every space on this engine (running or not).
+pub async fn all_space_containers(docker: &Docker) -> Result<Vec<ContainerSummary>, OpError> {
+    let filters = HashMap::from([("label".to_string(), vec![labels::SPACE.to_string()])]);
+    let opts = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    super::podman::list_containers(docker, Some(opts))
+        .await
+        .map_err(|e| OpError::new("list containers", e))
+}
+
 /// List, inspect and (for running ones) sample stats of every container of `space_id`.
 /// Sorted by participant, gateway first.
 pub async fn inspect_space(

@@ -7,6 +7,7 @@ pub(crate) mod down;
 pub(crate) mod events;
 pub(crate) mod exec;
 pub(crate) mod export;
+pub(crate) mod list;
 pub(crate) mod logs;
 pub(crate) mod restart;
 pub(crate) mod restore;
@@ -23,6 +24,9 @@ pub(crate) enum SpaceCommand {
     /// Show each participant's container state.
     #[command(visible_alias = "ps")]
     Status(status::StatusArgs),
+    /// List every space on this engine (id, state, participants up/total, gateway, directory).
+    #[command(visible_alias = "ls")]
+    List(list::ListArgs),
     /// Show participants' logs.
     Logs(logs::LogsArgs),
     /// Restart participants.
@@ -48,6 +52,7 @@ pub(crate) async fn run(cmd: SpaceCommand) -> anyhow::Result<()> {
         SpaceCommand::Up(a) => up::run(a).await,
         SpaceCommand::Down(a) => down::run(a).await,
         SpaceCommand::Status(a) => status::run(a).await,
+        SpaceCommand::List(a) => list::run(a).await,
         SpaceCommand::Logs(a) => logs::run(a).await,
         SpaceCommand::Restart(a) => restart::run(a).await,
         SpaceCommand::Exec(a) => exec::run(a).await,

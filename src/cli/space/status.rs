@@ -102,6 +102,16 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<()> {
     let (docker, dir, found) = args.select.find().await?;
     let Some(found) = found else {
         print!("{}", not_running(&dir, None, format)?);
+        // No space named and none here: every space on the engine, as `docker compose ls`.
+        let s = &args.select;
+        if format == Format::Table
+            && !args.watch
+            && s.space_dir.is_none()
+            && s.space_id.is_none()
+            && s.space_config.is_none()
+        {
+            print!("\n{}", super::list::listing(&docker, false).await?);
+        }
         return Ok(());
     };
     if args.watch {
