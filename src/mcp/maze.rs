@@ -18,13 +18,7 @@ pub(crate) const LEVELS: &[Level] = &[
     Level {
         name: "Kitten Steps",
         hint: "A short corridor with one bend: head right, then find the way down.",
-        rows: &[
-            "#######",
-            "#C..#.#",
-            "###.#.#",
-            "#....G#",
-            "#######",
-        ],
+        rows: &["#######", "#C..#.#", "###.#.#", "#....G#", "#######"],
     },
     Level {
         name: "Alley Twist",
@@ -482,7 +476,11 @@ mod tests {
         assert_eq!(LEVELS[9].name, "Nine Lives Finale");
         for level in LEVELS {
             let width = level.rows[0].len();
-            assert!(level.rows.iter().all(|r| r.len() == width), "{}", level.name);
+            assert!(
+                level.rows.iter().all(|r| r.len() == width),
+                "{}",
+                level.name
+            );
             let count = |ch| {
                 level
                     .rows
@@ -556,7 +554,11 @@ mod tests {
             ["view", "up", "down", "left", "right", "restart", "reset"]
         );
         let r = s.call("view", &json!({})).unwrap();
-        assert!(r.text.starts_with("Level 1/10: Kitten Steps\n"), "{}", r.text);
+        assert!(
+            r.text.starts_with("Level 1/10: Kitten Steps\n"),
+            "{}",
+            r.text
+        );
         assert!(r.text.contains("Hint: "), "{}", r.text);
         let r = s.call("up", &json!({})).unwrap();
         assert!(!r.is_error && r.text.contains("bumped"), "{}", r.text);
@@ -570,12 +572,20 @@ mod tests {
         // reset: the same level from its start; the total keeps the moves made.
         let r = s.call("reset", &json!({})).unwrap();
         assert!(r.text.contains("Level 2/10"), "{}", r.text);
-        assert!(r.text.contains("Moves this level: 0 | total moves: 7"), "{}", r.text);
+        assert!(
+            r.text.contains("Moves this level: 0 | total moves: 7"),
+            "{}",
+            r.text
+        );
         // restart: level 1 with fresh counters.
         s.call("down", &json!({})).unwrap();
         let r = s.call("restart", &json!({})).unwrap();
         assert!(r.text.contains("Level 1/10: Kitten Steps"), "{}", r.text);
-        assert!(r.text.contains("Moves this level: 0 | total moves: 0"), "{}", r.text);
+        assert!(
+            r.text.contains("Moves this level: 0 | total moves: 0"),
+            "{}",
+            r.text
+        );
         assert!(r.text.contains("#C..#.#"), "{}", r.text);
         assert!(s.call("jump", &json!({})).is_err());
     }

@@ -117,22 +117,46 @@ const HONOURED: &[&str] = &[
 
 /// Upstream keys that only tune behaviour mew's agent does not have: a warning says why.
 const UPSTREAM_OPTIONAL: &[(&str, &str)] = &[
-    ("name", "mew answers chats addressed to it or to everyone, it does not look for its name"),
-    ("logLevel", "mew prints one line per event and has no log levels"),
+    (
+        "name",
+        "mew answers chats addressed to it or to everyone, it does not look for its name",
+    ),
+    (
+        "logLevel",
+        "mew prints one line per event and has no log levels",
+    ),
     (
         "chatResponse",
         "mew answers every chat addressed to it or to everyone, without asking the model first \
          whether to",
     ),
-    ("messageQueue", "mew queues every chat and answers them one at a time, in order"),
+    (
+        "messageQueue",
+        "mew queues every chat and answers them one at a time, in order",
+    ),
     ("gateway", "the gateway comes from --gateway or MEW_GATEWAY"),
     ("space", "the space comes from --space or MEW_SPACE"),
-    ("token", "the token comes from --token, MEW_TOKEN or the token file"),
-    ("participant_id", "the id comes from --id or MEW_PARTICIPANT_ID"),
+    (
+        "token",
+        "the token comes from --token, MEW_TOKEN or the token file",
+    ),
+    (
+        "participant_id",
+        "the id comes from --id or MEW_PARTICIPANT_ID",
+    ),
     ("reconnect", "mew always reconnects, with its own backoff"),
-    ("reconnectDelay", "mew always reconnects, with its own backoff"),
-    ("maxReconnectAttempts", "mew always reconnects, with its own backoff"),
-    ("heartbeatInterval", "mew keeps the connection alive by itself"),
+    (
+        "reconnectDelay",
+        "mew always reconnects, with its own backoff",
+    ),
+    (
+        "maxReconnectAttempts",
+        "mew always reconnects, with its own backoff",
+    ),
+    (
+        "heartbeatInterval",
+        "mew keeps the connection alive by itself",
+    ),
 ];
 
 /// `prompts` keys of upstream's ReAct loop: mew's agent uses the model's native tool calls, so a

@@ -170,10 +170,22 @@ mod tests {
         assert_eq!(m.snapshot()[0]["content"], "bbbbbbbb");
         assert_eq!(m.tokens(), 2 + 1 + 1);
         let freed = m.forget(true, Some(1));
-        assert_eq!(freed, Freed { messages: 1, tokens: 1 });
+        assert_eq!(
+            freed,
+            Freed {
+                messages: 1,
+                tokens: 1
+            }
+        );
         assert_eq!(m.snapshot().last().unwrap()["content"], "cc");
         let freed = m.compact_to(1);
-        assert_eq!(freed, Freed { messages: 1, tokens: 2 });
+        assert_eq!(
+            freed,
+            Freed {
+                messages: 1,
+                tokens: 2
+            }
+        );
         assert_eq!(m.len(), 1);
         let generation = m.generation;
         assert_eq!(m.clear().messages, 1);

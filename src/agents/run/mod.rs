@@ -535,10 +535,13 @@ fn on_control(shared: &Arc<Shared>, env: &Value, kind: &str) {
     let me = &shared.me;
     match kind {
         "participant/request-status" => {
-            let fields: Option<Vec<String>> = payload
-                .get("fields")
-                .and_then(Value::as_array)
-                .map(|f| f.iter().filter_map(Value::as_str).map(String::from).collect());
+            let fields: Option<Vec<String>> =
+                payload.get("fields").and_then(Value::as_array).map(|f| {
+                    f.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                });
             shared.send_status(None, &[from], &id, fields.as_deref());
         }
         "participant/pause" => {
@@ -546,7 +549,10 @@ fn on_control(shared: &Arc<Shared>, env: &Value, kind: &str) {
             match pause.until {
                 Some(until) => println!(
                     "run agent {me}: paused by {from} for {} s",
-                    until.saturating_duration_since(Instant::now()).as_secs_f64().ceil()
+                    until
+                        .saturating_duration_since(Instant::now())
+                        .as_secs_f64()
+                        .ceil()
                 ),
                 None => println!("run agent {me}: paused by {from}"),
             }
@@ -620,7 +626,9 @@ fn on_control(shared: &Arc<Shared>, env: &Value, kind: &str) {
             println!("run agent {me}: shutting down ({from} asked)");
             shared.send_status(Some(&with_reason("shutting_down")), &[], &id, None);
             shared.stopping.store(true, Ordering::Relaxed);
-            shared.cancel.send_replace(Some(format!("shut down by {from}")));
+            shared
+                .cancel
+                .send_replace(Some(format!("shut down by {from}")));
             if let Some(stop) = lock(&shared.stop).take() {
                 let _ = stop.send(());
             }
@@ -729,7 +737,12 @@ struct Thought {
 
 /// One question, from `reasoning/start` to `reasoning/conclusion`: returns the answer and how
 /// many model calls it took. A cancellation ends it at once.
-async fn converse(shared: &Shared, backend: &Backend, question: &str, chat_id: &str) -> (String, u32) {
+async fn converse(
+    shared: &Shared,
+    backend: &Backend,
+    question: &str,
+    chat_id: &str,
+) -> (String, u32) {
     let start = json!({
         "message": format!("Thinking about: {}", preview(question, 200)),
         "input": question,
@@ -787,8 +800,7 @@ async fn think(
         calls += 1;
         let catalog = shared.registry().catalog();
         let reply = match backend {
-            Backend::Model(client) => match client.complete(&messages, &catalog.functions).await
-            {
+            Backend::Model(client) => match client.complete(&messages, &catalog.functions).await {
                 Ok(r) => r,
                 Err(sentence) => {
                     println!("run agent {}: {sentence}", shared.me);
