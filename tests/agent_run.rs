@@ -18,7 +18,7 @@ use gateway_proc::process::{stop_timed, LineChild};
 use gateway_proc::{mew_exe, unique, GatewayProc};
 use mew_client::Participant;
 use mew_protocol::envelope;
-use participant::{next_matching, space_yaml_with_tester};
+use participant::{is_join_of, next_matching, space_yaml_with_tester};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-test-0123456789";
@@ -90,6 +90,10 @@ async fn completions(
     let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     model.seen.lock().unwrap().push((auth, parsed));
     let next = model.script.lock().unwrap().pop_front();
+    // Status 0: a model that takes its time (for timeouts and cancellation).
+    if next.as_ref().is_some_and(|(status, _)| *status == 0) {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
     let (status, reply) =
         next.unwrap_or((500, json!({"error": {"message": "test script exhausted"}})));
     (
@@ -518,6 +522,11 @@ fn a_bad_agent_config_exits_2_with_one_line() {
         ("MEW_AGENT_CONFIG", r#"{"maxIterations": "#),
         ("MEW_AGENT_CONFIG", r#"{"maxIterations": "lots"}"#),
         ("MEW_AGENT_CONFIG", "[]"),
+        (
+            "MEW_AGENT_CONFIG",
+            r#"{"prompts": {"reason": "think step by step"}}"#,
+        ),
+        ("MEW_AGENT_CONFIG", r#"{"autoRespond": "no"}"#),
         ("OPENAI_BASE_URL", "api.example.com/v1"),
     ];
     for (var, bad) in cases {
@@ -781,5 +790,84 @@ async fn pause_holds_answers_until_resume_or_timeout_and_shutdown_exits_0() {
         "shutting_down"
     );
     assert_eq!(agent.wait_exit(Duration::from_secs(3)), Some(0));
+    tester.p.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_timeout_cancel_restart_and_auto_respond_off() {
+    let (model, url) = FakeModel::start().await;
+    let space = unique("run-cancel");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let mut tester = Tester::join(&gw, &space).await;
+    let agent = agent_run(&gw, &space, Some(&url), r#"{"requestTimeout": 500}"#);
+    tester.presence_of("mew").await.expect("agent joined");
+    // requestTimeout: the model request is given up after 0.5 s.
+    model.push(0, json!({}));
+    let t0 = std::time::Instant::now();
+    let sentence = text(&tester.ask("slow?").await);
+    assert!(sentence.contains("did not answer within 1 s"), "{sentence}");
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    drop(agent);
+
+    // reasoning/cancel of the running work stops it at once.
+    let mut agent = agent_run(&gw, &space, Some(&url), r#"{"requestTimeout": 10000}"#);
+    tester
+        .next(|v| is_join_of(v, "mew"))
+        .await
+        .expect("agent rejoined");
+    model.push(0, json!({}));
+    let chat_id = tester.chat("think long");
+    let start = tester
+        .next(|v| v["kind"] == "reasoning/start" && v["from"] == "mew")
+        .await
+        .expect("reasoning/start");
+    let mut cancel = envelope::build(
+        "tester",
+        "reasoning/cancel",
+        &["mew".into()],
+        &[],
+        json!({"reason": "enough"}),
+    );
+    cancel["context"] = start["id"].clone();
+    tester.p.sender().send(&cancel);
+    let t0 = std::time::Instant::now();
+    let reply = tester.reply_to(&chat_id).await;
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(
+        text(&reply).contains("cancelled by tester (enough)"),
+        "{reply}"
+    );
+    let conclusion = tester
+        .seen
+        .iter()
+        .find(|v| v["kind"] == "reasoning/conclusion" && v["context"] == start["id"])
+        .cloned()
+        .expect("conclusion");
+    assert_eq!(conclusion["payload"]["cancelled"], true);
+    // restart: history gone.
+    let id = control(&mut tester, "participant/restart", json!({}));
+    let status = status_for(&mut tester, &id).await;
+    assert_eq!(status["status"], "restarted");
+    assert_eq!(status["messages_in_context"], 0);
+    agent.assert_clean_stop(Duration::from_secs(1));
+
+    // autoRespond: false: the chat is remembered, not answered, and no model is asked.
+    let before = model.requests().len();
+    let agent = agent_run(&gw, &space, Some(&url), r#"{"autoRespond": false}"#);
+    tester
+        .next(|v| is_join_of(v, "mew"))
+        .await
+        .expect("agent rejoined");
+    let chat_id = tester.chat("just so you know");
+    assert!(agent
+        .wait_line("autoRespond is off", Duration::from_secs(5))
+        .is_some());
+    let id = control(&mut tester, "participant/request-status", json!({}));
+    assert_eq!(status_for(&mut tester, &id).await["messages_in_context"], 1);
+    assert!(!tester.seen.iter().any(|v| v["from"] == "mew"
+        && v["kind"] == "chat"
+        && v["correlation_id"] == json!([chat_id])));
+    assert_eq!(model.requests().len(), before);
+    drop(agent);
     tester.p.close().await;
 }
