@@ -18,7 +18,7 @@ use gateway_proc::process::{stop_timed, LineChild};
 use gateway_proc::{mew_exe, unique, GatewayProc};
 use mew_client::Participant;
 use mew_protocol::envelope;
-use participant::{next_matching, space_yaml_with_tester};
+use participant::{is_join_of, next_matching, space_yaml_with_tester};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-test-0123456789";
@@ -90,6 +90,10 @@ async fn completions(
     let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     model.seen.lock().unwrap().push((auth, parsed));
     let next = model.script.lock().unwrap().pop_front();
+    // Status 0: a model that takes its time (for timeouts and cancellation).
+    if next.as_ref().is_some_and(|(status, _)| *status == 0) {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
     let (status, reply) =
         next.unwrap_or((500, json!({"error": {"message": "test script exhausted"}})));
     (
@@ -157,6 +161,8 @@ fn space_yaml(space: &str) -> String {
     tokens: ["mew-token"]
     capabilities:
       - kind: chat
+      - kind: chat/acknowledge
+      - kind: "participant/*"
       - kind: "reasoning/*"
       - kind: mcp/proposal
       - kind: mcp/response
@@ -516,6 +522,11 @@ fn a_bad_agent_config_exits_2_with_one_line() {
         ("MEW_AGENT_CONFIG", r#"{"maxIterations": "#),
         ("MEW_AGENT_CONFIG", r#"{"maxIterations": "lots"}"#),
         ("MEW_AGENT_CONFIG", "[]"),
+        (
+            "MEW_AGENT_CONFIG",
+            r#"{"prompts": {"reason": "think step by step"}}"#,
+        ),
+        ("MEW_AGENT_CONFIG", r#"{"autoRespond": "no"}"#),
         ("OPENAI_BASE_URL", "api.example.com/v1"),
     ];
     for (var, bad) in cases {
@@ -582,5 +593,281 @@ async fn https_reaches_a_real_api_server() {
     assert!(!sentence.contains(KEY), "{sentence}");
     let (code, _) = agent.stop();
     assert_eq!(code, Some(0));
+    tester.p.close().await;
+}
+
+/// Send `kind` with `payload` from the tester to the agent; returns its id.
+fn control(tester: &mut Tester, kind: &str, payload: Value) -> String {
+    let env = envelope::build("tester", kind, &["mew".into()], &[], payload);
+    tester.p.sender().send(&env);
+    env["id"].as_str().unwrap_or_default().to_string()
+}
+
+/// The agent's `participant/status` correlated to `id`.
+async fn status_for(tester: &mut Tester, id: &str) -> Value {
+    let id = id.to_string();
+    tester
+        .next(|v| {
+            v["kind"] == "participant/status"
+                && v["from"] == "mew"
+                && v["correlation_id"] == json!([id])
+        })
+        .await
+        .unwrap_or_else(|| panic!("no participant/status for {id}"))["payload"]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledges_thinks_aloud_and_answers_status_forget_clear_compact() {
+    let (model, url) = FakeModel::start().await;
+    let space = unique("run-ctl");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let mut tester = Tester::join(&gw, &space).await;
+    let mut agent = agent_run(
+        &gw,
+        &space,
+        Some(&url),
+        r#"{"conversationHistoryLength": 4, "contextTokenLimit": 5000}"#,
+    );
+    tester.presence_of("mew").await.expect("agent joined");
+    let _calc = calculator(&gw, &space);
+    assert!(agent
+        .wait_line("tools of calc", Duration::from_secs(15))
+        .is_some());
+
+    model.call("c1", "calc__add", json!({"a": 1, "b": 2}));
+    model.say("three");
+    let chat_id = tester.chat("1 + 2?");
+    let _ = tester.reply_to(&chat_id).await;
+    let kinds: Vec<String> = tester
+        .seen
+        .iter()
+        .filter(|v| v["from"] == "mew")
+        .map(|v| v["kind"].as_str().unwrap_or_default().to_string())
+        .filter(|k| k.starts_with("reasoning/") || k.starts_with("chat"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "chat/acknowledge",
+            "reasoning/start",
+            "reasoning/thought",
+            "reasoning/thought",
+            "reasoning/conclusion",
+            "chat"
+        ],
+        "{:?}",
+        tester.seen
+    );
+    let ack = tester
+        .seen
+        .iter()
+        .find(|v| v["kind"] == "chat/acknowledge")
+        .unwrap();
+    assert_eq!(ack["correlation_id"], json!([chat_id]));
+    let thought = tester
+        .seen
+        .iter()
+        .find(|v| v["kind"] == "reasoning/thought")
+        .unwrap();
+    assert_eq!(thought["payload"]["action"], "tool");
+    assert_eq!(thought["payload"]["actionInput"]["tool"], "calc/add");
+
+    // Status: the two messages of the exchange are in context.
+    let id = control(&mut tester, "participant/request-status", json!({}));
+    let status = status_for(&mut tester, &id).await;
+    assert_eq!(status["status"], "active");
+    assert_eq!(status["messages_in_context"], 2, "{status}");
+    assert_eq!(status["max_tokens"], 5000);
+    assert!(status["tokens"].as_u64().unwrap_or(0) > 0, "{status}");
+
+    // conversationHistoryLength caps the history at 4 messages.
+    for i in 0..2 {
+        model.say(&format!("answer {i}"));
+        tester.ask(&format!("question {i}")).await;
+    }
+    let id = control(&mut tester, "participant/request-status", json!({}));
+    assert_eq!(status_for(&mut tester, &id).await["messages_in_context"], 4);
+    // forget the newest one, compact to nothing, clear.
+    let id = control(
+        &mut tester,
+        "participant/forget",
+        json!({"direction": "newest", "entries": 1}),
+    );
+    assert_eq!(status_for(&mut tester, &id).await["status"], "compacting");
+    assert_eq!(status_for(&mut tester, &id).await["messages_in_context"], 3);
+    let id = control(
+        &mut tester,
+        "participant/compact",
+        json!({"target_tokens": 3}),
+    );
+    let done = tester
+        .next(|v| v["kind"] == "participant/compact-done" && v["correlation_id"] == json!([id]))
+        .await
+        .expect("compact-done");
+    assert!(
+        done["payload"]["freed_messages"].as_u64().unwrap_or(0) >= 2,
+        "{done}"
+    );
+    let id = control(&mut tester, "participant/clear", json!({}));
+    let status = status_for(&mut tester, &id).await;
+    assert_eq!(
+        (
+            status["status"].clone(),
+            status["messages_in_context"].clone()
+        ),
+        (json!("cleared"), json!(0))
+    );
+    model.say("fresh");
+    tester.ask("after clear").await;
+    let last = model.requests().last().unwrap().1.clone();
+    assert_eq!(last["messages"].as_array().map(Vec::len), Some(2), "{last}");
+
+    agent.assert_clean_stop(Duration::from_secs(1));
+    tester.p.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_holds_answers_until_resume_or_timeout_and_shutdown_exits_0() {
+    let space = unique("run-pause");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let mut tester = Tester::join(&gw, &space).await;
+    let mut agent = agent_run(
+        &gw,
+        &space,
+        None,
+        r#"{"mockLLM": true, "reasoningEnabled": false}"#,
+    );
+    assert!(agent
+        .wait_line("mockLLM is on", Duration::from_secs(10))
+        .is_some());
+    tester.presence_of("mew").await.expect("agent joined");
+    // mockLLM: a deterministic reply without a model server; reasoningEnabled: false.
+    let reply = tester.ask("ping").await;
+    assert_eq!(text(&reply), "mockLLM reply to: ping");
+    assert!(!tester.seen.iter().any(|v| v["from"] == "mew"
+        && v["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("reasoning/")));
+
+    let id = control(&mut tester, "participant/pause", json!({"reason": "test"}));
+    assert_eq!(status_for(&mut tester, &id).await["status"], "paused");
+    let chat_id = tester.chat("while paused");
+    let id = control(&mut tester, "participant/request-status", json!({}));
+    assert_eq!(status_for(&mut tester, &id).await["status"], "paused");
+    // Nothing but status while paused.
+    let early = next_matching(&mut tester.p, Duration::from_millis(800), |v| {
+        v["from"] == "mew" && v["kind"] != "participant/status"
+    })
+    .await;
+    assert!(early.is_none(), "sent while paused: {early:?}");
+    let id = control(&mut tester, "participant/resume", json!({}));
+    assert_eq!(status_for(&mut tester, &id).await["status"], "active");
+    assert_eq!(
+        text(&tester.reply_to(&chat_id).await),
+        "mockLLM reply to: while paused"
+    );
+
+    // A pause with a timeout ends by itself.
+    control(
+        &mut tester,
+        "participant/pause",
+        json!({"timeout_seconds": 1}),
+    );
+    let t0 = std::time::Instant::now();
+    let chat_id = tester.chat("later");
+    tester.reply_to(&chat_id).await;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
+
+    let id = control(&mut tester, "participant/shutdown", json!({}));
+    assert_eq!(
+        status_for(&mut tester, &id).await["status"],
+        "shutting_down"
+    );
+    assert_eq!(agent.wait_exit(Duration::from_secs(3)), Some(0));
+    tester.p.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_timeout_cancel_restart_and_auto_respond_off() {
+    let (model, url) = FakeModel::start().await;
+    let space = unique("run-cancel");
+    let gw = GatewayProc::start(&space_yaml(&space));
+    let mut tester = Tester::join(&gw, &space).await;
+    let agent = agent_run(&gw, &space, Some(&url), r#"{"requestTimeout": 500}"#);
+    tester.presence_of("mew").await.expect("agent joined");
+    // requestTimeout: the model request is given up after 0.5 s.
+    model.push(0, json!({}));
+    let t0 = std::time::Instant::now();
+    let sentence = text(&tester.ask("slow?").await);
+    assert!(sentence.contains("did not answer within 1 s"), "{sentence}");
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    drop(agent);
+
+    // reasoning/cancel of the running work stops it at once.
+    let mut agent = agent_run(&gw, &space, Some(&url), r#"{"requestTimeout": 10000}"#);
+    tester
+        .next(|v| is_join_of(v, "mew"))
+        .await
+        .expect("agent rejoined");
+    model.push(0, json!({}));
+    let chat_id = tester.chat("think long");
+    let start = tester
+        .next(|v| v["kind"] == "reasoning/start" && v["from"] == "mew")
+        .await
+        .expect("reasoning/start");
+    let mut cancel = envelope::build(
+        "tester",
+        "reasoning/cancel",
+        &["mew".into()],
+        &[],
+        json!({"reason": "enough"}),
+    );
+    cancel["context"] = start["id"].clone();
+    tester.p.sender().send(&cancel);
+    let t0 = std::time::Instant::now();
+    let reply = tester.reply_to(&chat_id).await;
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(
+        text(&reply).contains("cancelled by tester (enough)"),
+        "{reply}"
+    );
+    let conclusion = tester
+        .seen
+        .iter()
+        .find(|v| v["kind"] == "reasoning/conclusion" && v["context"] == start["id"])
+        .cloned()
+        .expect("conclusion");
+    assert_eq!(conclusion["payload"]["cancelled"], true);
+    // restart: history gone.
+    let id = control(&mut tester, "participant/restart", json!({}));
+    let status = status_for(&mut tester, &id).await;
+    assert_eq!(status["status"], "restarted");
+    assert_eq!(status["messages_in_context"], 0);
+    agent.assert_clean_stop(Duration::from_secs(1));
+
+    // autoRespond: false: the chat is remembered, not answered, and no model is asked.
+    let before = model.requests().len();
+    let agent = agent_run(&gw, &space, Some(&url), r#"{"autoRespond": false}"#);
+    tester
+        .next(|v| is_join_of(v, "mew"))
+        .await
+        .expect("agent rejoined");
+    let chat_id = tester.chat("just so you know");
+    assert!(agent
+        .wait_line("autoRespond is off", Duration::from_secs(5))
+        .is_some());
+    let id = control(&mut tester, "participant/request-status", json!({}));
+    assert_eq!(status_for(&mut tester, &id).await["messages_in_context"], 1);
+    assert!(!tester.seen.iter().any(|v| v["from"] == "mew"
+        && v["kind"] == "chat"
+        && v["correlation_id"] == json!([chat_id])));
+    assert_eq!(model.requests().len(), before);
+    drop(agent);
     tester.p.close().await;
 }

@@ -123,7 +123,7 @@ async fn cat_maze_bridge_answers_requests_addressed_to_it() {
     let joined = joined.expect("no join line");
     assert!(
         joined.contains(&format!("bridge maze joined space {space}"))
-            && joined.contains("MCP server mew-cat-maze ready (6 tools)"),
+            && joined.contains("MCP server mew-cat-maze ready (7 tools)"),
         "{joined}"
     );
     tester.wait_presence("maze").await;
@@ -159,21 +159,34 @@ async fn cat_maze_bridge_answers_requests_addressed_to_it() {
         .as_array()
         .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(names, ["view", "up", "down", "left", "right", "reset"]);
+    assert_eq!(
+        names,
+        ["view", "up", "down", "left", "right", "restart", "reset"]
+    );
 
     let view = tester.call("maze", "view", json!({})).await;
-    assert!(text_of(&view).contains("Level 1/3"), "{view}");
-    assert!(text_of(&view).contains("#C...G#"), "{view}");
+    assert!(
+        text_of(&view).contains("Level 1/10: Kitten Steps"),
+        "{view}"
+    );
+    assert!(text_of(&view).contains("#C..#.#"), "{view}");
     let bump = tester.call("maze", "up", json!({})).await;
     assert!(text_of(&bump).contains("bumped"), "{bump}");
     assert!(bump.get("isError").is_none(), "{bump}");
     let step = tester.call("maze", "right", json!({})).await;
-    assert!(text_of(&step).contains("#.C..G#"), "{step}");
-    for _ in 0..2 {
-        tester.call("maze", "right", json!({})).await;
+    assert!(text_of(&step).contains("#.C.#.#"), "{step}");
+    // The rest of level 1's shortest path (right, right, down, down, right, right).
+    for tool in ["right", "down", "down", "right"] {
+        tester.call("maze", tool, json!({})).await;
     }
     let goal = tester.call("maze", "right", json!({})).await;
     assert!(text_of(&goal).contains("now on level 2"), "{goal}");
+    // Upstream's `restart`: back to level 1 with fresh counters.
+    let again = tester.call("maze", "restart", json!({})).await;
+    assert!(
+        text_of(&again).contains("Level 1/10") && text_of(&again).contains("total moves: 0"),
+        "{again}"
+    );
 
     // Errors come back as JSON-RPC errors with the requester's id.
     let unknown = tester

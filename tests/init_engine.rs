@@ -199,7 +199,7 @@ fn cat_maze_template_bridge_answers_through_the_gateway() {
         .as_str()
         .unwrap_or_default();
     assert!(
-        text.contains("Level 1/3") && text.contains("#C...G#"),
+        text.contains("Level 1/10") && text.contains("#C..#.#"),
         "{reply}"
     );
 

@@ -143,7 +143,11 @@ fn is_placeholder(v: &str) -> bool {
 
 async fn run_model_agent(args: RunArgs) -> anyhow::Result<()> {
     let raw = env_nonempty("MEW_AGENT_CONFIG");
-    let mut config = AgentConfig::from_json(raw.as_deref()).map_err(InvalidInput::new)?;
+    let loaded = AgentConfig::from_json(raw.as_deref()).map_err(InvalidInput::new)?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let mut config = loaded.config;
     if let Some(n) = args.max_iterations {
         config.max_iterations = n.max(1);
     }
@@ -155,17 +159,30 @@ async fn run_model_agent(args: RunArgs) -> anyhow::Result<()> {
         .or_else(|| config.model.clone())
         .or_else(|| env_nonempty("OPENAI_MODEL"))
         .unwrap_or_else(|| DEFAULT_MODEL.to_string());
-    let base_url = env_nonempty("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+    // The config's own values win, as upstream merges MEW_AGENT_CONFIG over the environment.
+    let (base_url, from) = match config.base_url.clone().filter(|u| !u.trim().is_empty()) {
+        Some(url) => (url.trim().to_string(), "MEW_AGENT_CONFIG key `baseURL`"),
+        None => (
+            env_nonempty("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+            "OPENAI_BASE_URL",
+        ),
+    };
     if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
         return Err(InvalidInput::new(format!(
-            "OPENAI_BASE_URL `{base_url}` must start with http:// or https://"
+            "{from} `{base_url}` must start with http:// or https://"
         ))
         .into());
     }
+    let api_key = config
+        .api_key
+        .as_ref()
+        .map(|k| k.0.trim().to_string())
+        .filter(|k| !k.is_empty() && !is_placeholder(k))
+        .or_else(|| env_nonempty("OPENAI_API_KEY"));
     let settings = ModelSettings {
         base_url,
         model,
-        api_key: env_nonempty("OPENAI_API_KEY"),
+        api_key,
     };
     let opts = agents::run::RunOptions {
         participant: ParticipantOptions {

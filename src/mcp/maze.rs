@@ -1,33 +1,190 @@
-//! `mew mcp cat-maze`: guide a cat through hand-made maze levels with the tools `view`, `up`,
-//! `down`, `left`, `right` and `reset`. Everything is deterministic, so a player (or a test)
-//! can plan moves from the rendered map.
+//! `mew mcp cat-maze`: guide a cat through upstream's ten maze levels with the tools `view`, `up`,
+//! `down`, `left`, `right`, `restart` (the whole adventure from level 1, as upstream's server) and
+//! `reset` (only the current level). Everything is deterministic, so a player (or a test) can plan
+//! moves from the rendered map. Finishing the last level counts a run and starts level 1 again.
 use serde_json::{json, Value};
 
 use mew_client::mcp::{tool, RpcError, ToolResult, ToolServer};
 
-/// Levels: `#` wall, `C` the cat's start, `G` the goal, `.` floor. Rows are equally long.
-const LEVELS: &[&[&str]] = &[
-    &[
-        "#######", //
-        "#C...G#", //
-        "#######",
-    ],
-    &[
-        "#######", //
-        "#C#...#", //
-        "#.#.#.#", //
-        "#...#G#", //
-        "#######",
-    ],
-    &[
-        "#########", //
-        "#C..#...#", //
-        "###.#.#.#", //
-        "#...#.#.#", //
-        "#.###.#.#", //
-        "#.....#G#", //
-        "#########",
-    ],
+/// One level: `#` wall, `C` the cat's start, `G` the goal, `.` floor. Rows are equally long.
+pub(crate) struct Level {
+    pub(crate) name: &'static str,
+    hint: &'static str,
+    rows: &'static [&'static str],
+}
+
+/// The layouts of upstream's cat-maze levels, in its order.
+pub(crate) const LEVELS: &[Level] = &[
+    Level {
+        name: "Kitten Steps",
+        hint: "A short corridor with one bend: head right, then find the way down.",
+        rows: &["#######", "#C..#.#", "###.#.#", "#....G#", "#######"],
+    },
+    Level {
+        name: "Alley Twist",
+        hint: "The left column is the only way down; the long alley above is a dead end.",
+        rows: &[
+            "#########",
+            "#C#.....#",
+            "#.#.#####",
+            "#.#.....#",
+            "#.#####.#",
+            "#......G#",
+            "#########",
+        ],
+    },
+    Level {
+        name: "Branching Paths",
+        hint: "Several side passages go nowhere; the goal sits in the bottom-right corner.",
+        rows: &[
+            "###########",
+            "#C#.......#",
+            "#.#####.#.#",
+            "#.....#.#.#",
+            "#####.###.#",
+            "#...#...#.#",
+            "#.#.###.#.#",
+            "#.#......G#",
+            "###########",
+        ],
+    },
+    Level {
+        name: "Crossroads",
+        hint: "Go all the way down first, then weave up and back between the pillars.",
+        rows: &[
+            "###########",
+            "#C#.......#",
+            "#.#.#.###.#",
+            "#.#.#...#.#",
+            "#.#.###.#.#",
+            "#.#.#.#.#.#",
+            "#.#.#.#.#.#",
+            "#.#...#.#.#",
+            "#.#####.#.#",
+            "#.......#G#",
+            "###########",
+        ],
+    },
+    Level {
+        name: "Garden Loops",
+        hint: "The outer edges end in dead ends; work your way inward and then down.",
+        rows: &[
+            "#############",
+            "#C..#.......#",
+            "###.###.###.#",
+            "#.#...#...#.#",
+            "#.###.#.###.#",
+            "#...#.#.#...#",
+            "#.###.#.#.###",
+            "#.#...#.#...#",
+            "#.#.#######.#",
+            "#..........G#",
+            "#############",
+        ],
+    },
+    Level {
+        name: "Corridor Crunch",
+        hint: "Long vertical halls: up and down through the columns, then the narrow squeeze.",
+        rows: &[
+            "#############",
+            "#C#...#...#.#",
+            "#.#.#.#.#.#.#",
+            "#.#.#.#.#.#.#",
+            "#.#.#.#.#.#.#",
+            "#...#...#.#.#",
+            "#########.#.#",
+            "#...#...#...#",
+            "#.#.###.###.#",
+            "#.#.....#...#",
+            "#.#######.###",
+            "#..........G#",
+            "#############",
+        ],
+    },
+    Level {
+        name: "Switchbacks",
+        hint: "Climb back and forth; each switchback brings the exit a little closer.",
+        rows: &[
+            "###############",
+            "#C#.......#...#",
+            "#.###.#####.#.#",
+            "#...#.#.....#.#",
+            "###.#.#.#####.#",
+            "#.#.#.....#...#",
+            "#.#.#######.###",
+            "#...#.....#...#",
+            "#.###.###.###.#",
+            "#...#.#...#...#",
+            "###.#.#.###.#.#",
+            "#.....#.....#G#",
+            "###############",
+        ],
+    },
+    Level {
+        name: "Courtyard Crawl",
+        hint: "The open centre is a trap; circle around it and come down the left side.",
+        rows: &[
+            "###############",
+            "#C#...........#",
+            "#.#######.###.#",
+            "#.......#...#.#",
+            "#######.###.#.#",
+            "#.....#...#.#.#",
+            "#.#.#####.#.#.#",
+            "#.#.....#...#.#",
+            "#.###.#######.#",
+            "#.#.#.#.....#.#",
+            "#.#.#.#.#.###.#",
+            "#.#.#.#.#.....#",
+            "#.#.#.#.#######",
+            "#...#........G#",
+            "###############",
+        ],
+    },
+    Level {
+        name: "Keep of Knots",
+        hint: "Two chambers joined by one thin, winding hallway along the top.",
+        rows: &[
+            "#################",
+            "#C..........#...#",
+            "###########.###.#",
+            "#.....#.#...#...#",
+            "#.###.#.#.###.#.#",
+            "#...#...#.#...#.#",
+            "#.#.###.#.#.###.#",
+            "#.#.#.#.#...#.#.#",
+            "#.#.#.#.#####.#.#",
+            "#.#.#.....#.....#",
+            "#.#.#.#####.#####",
+            "#.#.#.#...#.#...#",
+            "#.#.###.#.#.#.#.#",
+            "#.#.....#.....#G#",
+            "#################",
+        ],
+    },
+    Level {
+        name: "Nine Lives Finale",
+        hint: "A long zig-zag: small corrections, and do not give up on the far right column.",
+        rows: &[
+            "#################",
+            "#C#...........#.#",
+            "#.#########.#.#.#",
+            "#.....#.....#...#",
+            "#####.#.#######.#",
+            "#.#...#.#.....#.#",
+            "#.#.###.#.###.#.#",
+            "#...#...#...#.#.#",
+            "#.###.#.#####.#.#",
+            "#.#...#.#...#...#",
+            "#.###.#.#.#.#.###",
+            "#...#.#...#.#.#.#",
+            "###.#####.#.#.#.#",
+            "#.#.#...#.#.#.#.#",
+            "#.#.#.#.###.#.#.#",
+            "#.....#.....#..G#",
+            "#################",
+        ],
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,10 +222,8 @@ pub(crate) enum Moved {
     Bumped,
     /// Reached the goal; the next level has started.
     NextLevel,
-    /// Reached the goal of the last level.
-    Won,
-    /// The game was already won; nothing moves until `reset`.
-    AlreadyWon,
+    /// Reached the goal of the last level: a run is complete and level 1 starts again.
+    RunComplete,
 }
 
 /// The game state.
@@ -77,7 +232,8 @@ pub(crate) struct Maze {
     level: usize,
     cat: (usize, usize),
     moves: u32,
-    won: bool,
+    total_moves: u32,
+    runs: u32,
 }
 
 impl Default for Maze {
@@ -88,16 +244,20 @@ impl Default for Maze {
 
 impl Maze {
     pub(crate) fn new() -> Maze {
-        Maze::at_level(0)
+        Maze {
+            level: 0,
+            cat: find(LEVELS[0].rows, 'C'),
+            moves: 0,
+            total_moves: 0,
+            runs: 0,
+        }
     }
 
-    fn at_level(level: usize) -> Maze {
-        Maze {
-            level,
-            cat: find(LEVELS[level], 'C'),
-            moves: 0,
-            won: false,
-        }
+    /// Put the cat at the start of `level` with a fresh move count for it.
+    fn enter(&mut self, level: usize) {
+        self.level = level;
+        self.cat = find(LEVELS[level].rows, 'C');
+        self.moves = 0;
     }
 
     pub(crate) fn level(&self) -> usize {
@@ -110,10 +270,7 @@ impl Maze {
     }
 
     pub(crate) fn step(&mut self, dir: Dir) -> Moved {
-        if self.won {
-            return Moved::AlreadyWon;
-        }
-        let grid = LEVELS[self.level];
+        let grid = LEVELS[self.level].rows;
         let (dr, dc) = dir.delta();
         let (r, c) = (
             self.cat.0.wrapping_add_signed(dr),
@@ -124,34 +281,42 @@ impl Maze {
             Some(ch) => {
                 self.cat = (r, c);
                 self.moves += 1;
+                self.total_moves += 1;
                 if ch != 'G' {
                     Moved::Stepped
                 } else if self.level + 1 < LEVELS.len() {
-                    *self = Maze::at_level(self.level + 1);
+                    self.enter(self.level + 1);
                     Moved::NextLevel
                 } else {
-                    self.won = true;
-                    Moved::Won
+                    self.runs += 1;
+                    self.enter(0);
+                    Moved::RunComplete
                 }
             }
         }
     }
 
-    /// Restart the current level, or the whole game once it is won.
+    /// Start the current level again (the moves made in it still count in the total).
     pub(crate) fn reset(&mut self) {
-        *self = Maze::at_level(if self.won { 0 } else { self.level });
+        self.enter(self.level);
     }
 
-    /// The map with the cat where it is now, plus a header and a legend.
+    /// The whole adventure again from level 1, with fresh move counters (runs stay counted).
+    pub(crate) fn restart(&mut self) {
+        self.enter(0);
+        self.total_moves = 0;
+    }
+
+    /// The map with the cat where it is now, plus a header, the counters, a legend and a hint.
     pub(crate) fn render(&self) -> String {
-        let grid = LEVELS[self.level];
+        let level = &LEVELS[self.level];
         let mut out = format!(
-            "Level {}/{} — moves: {}\n",
+            "Level {}/{}: {}\n",
             self.level + 1,
             LEVELS.len(),
-            self.moves
+            level.name
         );
-        for (r, row) in grid.iter().enumerate() {
+        for (r, row) in level.rows.iter().enumerate() {
             for (c, ch) in row.chars().enumerate() {
                 out.push(match ch {
                     _ if (r, c) == self.cat => 'C',
@@ -161,10 +326,12 @@ impl Maze {
             }
             out.push('\n');
         }
-        out.push_str("Legend: C cat, G goal, # wall, . floor. Move with up, down, left, right.");
-        if self.won {
-            out.push_str("\nAll levels done! Call reset to play again.");
-        }
+        out.push_str(&format!(
+            "Moves this level: {} | total moves: {} | runs completed: {}\n",
+            self.moves, self.total_moves, self.runs
+        ));
+        out.push_str("Legend: C cat, G goal, # wall, . floor. Move with up, down, left, right.\n");
+        out.push_str(&format!("Hint: {}", level.hint));
         out
     }
 }
@@ -207,7 +374,8 @@ impl ToolServer for CatMaze {
         vec![
             tool(
                 "view",
-                "Show the current level: walls (#), the cat (C), the goal (G), floor (.).",
+                "Show the current level: walls (#), the cat (C), the goal (G), floor (.), the move \
+                 counters and a hint.",
                 json!({}),
                 &[],
             ),
@@ -216,8 +384,14 @@ impl ToolServer for CatMaze {
             mv("left"),
             mv("right"),
             tool(
+                "restart",
+                "Start the whole adventure again from level 1 with fresh move counters.",
+                json!({}),
+                &[],
+            ),
+            tool(
                 "reset",
-                "Restart the current level (or the whole game once it is won).",
+                "Start the current level again from its beginning.",
                 json!({}),
                 &[],
             ),
@@ -230,7 +404,15 @@ impl ToolServer for CatMaze {
             "reset" => {
                 self.maze.reset();
                 return Ok(ToolResult::ok(format!(
-                    "Level restarted.\n{}",
+                    "Level {} restarted.\n{}",
+                    self.maze.level() + 1,
+                    self.maze.render()
+                )));
+            }
+            "restart" => {
+                self.maze.restart();
+                return Ok(ToolResult::ok(format!(
+                    "The adventure starts again at level 1.\n{}",
                     self.maze.render()
                 )));
             }
@@ -249,11 +431,12 @@ impl ToolServer for CatMaze {
                 done + 1,
                 done + 2
             ),
-            Moved::Won => format!(
-                "The cat reached the goal! Level {} complete: you finished all levels!",
-                done + 1
+            Moved::RunComplete => format!(
+                "The cat reached the goal! Level {} complete: all {} levels done, so a new run \
+                 starts at level 1.",
+                done + 1,
+                LEVELS.len()
             ),
-            Moved::AlreadyWon => "All levels are done; call reset to play again.".to_string(),
         };
         Ok(ToolResult::ok(format!("{said}\n{}", self.maze.render())))
     }
@@ -263,8 +446,19 @@ impl ToolServer for CatMaze {
 mod tests {
     use super::*;
 
-    /// A shortest path per level (checked against the maps by playing it).
-    const SOLUTIONS: &[&str] = &["rrrr", "ddrruurrdd", "rrddllddrrrruuuurrdddd"];
+    /// A shortest path per level (found by a breadth-first search over the maps).
+    const SOLUTIONS: &[&str] = &[
+        "rrddrr",
+        "ddddrrrrrr",
+        "ddrrrrddrrddrr",
+        "ddddddddrrrrrruuuuuulluurrrrdddddddd",
+        "rrddrrddddllddrrrrrrrr",
+        "ddddrruuuurrddddrruuuurrddddddrrddllddrr",
+        "ddrrddddllddrrddrruuuurrrrddllddrrrruurrdd",
+        "ddrrrrrrddrrddrruuuulluurrrrddddddddddlllluullddddrrrrrr",
+        "rrrrrrrrrrddllddddrruurruurrddddddllllddddrruurrdd",
+        "ddrrrrddllddllddddrrddddrruurrddrrrruuuuuullddlluuuuuuuurrrruurrddrrddddddllddddddrr",
+    ];
 
     fn dir(ch: char) -> Dir {
         match ch {
@@ -276,13 +470,34 @@ mod tests {
     }
 
     #[test]
-    fn levels_are_well_formed() {
+    fn levels_are_upstreams_ten_and_well_formed() {
+        assert_eq!(LEVELS.len(), 10);
+        assert_eq!(LEVELS[0].name, "Kitten Steps");
+        assert_eq!(LEVELS[9].name, "Nine Lives Finale");
         for level in LEVELS {
-            let width = level[0].len();
-            assert!(level.iter().all(|r| r.len() == width));
-            let count = |ch| level.iter().map(|r| r.matches(ch).count()).sum::<usize>();
-            assert_eq!(count('C'), 1);
-            assert_eq!(count('G'), 1);
+            let width = level.rows[0].len();
+            assert!(
+                level.rows.iter().all(|r| r.len() == width),
+                "{}",
+                level.name
+            );
+            let count = |ch| {
+                level
+                    .rows
+                    .iter()
+                    .map(|r| r.matches(ch).count())
+                    .sum::<usize>()
+            };
+            assert_eq!(count('C'), 1, "{}", level.name);
+            assert_eq!(count('G'), 1, "{}", level.name);
+            // Closed: the border is wall all round.
+            let last = level.rows.len() - 1;
+            assert!(level.rows[0].chars().all(|c| c == '#'), "{}", level.name);
+            assert!(level.rows[last].chars().all(|c| c == '#'), "{}", level.name);
+            assert!(level
+                .rows
+                .iter()
+                .all(|r| r.starts_with('#') && r.ends_with('#')));
         }
         assert_eq!(SOLUTIONS.len(), LEVELS.len());
     }
@@ -296,11 +511,11 @@ mod tests {
         assert_eq!(m.cat(), start);
         assert_eq!(m.step(Dir::Right), Moved::Stepped);
         assert_eq!(m.cat(), (start.0, start.1 + 1));
-        assert!(m.render().contains("#.C..G#"), "{}", m.render());
+        assert!(m.render().contains("#.C.#.#"), "{}", m.render());
     }
 
     #[test]
-    fn playing_the_solutions_wins_the_game() {
+    fn playing_the_solutions_completes_a_run_and_starts_over() {
         let mut m = Maze::new();
         for (level, path) in SOLUTIONS.iter().enumerate() {
             assert_eq!(m.level(), level);
@@ -308,38 +523,70 @@ mod tests {
             let (last, before) = moves.split_last().unwrap();
             assert!(before.iter().all(|x| *x == Moved::Stepped), "{moves:?}");
             let expect = if level + 1 == LEVELS.len() {
-                Moved::Won
+                Moved::RunComplete
             } else {
                 Moved::NextLevel
             };
             assert_eq!(*last, expect, "level {level}");
         }
-        assert_eq!(m.step(Dir::Left), Moved::AlreadyWon);
-        assert!(m.render().contains("All levels done"));
-        m.reset();
         assert_eq!((m.level(), m.cat()), (0, (1, 1)));
+        let total: usize = SOLUTIONS.iter().map(|s| s.len()).sum();
+        assert!(
+            m.render()
+                .contains(&format!("total moves: {total} | runs completed: 1")),
+            "{}",
+            m.render()
+        );
+        m.restart();
+        assert!(m.render().contains("total moves: 0 | runs completed: 1"));
     }
 
     #[test]
-    fn tools_report_moves_and_levels() {
+    fn tools_report_moves_and_levels_and_restart_differs_from_reset() {
         let mut s = CatMaze::default();
         let names: Vec<String> = s
             .tools()
             .iter()
             .filter_map(|t| t["name"].as_str().map(String::from))
             .collect();
-        assert_eq!(names, ["view", "up", "down", "left", "right", "reset"]);
+        assert_eq!(
+            names,
+            ["view", "up", "down", "left", "right", "restart", "reset"]
+        );
+        let r = s.call("view", &json!({})).unwrap();
+        assert!(
+            r.text.starts_with("Level 1/10: Kitten Steps\n"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("Hint: "), "{}", r.text);
         let r = s.call("up", &json!({})).unwrap();
         assert!(!r.is_error && r.text.contains("bumped"), "{}", r.text);
-        for _ in 0..3 {
-            s.call("right", &json!({})).unwrap();
+        let mut last = String::new();
+        for c in SOLUTIONS[0].chars() {
+            last = s.call(dir(c).name(), &json!({})).unwrap().text;
         }
-        let r = s.call("right", &json!({})).unwrap();
-        assert!(r.text.contains("now on level 2"), "{}", r.text);
-        assert!(r.text.contains("Level 2/3"), "{}", r.text);
+        assert!(last.contains("now on level 2"), "{last}");
+        assert!(last.contains("Level 2/10: Alley Twist"), "{last}");
         s.call("down", &json!({})).unwrap();
+        // reset: the same level from its start; the total keeps the moves made.
         let r = s.call("reset", &json!({})).unwrap();
-        assert!(r.text.contains("Level 2/3 — moves: 0"), "{}", r.text);
+        assert!(r.text.contains("Level 2/10"), "{}", r.text);
+        assert!(
+            r.text.contains("Moves this level: 0 | total moves: 7"),
+            "{}",
+            r.text
+        );
+        // restart: level 1 with fresh counters.
+        s.call("down", &json!({})).unwrap();
+        let r = s.call("restart", &json!({})).unwrap();
+        assert!(r.text.contains("Level 1/10: Kitten Steps"), "{}", r.text);
+        assert!(
+            r.text.contains("Moves this level: 0 | total moves: 0"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("#C..#.#"), "{}", r.text);
         assert!(s.call("jump", &json!({})).is_err());
     }
 }

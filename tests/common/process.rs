@@ -105,6 +105,18 @@ impl LineChild {
         stop_timed(&mut self.child)
     }
 
+    /// Wait up to `limit` for the child to exit by itself; its exit code (None: still running).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGTERM; asserts the child exits with code 0 in less than `limit`.
     #[track_caller]
     pub fn assert_clean_stop(&mut self, limit: Duration) {
