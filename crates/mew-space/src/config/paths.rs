@@ -26,7 +26,8 @@ pub fn normalize(path: &Path) -> PathBuf {
         match c {
             Component::CurDir => {}
             Component::ParentDir => {
-                if !out.pop() && !out.has_root() {
+                let up = out.components().next_back() == Some(Component::ParentDir);
+                if up || (!out.pop() && !out.has_root()) {
                     out.push("..");
                 }
             }
