@@ -748,7 +748,13 @@ fn volumes_short_and_long_syntax_binds_read_only_by_default() {
     );
     assert!(v[1].read_only, "a bind is read-only by default");
     assert!(!v[0].read_only, "a named volume is writable by default");
-    assert_eq!(v[4].source, VolumeSource::Bind { path: PathBuf::from("/spaces/demo/sdk"), relative: Some("./sdk".into()) });
+    assert_eq!(
+        v[4].source,
+        VolumeSource::Bind {
+            path: PathBuf::from("/spaces/demo/sdk"),
+            relative: Some("./sdk".into())
+        }
+    );
     assert_eq!(s.defaults.volumes.len(), 2);
 }
 
@@ -762,11 +768,31 @@ fn bad_volumes_point_at_the_entry() {
         ("      - ./x:/\n", "7:9", "cannot be mounted at `/`"),
         ("      - ~/x:/x\n", "7:9", "`~`"),
         ("      - a/b:/x\n", "7:9", "invalid volume name `a/b`"),
-        ("      - ./x:/x\n      - ./y:/x/\n", "8:9", "mounts /x twice"),
-        ("      - {type: tmpfs, source: a, target: /t}\n", "7:16", "volume type `tmpfs`"),
-        ("      - {type: bind, target: /t}\n", "7:9", "has no `source`"),
-        ("      - {type: bind, source: a, target: /t, mode: ro}\n", "7:45", "unknown key `mode`"),
-        ("      - {type: bind, source: a, target: /t, read_only: yes}\n", "7:56", "must be true or false"),
+        (
+            "      - ./x:/x\n      - ./y:/x/\n",
+            "8:9",
+            "mounts /x twice",
+        ),
+        (
+            "      - {type: tmpfs, source: a, target: /t}\n",
+            "7:16",
+            "volume type `tmpfs`",
+        ),
+        (
+            "      - {type: bind, target: /t}\n",
+            "7:9",
+            "has no `source`",
+        ),
+        (
+            "      - {type: bind, source: a, target: /t, mode: ro}\n",
+            "7:45",
+            "unknown key `mode`",
+        ),
+        (
+            "      - {type: bind, source: a, target: /t, read_only: yes}\n",
+            "7:56",
+            "must be true or false",
+        ),
         ("      - 12\n", "7:9", "each item of `volumes`"),
     ];
     for (entry, at, what) in cases {
@@ -775,9 +801,17 @@ fn bad_volumes_point_at_the_entry() {
         assert!(e.contains(what), "{entry}: {e}");
     }
     let e = error("space: {id: demo}\nparticipants: {}\ngateway:\n  volumes: [\"./x:/x\"]\n");
-    assert!(e.starts_with(&format!("{FILE}:4:3: unknown key `volumes` in `gateway`")), "{e}");
+    assert!(
+        e.starts_with(&format!("{FILE}:4:3: unknown key `volumes` in `gateway`")),
+        "{e}"
+    );
     let e = error("space: {id: demo}\nparticipants:\n  a:\n    volumes: ./x:/x\n");
-    assert!(e.starts_with(&format!("{FILE}:4:14: `volumes` of participant `a` must be a list")), "{e}");
+    assert!(
+        e.starts_with(&format!(
+            "{FILE}:4:14: `volumes` of participant `a` must be a list"
+        )),
+        "{e}"
+    );
 }
 
 #[test]
@@ -789,8 +823,14 @@ fn paths_outside_the_space_directory_need_a_volume() {
     let host = |p: &Path| p.starts_with("/spaces") || p.starts_with("/home/u/sdk");
     let check = |args: &str, volumes: &str| check_host_paths(&load_ok(&text(args, volumes)), &host);
     // Inside the space directory, not paths, system directories, absolute paths the host lacks.
-    check("[./a.js, lib/b.js, --x=../y, \"ws://h/../x\", /usr/lib/node, /nope/x.js]", "[]").expect("fine");
-    let e = check("[--flag, ../agents/a.js]", "[]").unwrap_err().to_string();
+    check(
+        "[./a.js, lib/b.js, --x=../y, \"ws://h/../x\", /usr/lib/node, /nope/x.js]",
+        "[]",
+    )
+    .expect("fine");
+    let e = check("[--flag, ../agents/a.js]", "[]")
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         format!("{FILE}:5:20: participant `a`: `../agents/a.js` is /spaces/agents/a.js, outside the space directory, and no volume mounts it in the container; add `volumes: [\"../agents:/spaces/agents\"]` to the participant (in `args`)")
@@ -800,7 +840,10 @@ fn paths_outside_the_space_directory_need_a_volume() {
     check("[../agents/a.js]", "[\"../agents:/agents\"]").unwrap_err();
     check("[/agents/a.js]", "[\"../agents:/agents\"]").expect("the container's path");
     let e = check("[/home/u/sdk]", "[]").unwrap_err().to_string();
-    assert!(e.contains("add `volumes: [\"/home/u/sdk:/home/u/sdk\"]`"), "{e}");
+    assert!(
+        e.contains("add `volumes: [\"/home/u/sdk:/home/u/sdk\"]`"),
+        "{e}"
+    );
     // A bind source that does not exist.
     let e = check("[]", "[\"/missing:/m\"]").unwrap_err().to_string();
     assert_eq!(

@@ -214,7 +214,10 @@ fn golden_plans() {
             case.display()
         );
         // Where the settings matter: a fresh space, and shared mode's `container:` networks.
-        if case.ends_with("fresh") || case.ends_with("shared-network") || case.ends_with("volumes-fresh") {
+        if case.ends_with("fresh")
+            || case.ends_with("shared-network")
+            || case.ends_with("volumes-fresh")
+        {
             check(&case.join("plan-detailed.txt"), &detailed, &mut failures);
         }
         if let Some(observed) = &observed {

@@ -483,17 +483,16 @@ impl Reader<'_> {
         };
         let mut out: Vec<VolumeEntry> = Vec::with_capacity(items.len());
         for item in items {
-            let entry = match &item.value {
-                Value::Str(s) => self.volume_short(item, s, owner)?,
-                Value::Map(m) => self.volume_long(item, m, owner)?,
-                _ => {
-                    return Err(self.expected(
+            let entry =
+                match &item.value {
+                    Value::Str(s) => self.volume_short(item, s, owner)?,
+                    Value::Map(m) => self.volume_long(item, m, owner)?,
+                    _ => return Err(self.expected(
                         item,
                         &format!("each item of `volumes` of {owner}"),
                         "`SOURCE:TARGET[:ro|rw]` or a mapping with `type`, `source` and `target`",
-                    ))
-                }
-            };
+                    )),
+                };
             if out.iter().any(|v| v.target == entry.target) {
                 return Err(self.err(
                     item.pos,
@@ -523,17 +522,18 @@ impl Reader<'_> {
                 ))
             }
         };
-        let read_only = match mode {
-            None => None,
-            Some("ro") => Some(true),
-            Some("rw") => Some(false),
-            Some(other) => {
-                return Err(self.err(
+        let read_only =
+            match mode {
+                None => None,
+                Some("ro") => Some(true),
+                Some("rw") => Some(false),
+                Some(other) => return Err(self.err(
                     item.pos,
-                    format!("unknown mode `{other}` in volume `{s}` of {owner} (expected `ro` or `rw`)"),
-                ))
-            }
-        };
+                    format!(
+                        "unknown mode `{other}` in volume `{s}` of {owner} (expected `ro` or `rw`)"
+                    ),
+                )),
+            };
         let kind = if source.starts_with(['.', '/', '~']) {
             "bind"
         } else {
@@ -586,13 +586,19 @@ impl Reader<'_> {
         if source.is_empty() {
             return Err(self.err(pos, format!("a volume of {owner} has an empty source")));
         }
-        if !target.starts_with('/') || Path::new(target).components().any(|c| c == std::path::Component::ParentDir) {
+        if !target.starts_with('/')
+            || Path::new(target)
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+        {
             return Err(self.err(
                 pos,
                 format!("the target `{target}` of a volume of {owner} must be an absolute path in the container without `..`"),
             ));
         }
-        let target = super::paths::normalize(Path::new(target)).display().to_string();
+        let target = super::paths::normalize(Path::new(target))
+            .display()
+            .to_string();
         if target == "/" {
             return Err(self.err(pos, format!("a volume of {owner} cannot be mounted at `/`")));
         }

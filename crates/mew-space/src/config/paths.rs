@@ -74,7 +74,11 @@ pub fn check_host_paths(space: &Space, exists: &dyn Fn(&Path) -> bool) -> Result
         for (word, pos, key) in words(p) {
             if let Some(message) = unmounted(space, p, word, exists) {
                 let pos = pos.unwrap_or(p.pos);
-                return Err(at(space, pos, format!("participant `{}`: {message} (in `{key}`)", p.id)));
+                return Err(at(
+                    space,
+                    pos,
+                    format!("participant `{}`: {message} (in `{key}`)", p.id),
+                ));
             }
         }
     }
@@ -127,9 +131,7 @@ fn unmounted(
         normalize(&space.dir.join(written))
     };
     // The space directory is mounted at its own path; volumes at their targets.
-    if path.starts_with(&space.dir)
-        || p.volumes.iter().any(|v| path.starts_with(&v.target))
-    {
+    if path.starts_with(&space.dir) || p.volumes.iter().any(|v| path.starts_with(&v.target)) {
         return None;
     }
     // Mount the directory holding it (or it, when it is one) at the same path.
@@ -183,17 +185,39 @@ mod tests {
 
     #[test]
     fn normalizing_and_relative_paths() {
-        assert_eq!(normalize(Path::new("/a/b/../c/./d")), PathBuf::from("/a/c/d"));
+        assert_eq!(
+            normalize(Path::new("/a/b/../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
         assert_eq!(normalize(Path::new("/../x")), PathBuf::from("/x"));
-        assert_eq!(normalize(Path::new("../a/../../b")), PathBuf::from("../../b"));
-        assert_eq!(relative_to(Path::new("/s/agents"), Path::new("/s/space")), "../agents");
-        assert_eq!(relative_to(Path::new("/s/space/x"), Path::new("/s/space")), "./x");
-        assert_eq!(relative_to(Path::new("/o"), Path::new("/s/space")), "../../o");
+        assert_eq!(
+            normalize(Path::new("../a/../../b")),
+            PathBuf::from("../../b")
+        );
+        assert_eq!(
+            relative_to(Path::new("/s/agents"), Path::new("/s/space")),
+            "../agents"
+        );
+        assert_eq!(
+            relative_to(Path::new("/s/space/x"), Path::new("/s/space")),
+            "./x"
+        );
+        assert_eq!(
+            relative_to(Path::new("/o"), Path::new("/s/space")),
+            "../../o"
+        );
     }
 
     #[test]
     fn which_words_are_paths() {
-        for w in ["./a.js", "../agents/a.js", "/home/u/sdk", "lib/x.js", ".env", "a/b"] {
+        for w in [
+            "./a.js",
+            "../agents/a.js",
+            "/home/u/sdk",
+            "lib/x.js",
+            ".env",
+            "a/b",
+        ] {
             assert!(is_path_word(w), "{w}");
         }
         for w in [

@@ -14,9 +14,9 @@
 use super::compose::{desired_for_export, ComposeOptions, ExportError, CONTAINER_DIR};
 use crate::config::Space;
 use crate::plan::model::{ContainerSpec, MountKind, RestartPolicy, Role};
-use std::path::Path;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Labels whose values Kubernetes accepts as label values (≤ 63 characters, no `/`).
 const LABEL_KEYS: &[&str] = &[
