@@ -294,3 +294,53 @@ fn export_of_a_dynamic_build_names_its_own_image_and_loader() {
     assert_eq!(st["services"]["gateway"]["image"], format!("mew:{version}"));
     assert_eq!(st["services"]["gateway"]["entrypoint"][0], "/opt/mew/mew");
 }
+
+#[test]
+fn volumes_are_exported_and_the_real_compose_accepts_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("space");
+    std::fs::create_dir_all(dir.join(".mew/tokens")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("agents")).unwrap();
+    std::fs::write(dir.join(".mew/tokens/calc.token"), "t").unwrap();
+    std::fs::write(
+        dir.join("space.yaml"),
+        "space:\n  id: vol-exp\nparticipants:\n  calc:\n    command: mew\n    args: [agent, echo]\n    auto_start: true\n    volumes:\n      - ../agents:/agents\n      - data:/data\n      - {type: bind, source: ./cache, target: /cache, read_only: false}\n",
+    )
+    .unwrap();
+    let text = stdout_ok(&export(
+        &dir,
+        &["--format", "compose", "--static-image"],
+        &[],
+    ));
+    let doc: Value = serde_norway::from_str(&text).expect("valid YAML");
+    let mounts = doc["services"]["calc"]["volumes"].as_sequence().unwrap();
+    let find = |target: &str| {
+        mounts
+            .iter()
+            .find(|m| m["target"] == target)
+            .unwrap_or_else(|| panic!("no mount at {target}: {mounts:?}"))
+    };
+    assert_eq!(find("/agents")["source"], "../agents");
+    assert_eq!(find("/agents")["read_only"], true);
+    assert_eq!(find("/cache")["source"], "./cache");
+    assert!(find("/cache").get("read_only").is_none(), "writable");
+    assert_eq!(find("/data")["type"], "volume");
+    assert_eq!(find("/data")["source"], "data");
+    assert_eq!(doc["volumes"]["data"]["name"], "vol-exp_data");
+    assert_eq!(doc["volumes"]["data"]["labels"]["io.mew.space"], "vol-exp");
+    let file = dir.join("compose.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let out = Command::new("docker")
+        .args(["compose", "-f"])
+        .arg(&file)
+        .args(["config", "--quiet"])
+        .env("MEW_UID", "1000")
+        .env("MEW_GID", "1000")
+        .output()
+        .expect("run docker compose");
+    assert!(
+        out.status.success(),
+        "docker compose config refused the export: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -101,6 +101,7 @@ async fn runtime_image_and_volume_run_mew_in_any_image() {
         source: vol.clone(),
         target: "/opt/mew".into(),
         read_only: true,
+        relative: None,
     });
     container::create_and_start(docker, &in_busybox)
         .await

@@ -128,6 +128,8 @@ pub(crate) async fn up(
         opts.space_config.as_deref(),
         opts.space_id.as_deref(),
     )?;
+    // Paths a container would not see (files outside the space directory, missing bind sources).
+    mew_space::config::paths::check_host_paths(&space, &|p| p.exists())?;
     // Settings that load but do nothing (`auto_start` without `command`, …): one line each.
     for w in &space.warnings {
         report(Progress::Warning(w.clone()));

@@ -463,6 +463,7 @@ mod tests {
                 source: "mew-runtime".into(),
                 target: "/opt/mew".into(),
                 read_only: true,
+                relative: None,
             }],
             network: "mew-s".into(),
             aliases: vec!["echo".into()],
@@ -533,12 +534,14 @@ mod tests {
             source: "/home/u/space".into(),
             target: "/home/u/space".into(),
             read_only: false,
+            relative: None,
         });
         s.mounts.push(PlanMount {
             kind: MountKind::Bind,
             source: "/etc/mew".into(),
             target: "/etc/mew".into(),
             read_only: true,
+            relative: None,
         });
         // Nothing to adjust: the plain request, bind mounts as mounts.
         assert_eq!(

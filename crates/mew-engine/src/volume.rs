@@ -161,6 +161,27 @@ async fn fill_by_running(docker: &Docker, filler: &str, name: &str) -> Result<()
     Ok(())
 }
 
+/// Create a named volume of the space with its labels. One that exists already is left as it is
+/// (Docker answers a create of an existing name with it; Podman refuses with 409).
+pub async fn create_volume(
+    docker: &Docker,
+    spec: &mew_space::plan::VolumeSpec,
+) -> Result<(), EngineError> {
+    let request = bollard::models::VolumeCreateRequest {
+        name: Some(spec.name.clone()),
+        labels: Some(spec.labels.clone().into_iter().collect()),
+        ..Default::default()
+    };
+    match docker.create_volume(request).await {
+        Ok(_) => Ok(()),
+        Err(e) if super::status_code(&e) == Some(409) => Ok(()),
+        Err(e) => Err(EngineError::api(
+            format!("cannot create volume {}", spec.name),
+            e,
+        )),
+    }
+}
+
 /// Remove a volume; a missing one is not an error.
 pub async fn remove_volume(docker: &Docker, name: &str) -> Result<(), EngineError> {
     match docker

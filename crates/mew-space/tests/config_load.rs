@@ -726,3 +726,146 @@ fn default_to_is_read_with_the_defaults_as_fallback() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------- volumes
+
+fn with_volumes(volumes: &str) -> String {
+    format!("space: {{id: demo}}\nparticipants:\n  a:\n    command: node\n    auto_start: true\n    volumes:\n{volumes}")
+}
+
+#[test]
+fn volumes_short_and_long_syntax_binds_read_only_by_default() {
+    use config::VolumeSource;
+    let s = load_ok(&format!(
+        "defaults:\n  volumes: [\"../sdk:/sdk\", \"cache:/cache\"]\n{}",
+        with_volumes(
+            "      - ../agents:/agents\n      - /abs/x:/x:rw\n      - data:/data/:ro\n      - ./sdk:/sdk\n      - {type: bind, source: lib, target: /lib2, read_only: false}\n      - {type: volume, source: v1, target: /v1}\n"
+        )
+    ));
+    let v = &s.participants[0].volumes;
+    let short: Vec<String> = v.iter().map(|e| e.short()).collect();
+    // Defaults first, where the participant mounts nothing at the same target (`/sdk` is its own).
+    assert_eq!(
+        short,
+        [
+            "cache:/cache",
+            "../agents:/agents",
+            "/abs/x:/x:rw",
+            "data:/data:ro",
+            "./sdk:/sdk",
+            "lib:/lib2:rw",
+            "v1:/v1"
+        ]
+    );
+    assert_eq!(
+        v[1].source,
+        VolumeSource::Bind {
+            path: PathBuf::from("/spaces/agents"),
+            relative: Some("../agents".into())
+        }
+    );
+    assert!(v[1].read_only, "a bind is read-only by default");
+    assert!(!v[0].read_only, "a named volume is writable by default");
+    assert_eq!(
+        v[4].source,
+        VolumeSource::Bind {
+            path: PathBuf::from("/spaces/demo/sdk"),
+            relative: Some("./sdk".into())
+        }
+    );
+    assert_eq!(s.defaults.volumes.len(), 2);
+}
+
+#[test]
+fn bad_volumes_point_at_the_entry() {
+    let cases = [
+        ("      - /data\n", "7:9", "has no source"),
+        ("      - a:b:c:d\n", "7:9", "too many `:`"),
+        ("      - ./x:/x:z\n", "7:9", "unknown mode `z`"),
+        ("      - ./x:rel\n", "7:9", "must be an absolute path"),
+        ("      - ./x:/\n", "7:9", "cannot be mounted at `/`"),
+        ("      - ~/x:/x\n", "7:9", "`~`"),
+        ("      - a/b:/x\n", "7:9", "invalid volume name `a/b`"),
+        (
+            "      - ./x:/x\n      - ./y:/x/\n",
+            "8:9",
+            "mounts /x twice",
+        ),
+        (
+            "      - {type: tmpfs, source: a, target: /t}\n",
+            "7:16",
+            "volume type `tmpfs`",
+        ),
+        (
+            "      - {type: bind, target: /t}\n",
+            "7:9",
+            "has no `source`",
+        ),
+        (
+            "      - {type: bind, source: a, target: /t, mode: ro}\n",
+            "7:45",
+            "unknown key `mode`",
+        ),
+        (
+            "      - {type: bind, source: a, target: /t, read_only: yes}\n",
+            "7:56",
+            "must be true or false",
+        ),
+        ("      - 12\n", "7:9", "each item of `volumes`"),
+    ];
+    for (entry, at, what) in cases {
+        let e = error(&with_volumes(entry));
+        assert!(e.starts_with(&format!("{FILE}:{at}: ")), "{entry}: {e}");
+        assert!(e.contains(what), "{entry}: {e}");
+    }
+    let e = error("space: {id: demo}\nparticipants: {}\ngateway:\n  volumes: [\"./x:/x\"]\n");
+    assert!(
+        e.starts_with(&format!("{FILE}:4:3: unknown key `volumes` in `gateway`")),
+        "{e}"
+    );
+    let e = error("space: {id: demo}\nparticipants:\n  a:\n    volumes: ./x:/x\n");
+    assert!(
+        e.starts_with(&format!(
+            "{FILE}:4:14: `volumes` of participant `a` must be a list"
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn paths_outside_the_space_directory_need_a_volume() {
+    use config::paths::check_host_paths;
+    let text = |args: &str, volumes: &str| {
+        format!("space: {{id: demo}}\nparticipants:\n  a:\n    command: node\n    args: {args}\n    auto_start: true\n    volumes: {volumes}\n")
+    };
+    let host = |p: &Path| p.starts_with("/spaces") || p.starts_with("/home/u/sdk");
+    let check = |args: &str, volumes: &str| check_host_paths(&load_ok(&text(args, volumes)), &host);
+    // Inside the space directory, not paths, system directories, absolute paths the host lacks.
+    check(
+        "[./a.js, lib/b.js, --x=../y, \"ws://h/../x\", /usr/lib/node, /nope/x.js]",
+        "[]",
+    )
+    .expect("fine");
+    let e = check("[--flag, ../agents/a.js]", "[]")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!("{FILE}:5:20: participant `a`: `../agents/a.js` is /spaces/agents/a.js, outside the space directory, and no volume mounts it in the container; add `volumes: [\"../agents:/spaces/agents\"]` to the participant (in `args`)")
+    );
+    check("[../agents/a.js]", "[\"../agents:/spaces/agents\"]").expect("mounted at its own path");
+    // Mounted elsewhere, the agent would still look at /spaces/agents.
+    check("[../agents/a.js]", "[\"../agents:/agents\"]").unwrap_err();
+    check("[/agents/a.js]", "[\"../agents:/agents\"]").expect("the container's path");
+    let e = check("[/home/u/sdk]", "[]").unwrap_err().to_string();
+    assert!(
+        e.contains("add `volumes: [\"/home/u/sdk:/home/u/sdk\"]`"),
+        "{e}"
+    );
+    // A bind source that does not exist.
+    let e = check("[]", "[\"/missing:/m\"]").unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!("{FILE}:7:15: participant `a`: the bind source /missing of `/missing:/m` does not exist (mew does not create it)")
+    );
+}

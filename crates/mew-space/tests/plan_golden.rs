@@ -181,7 +181,7 @@ fn converged(desired: &DesiredSpace) -> ObservedSpace {
         runtime_image_present: true,
         runtime_volume_present: true,
         images_present: all_images(desired),
-        volumes: Vec::new(),
+        volumes: desired.volumes.iter().map(|v| v.name.clone()).collect(),
         gateways: Vec::new(),
     }
 }
@@ -214,7 +214,10 @@ fn golden_plans() {
             case.display()
         );
         // Where the settings matter: a fresh space, and shared mode's `container:` networks.
-        if case.ends_with("fresh") || case.ends_with("shared-network") {
+        if case.ends_with("fresh")
+            || case.ends_with("shared-network")
+            || case.ends_with("volumes-fresh")
+        {
             check(&case.join("plan-detailed.txt"), &detailed, &mut failures);
         }
         if let Some(observed) = &observed {

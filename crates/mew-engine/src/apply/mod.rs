@@ -222,6 +222,12 @@ async fn run_action(
                 o.network_created_id = Some(id);
             });
         }
+        Action::CreateVolume(spec) => {
+            volume::create_volume(docker, spec)
+                .await
+                .map_err(fail(format!("cannot create volume {}", spec.name)))?;
+            report(Progress::Done(format!("volume {} created", spec.name)));
+        }
         Action::RemoveNetwork {
             name,
             id,

@@ -53,7 +53,8 @@ pub fn space_dir_of(file: &Path) -> PathBuf {
 /// Validate space.yaml text. Pure: `file` (absolute) is only used for messages and paths.
 pub fn parse_space(file: &Path, text: &str, opts: &LoadOptions) -> Result<Space, ConfigError> {
     let root = parse::parse(file, text)?;
-    let r = Reader { file };
+    let dir = opts.space_dir.clone().unwrap_or_else(|| space_dir_of(file));
+    let r = Reader { file, dir: &dir };
     let top = match &root.value {
         Value::Map(m) => m.as_slice(),
         Value::Null => return Err(r.err(root.pos, "space.yaml is empty")),
@@ -88,7 +89,7 @@ pub fn parse_space(file: &Path, text: &str, opts: &LoadOptions) -> Result<Space,
 
     Ok(Space {
         file: file.to_path_buf(),
-        dir: opts.space_dir.clone().unwrap_or_else(|| space_dir_of(file)),
+        dir,
         id: section.id,
         file_id: section.file_id,
         name: section.name,
@@ -131,6 +132,8 @@ fn get<'a>(entries: &'a [Entry], key: &str) -> Option<&'a Node> {
 
 struct Reader<'a> {
     file: &'a Path,
+    /// The space directory, which relative bind sources start from.
+    dir: &'a Path,
 }
 
 impl Reader<'_> {
@@ -248,6 +251,10 @@ impl Reader<'_> {
             env: match get(m, "env") {
                 Some(e) => self.string_map(e, "`defaults.env`")?,
                 None => BTreeMap::new(),
+            },
+            volumes: match get(m, "volumes") {
+                Some(v) => self.volumes(v, "`defaults`")?,
+                None => Vec::new(),
             },
             lifecycle: self.lifecycle(m, "`defaults`")?,
         })
@@ -489,6 +496,163 @@ impl Reader<'_> {
         Ok(node.to_json())
     }
 
+    /// A `volumes:` list: each entry in compose's short syntax (`SRC:TARGET[:ro|rw]`,
+    /// `NAME:TARGET[:ro|rw]`) or long syntax (`type`, `source`, `target`, `read_only`).
+    fn volumes(&self, node: &Node, owner: &str) -> Result<Vec<VolumeEntry>, ConfigError> {
+        let Value::Seq(items) = &node.value else {
+            return Err(self.expected(node, &format!("`volumes` of {owner}"), "a list"));
+        };
+        let mut out: Vec<VolumeEntry> = Vec::with_capacity(items.len());
+        for item in items {
+            let entry =
+                match &item.value {
+                    Value::Str(s) => self.volume_short(item, s, owner)?,
+                    Value::Map(m) => self.volume_long(item, m, owner)?,
+                    _ => return Err(self.expected(
+                        item,
+                        &format!("each item of `volumes` of {owner}"),
+                        "`SOURCE:TARGET[:ro|rw]` or a mapping with `type`, `source` and `target`",
+                    )),
+                };
+            if out.iter().any(|v| v.target == entry.target) {
+                return Err(self.err(
+                    item.pos,
+                    format!("`volumes` of {owner} mounts {} twice", entry.target),
+                ));
+            }
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    fn volume_short(&self, item: &Node, s: &str, owner: &str) -> Result<VolumeEntry, ConfigError> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let (source, target, mode) = match parts.as_slice() {
+            [_] => {
+                return Err(self.err(
+                    item.pos,
+                    format!("volume `{s}` of {owner} has no source: write `SOURCE:TARGET` (a host path or a volume name; anonymous volumes are not supported)"),
+                ))
+            }
+            [source, target] => (*source, *target, None),
+            [source, target, mode] => (*source, *target, Some(*mode)),
+            _ => {
+                return Err(self.err(
+                    item.pos,
+                    format!("volume `{s}` of {owner} has too many `:` (expected `SOURCE:TARGET[:ro|rw]`)"),
+                ))
+            }
+        };
+        let read_only =
+            match mode {
+                None => None,
+                Some("ro") => Some(true),
+                Some("rw") => Some(false),
+                Some(other) => return Err(self.err(
+                    item.pos,
+                    format!(
+                        "unknown mode `{other}` in volume `{s}` of {owner} (expected `ro` or `rw`)"
+                    ),
+                )),
+            };
+        let kind = if source.starts_with(['.', '/', '~']) {
+            "bind"
+        } else {
+            "volume"
+        };
+        self.volume_entry(item.pos, kind, source, target, read_only, owner)
+    }
+
+    fn volume_long(
+        &self,
+        item: &Node,
+        m: &[Entry],
+        owner: &str,
+    ) -> Result<VolumeEntry, ConfigError> {
+        let context = format!("in a volume of {owner}");
+        self.check_keys(m, schema::VOLUME, &context)?;
+        let text = |key: &str| -> Result<Option<(String, Pos)>, ConfigError> {
+            get(m, key)
+                .map(|n| {
+                    self.string(n, &format!("`{key}` of a volume of {owner}"))
+                        .map(|s| (s, n.pos))
+                })
+                .transpose()
+        };
+        let missing = |key: &str| self.err(item.pos, format!("a volume of {owner} has no `{key}`"));
+        let (kind, kind_pos) = text("type")?.ok_or_else(|| missing("type"))?;
+        if kind != "bind" && kind != "volume" {
+            return Err(self.err(
+                kind_pos,
+                format!("volume type `{kind}` of {owner} is not supported (expected `bind` or `volume`)"),
+            ));
+        }
+        let (source, _) = text("source")?.ok_or_else(|| missing("source"))?;
+        let (target, _) = text("target")?.ok_or_else(|| missing("target"))?;
+        let read_only = get(m, "read_only")
+            .map(|n| self.bool(n, &format!("`read_only` of a volume of {owner}")))
+            .transpose()?;
+        self.volume_entry(item.pos, &kind, &source, &target, read_only, owner)
+    }
+
+    fn volume_entry(
+        &self,
+        pos: Pos,
+        kind: &str,
+        source: &str,
+        target: &str,
+        read_only: Option<bool>,
+        owner: &str,
+    ) -> Result<VolumeEntry, ConfigError> {
+        if source.is_empty() {
+            return Err(self.err(pos, format!("a volume of {owner} has an empty source")));
+        }
+        if !target.starts_with('/')
+            || Path::new(target)
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(self.err(
+                pos,
+                format!("the target `{target}` of a volume of {owner} must be an absolute path in the container without `..`"),
+            ));
+        }
+        let target = super::paths::normalize(Path::new(target))
+            .display()
+            .to_string();
+        if target == "/" {
+            return Err(self.err(pos, format!("a volume of {owner} cannot be mounted at `/`")));
+        }
+        let source = if kind == "bind" {
+            if source.starts_with('~') {
+                return Err(self.err(
+                    pos,
+                    format!("`~` in the bind source `{source}` of {owner} is not expanded; write the path absolute or relative to the space directory"),
+                ));
+            }
+            let written = Path::new(source);
+            VolumeSource::Bind {
+                path: super::paths::normalize(&self.dir.join(written)),
+                relative: (!written.is_absolute()).then(|| source.to_string()),
+            }
+        } else {
+            if !values::is_name_part(source) {
+                return Err(self.err(
+                    pos,
+                    format!("invalid volume name `{source}` of {owner}: use letters, digits, `_`, `.` and `-` (a host path starts with `/`, `./` or `../`)"),
+                ));
+            }
+            VolumeSource::Named(source.to_string())
+        };
+        let read_only = read_only.unwrap_or(matches!(source, VolumeSource::Bind { .. }));
+        Ok(VolumeEntry {
+            source,
+            target,
+            read_only,
+            pos,
+        })
+    }
+
     /// mew's container settings (image, resources, restart_policy, logging, stop_grace_period).
     fn lifecycle(&self, m: &[Entry], owner: &str) -> Result<Lifecycle, ConfigError> {
         let mut l = Lifecycle::default();
@@ -592,10 +756,27 @@ impl Reader<'_> {
                 return Err(self.err(n.pos, "`command` is empty"));
             }
         }
-        let args = get(m, "args")
+        let args_node = get(m, "args");
+        let args = args_node
             .map(|n| self.string_list(n, "`args`"))
             .transpose()?
             .unwrap_or_default();
+        let args_pos = match args_node.map(|n| &n.value) {
+            Some(Value::Seq(items)) => items.iter().map(|i| i.pos).collect(),
+            _ => Vec::new(),
+        };
+        let own_volumes = match get(m, "volumes") {
+            Some(v) => self.volumes(v, &owner)?,
+            None => Vec::new(),
+        };
+        // Compose's rule for merged files: entries are matched by target, the participant's win.
+        let mut volumes: Vec<VolumeEntry> = defaults
+            .volumes
+            .iter()
+            .filter(|d| own_volumes.iter().all(|v| v.target != d.target))
+            .cloned()
+            .collect();
+        volumes.extend(own_volumes);
         let mut env = defaults.env.clone();
         if let Some(n) = get(m, "env") {
             env.extend(self.string_map(n, "`env`")?);
@@ -702,6 +883,8 @@ impl Reader<'_> {
             command,
             command_pos: command_node.map(|n| n.pos),
             args,
+            args_pos,
+            volumes,
             env,
             auto_start,
             auto_connect,

@@ -3,7 +3,8 @@
 //! - `discover` finds the file, `load` reads and validates it (`parse_space` for text).
 //! - `lenient` reads the keys the gateway uses, ignoring what it does not know (upstream files).
 //! - `parse` builds a YAML tree with positions; `schema` lists the known keys; `values` parses
-//!   sizes, durations and restart policies; `substitute` expands `${…}` at `up`.
+//!   sizes, durations and restart policies; `substitute` expands `${…}` at `up`; `paths` checks
+//!   the host paths a container would miss (at `up`).
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -12,6 +13,7 @@ pub mod lenient;
 pub mod load;
 pub mod model;
 pub mod parse;
+pub mod paths;
 pub mod schema;
 pub mod substitute;
 pub mod values;

@@ -99,6 +99,10 @@ pub struct Participant {
     pub command_pos: Option<Pos>,
     /// Arguments as text (YAML numbers and booleans are stringified).
     pub args: Vec<String>,
+    /// Where each of `args` is in the file (same order).
+    pub args_pos: Vec<Pos>,
+    /// `volumes`, with `defaults.volumes` for targets the participant does not mount itself.
+    pub volumes: Vec<VolumeEntry>,
     /// `env` merged over `defaults.env`, values as text, not yet substituted.
     pub env: BTreeMap<String, String>,
     pub auto_start: bool,
@@ -165,7 +169,52 @@ pub struct Defaults {
     pub capabilities: Option<serde_json::Value>,
     pub default_to: BTreeMap<String, Vec<String>>,
     pub env: BTreeMap<String, String>,
+    pub volumes: Vec<VolumeEntry>,
     pub lifecycle: Lifecycle,
+}
+
+/// One entry of a `volumes:` list (compose's short `SRC:TARGET[:ro|rw]` or long syntax).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeEntry {
+    pub source: VolumeSource,
+    /// Absolute path in the container (`.` and trailing `/` removed).
+    pub target: String,
+    /// Binds are read-only unless they say `rw` / `read_only: false`; named volumes writable.
+    pub read_only: bool,
+    /// Where the entry is in the file.
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VolumeSource {
+    /// A host directory or file. `path` is absolute: a relative source is joined to the space
+    /// directory and `.`/`..` are taken out (lexically; symlinks are the engine's business).
+    Bind {
+        path: PathBuf,
+        /// The source as space.yaml wrote it, when relative (exports keep it relative).
+        relative: Option<String>,
+    },
+    /// A volume of the space, named `<spaceid>_<name>` in the engine.
+    Named(String),
+}
+
+impl VolumeEntry {
+    /// The entry in compose's short syntax, as a fix suggestion or in messages.
+    pub fn short(&self) -> String {
+        let source = match &self.source {
+            VolumeSource::Bind {
+                relative: Some(r), ..
+            } => r.clone(),
+            VolumeSource::Bind { path, .. } => path.display().to_string(),
+            VolumeSource::Named(n) => n.clone(),
+        };
+        let mode = match (&self.source, self.read_only) {
+            (VolumeSource::Bind { .. }, false) => ":rw",
+            (VolumeSource::Named(_), true) => ":ro",
+            _ => "",
+        };
+        format!("{source}:{}{mode}", self.target)
+    }
 }
 
 /// `gateway:` keys mew uses for the gateway container (`port`/`space` are upstream docs only).

@@ -32,6 +32,7 @@ pub const LIFECYCLE: &[&str] = &[
     "logging",
     "stop_grace_period",
     "env",
+    "volumes",
 ];
 
 pub const PARTICIPANT: &[&str] = &[
@@ -58,6 +59,7 @@ pub const PARTICIPANT: &[&str] = &[
     "resources",
     "logging",
     "stop_grace_period",
+    "volumes",
 ];
 
 pub const DEFAULTS: &[&str] = &[
@@ -70,6 +72,7 @@ pub const DEFAULTS: &[&str] = &[
     "logging",
     "stop_grace_period",
     "env",
+    "volumes",
 ];
 
 pub const ROUTING: &[&str] = &["default_to"];
@@ -92,6 +95,9 @@ pub const MCP_SERVER: &[&str] = &["command", "args", "env", "cwd"];
 pub const BRIDGE_CONFIG: &[&str] = &["init_timeout", "reconnect", "max_reconnects"];
 
 pub const RESOURCES: &[&str] = &["memory", "cpus", "pids"];
+
+/// Compose's long syntax of a `volumes:` entry, as far as mew supports it.
+pub const VOLUME: &[&str] = &["type", "source", "target", "read_only"];
 
 pub const LOGGING: &[&str] = &["driver", "options"];
 

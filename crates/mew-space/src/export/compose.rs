@@ -569,7 +569,7 @@ fn build(d: &DesiredSpace, space_id: &str, o: &ComposeOptions, tokens_dir: &str)
             labels: d.network.labels.clone(),
         },
     )]);
-    let volumes = match &d.runtime_volume {
+    let mut volumes = match &d.runtime_volume {
         Some(_) => BTreeMap::from([(
             RUNTIME_VOLUME_KEY.to_string(),
             Volume {
@@ -579,6 +579,16 @@ fn build(d: &DesiredSpace, space_id: &str, o: &ComposeOptions, tokens_dir: &str)
         )]),
         None => BTreeMap::new(),
     };
+    // The space's named volumes under the names `up` gives them, so both use the same data.
+    for v in &d.volumes {
+        volumes.insert(
+            v.key.clone(),
+            Volume {
+                name: v.name.clone(),
+                labels: v.labels.clone(),
+            },
+        );
+    }
     ComposeFile {
         name: project_name(space_id),
         services,
@@ -608,13 +618,21 @@ fn service(c: &ContainerSpec, d: &DesiredSpace, mew_argv: &[String]) -> Service 
         .map(|m| match m.kind {
             MountKind::Bind => VolumeMount {
                 kind: "bind".into(),
-                source: bind_source(&m.source, d),
+                source: match &m.relative {
+                    // Relative to the space directory, where the compose file is.
+                    Some(r) => r.clone(),
+                    None => bind_source(&m.source, d),
+                },
                 target: m.target.clone(),
                 read_only: m.read_only,
             },
             MountKind::Volume => VolumeMount {
                 kind: "volume".into(),
-                source: RUNTIME_VOLUME_KEY.into(),
+                source: d
+                    .volumes
+                    .iter()
+                    .find(|v| v.name == m.source)
+                    .map_or_else(|| RUNTIME_VOLUME_KEY.to_string(), |v| v.key.clone()),
                 target: m.target.clone(),
                 read_only: m.read_only,
             },

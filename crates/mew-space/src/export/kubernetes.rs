@@ -16,6 +16,7 @@ use crate::config::Space;
 use crate::plan::model::{ContainerSpec, MountKind, RestartPolicy, Role};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Labels whose values Kubernetes accepts as label values (≤ 63 characters, no `/`).
 const LABEL_KEYS: &[&str] = &[
@@ -117,6 +118,21 @@ pub fn kubernetes(
             ));
         }
         docs.push(pod(c, &space.id, &host, k, &mut secret_keys));
+    }
+    // Named volumes persist as claims on the cluster's default storage class.
+    for v in &d.volumes {
+        docs.push(json!({
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {
+                "name": dns_name(&v.name),
+                "labels": {crate::plan::model::labels::SPACE: label_value(&space.id)},
+            },
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }));
     }
     secret_keys.sort_by(|a, b| a.key().cmp(b.key()));
     secret_keys.dedup();
@@ -359,12 +375,22 @@ fn pod(
     let mut volumes = BTreeMap::new();
     let mut mounts = Vec::new();
     for (i, m) in c.mounts.iter().enumerate() {
-        // Only binds reach here (a runtime volume was refused above).
+        // A runtime volume was refused above: a volume here is a named one of the space.
         if m.kind != MountKind::Bind {
+            let name = format!("volume-{i}");
+            mounts.push(json!({"name": name, "mountPath": m.target, "readOnly": m.read_only}));
+            volumes.insert(
+                name.clone(),
+                json!({"name": name, "persistentVolumeClaim": {"claimName": dns_name(&m.source)}}),
+            );
             continue;
         }
-        let path = match m.source.strip_prefix(CONTAINER_DIR) {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+        let path = match (&m.relative, m.source.strip_prefix(CONTAINER_DIR)) {
+            // Relative to the space directory on the node.
+            (Some(r), _) => crate::config::paths::normalize(&Path::new(&k.host_dir).join(r))
+                .display()
+                .to_string(),
+            (None, Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
                 format!("{}{rest}", k.host_dir)
             }
             _ => m.source.clone(),

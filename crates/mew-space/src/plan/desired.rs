@@ -2,7 +2,9 @@
 //! Pure: the host environment, tokens and image names all come in through `ResolveOptions`.
 use super::model::*;
 use crate::config::substitute::{self, Placeholders};
-use crate::config::{default_log, ConfigError, Kind, NetworkMode, Participant, Space};
+use crate::config::{
+    default_log, ConfigError, Kind, NetworkMode, Participant, Space, VolumeEntry, VolumeSource,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -172,6 +174,7 @@ pub fn desired(space: &Space, opts: &ResolveOptions) -> Result<DesiredSpace, Con
             participants.push(r.participant(p, &gateway_hash)?);
         }
     }
+    let volumes = r.named_volumes();
     let needs_volume = std::iter::once(&gateway)
         .chain(&participants)
         .any(|c| c.image != opts.runtime_image);
@@ -184,6 +187,7 @@ pub fn desired(space: &Space, opts: &ResolveOptions) -> Result<DesiredSpace, Con
             name: network_name(&space.id),
             labels: r.base_labels(),
         },
+        volumes,
         bind: opts.bind.clone(),
         port: opts.port,
         gateway,
@@ -197,6 +201,11 @@ pub fn network_name(space_id: &str) -> String {
     format!("mew-{space_id}")
 }
 
+/// `<spaceId>_<name>`: the engine's name of a named volume of the space (compose's too).
+pub fn volume_name(space_id: &str, name: &str) -> String {
+    format!("{space_id}_{name}")
+}
+
 /// `<spaceId>-<participant>`.
 pub fn container_name(space_id: &str, participant: &str) -> String {
     format!("{space_id}-{participant}")
@@ -208,6 +217,7 @@ fn bind(source: &str, target: &str, read_only: bool) -> Mount {
         source: source.to_string(),
         target: target.to_string(),
         read_only,
+        relative: None,
     }
 }
 
@@ -295,14 +305,19 @@ impl Resolver<'_> {
     /// gateway's audit logs) read-only with the tokens directory hidden behind an empty one, and
     /// only its own token, read-only, at `TOKEN_SECRET_PATH`. Parent directories come before what
     /// is mounted inside them, so the engine stacks them in this order.
-    fn participant_mounts(&self, id: &str, image: &str) -> Vec<Mount> {
+    fn participant_mounts(&self, p: &Participant, image: &str) -> Result<Vec<Mount>, ConfigError> {
+        let id = p.id.as_str();
         let dir = self.dir();
         let mew_dir = crate::tokens::mew_dir_after_up(&self.space.file);
         let tokens = crate::tokens::tokens_dir(&mew_dir);
         let mut m = vec![bind(&dir, &dir, false)];
+        for v in &p.volumes {
+            m.push(self.user_mount(p, v, &mew_dir)?);
+        }
         if !self.opts.isolate_dot_mew {
             self.push_runtime_volume(&mut m, image);
-            return m;
+            m.sort_by_key(|mount| Path::new(&mount.target).components().count());
+            return Ok(m);
         }
         // A space.yaml beside `.mew` (not in it) is protected on its own.
         let file = &self.space.file;
@@ -327,7 +342,80 @@ impl Resolver<'_> {
         self.push_runtime_volume(&mut m, image);
         // Stable: mounts at the same depth keep the order above.
         m.sort_by_key(|mount| Path::new(&mount.target).components().count());
-        m
+        Ok(m)
+    }
+
+    /// A `volumes:` entry as a mount, refused where it would hide what mew mounts itself.
+    fn user_mount(
+        &self,
+        p: &Participant,
+        v: &VolumeEntry,
+        mew_dir: &Path,
+    ) -> Result<Mount, ConfigError> {
+        let target = Path::new(&v.target);
+        let clash = if target == self.space.dir {
+            Some("the space directory")
+        } else if target.starts_with(mew_dir) {
+            Some("the space's `.mew` directory")
+        } else if target == Path::new(TOKEN_SECRET_PATH) {
+            Some("the participant's token")
+        } else if target.starts_with(RUNTIME_MOUNT) {
+            Some("mew itself")
+        } else {
+            None
+        };
+        if let Some(what) = clash {
+            return Err(ConfigError::At {
+                file: self.space.file.clone(),
+                line: v.pos.line,
+                column: v.pos.column,
+                message: format!(
+                    "participant `{}`: volume `{}` would cover {what} at {}",
+                    p.id,
+                    v.short(),
+                    v.target
+                ),
+            });
+        }
+        Ok(match &v.source {
+            VolumeSource::Bind { path, relative } => Mount {
+                kind: MountKind::Bind,
+                source: path.display().to_string(),
+                target: v.target.clone(),
+                read_only: v.read_only,
+                relative: relative.clone(),
+            },
+            VolumeSource::Named(name) => Mount {
+                kind: MountKind::Volume,
+                source: volume_name(&self.space.id, name),
+                target: v.target.clone(),
+                read_only: v.read_only,
+                relative: None,
+            },
+        })
+    }
+
+    /// The named volumes the participants with a container mount, each once, by name.
+    fn named_volumes(&self) -> Vec<VolumeSpec> {
+        let names: std::collections::BTreeSet<&str> = self
+            .space
+            .participants
+            .iter()
+            .filter(|p| p.kind.has_container())
+            .flat_map(|p| &p.volumes)
+            .filter_map(|v| match &v.source {
+                VolumeSource::Named(n) => Some(n.as_str()),
+                VolumeSource::Bind { .. } => None,
+            })
+            .collect();
+        names
+            .into_iter()
+            .map(|key| VolumeSpec {
+                name: volume_name(&self.space.id, key),
+                key: key.to_string(),
+                labels: self.base_labels(),
+            })
+            .collect()
     }
 
     fn push_runtime_volume(&self, m: &mut Vec<Mount>, image: &str) {
@@ -337,6 +425,7 @@ impl Resolver<'_> {
                 source: self.opts.runtime_volume.clone(),
                 target: RUNTIME_MOUNT.into(),
                 read_only: true,
+                relative: None,
             });
         }
     }
@@ -696,7 +785,7 @@ impl Resolver<'_> {
             participant: p.id.clone(),
             role,
             read_only_rootfs: image == self.opts.runtime_image,
-            mounts: self.participant_mounts(&p.id, &image),
+            mounts: self.participant_mounts(p, &image)?,
             image,
             cmd: self.supervised(&p.id, real),
             env,

@@ -93,6 +93,16 @@ pub fn plan(desired: &DesiredSpace, observed: &ObservedSpace) -> Plan {
         network.push(Action::CreateNetwork(desired.network.clone()));
     }
     push("network", network);
+    // Before the containers that mount them; one the space has already (data) is kept as it is.
+    push(
+        "volumes",
+        desired
+            .volumes
+            .iter()
+            .filter(|v| !observed.volumes.contains(&v.name))
+            .map(|v| Action::CreateVolume(v.clone()))
+            .collect(),
+    );
 
     let decide_here = |spec: &ContainerSpec| {
         let have = by_name.get(spec.name.as_str()).copied();

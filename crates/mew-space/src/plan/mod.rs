@@ -13,7 +13,7 @@ pub mod render;
 
 pub use desired::{
     command_key, container_name, default_images, desired, image_overrides, network_name,
-    token_env_name, ResolveOptions,
+    token_env_name, volume_name, ResolveOptions,
 };
 pub use diff::{health_url, plan, plan_down};
 pub use model::*;

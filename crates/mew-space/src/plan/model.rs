@@ -32,6 +32,20 @@ pub struct Mount {
     pub source: String,
     pub target: String,
     pub read_only: bool,
+    /// A bind source space.yaml gives relative to the space directory, as written (exports
+    /// write it relative to their file). Absent from the hash when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative: Option<String>,
+}
+
+/// A named volume of the space (`volumes: [NAME:TARGET]`), created labelled like the network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSpec {
+    /// Engine name: `<spaceId>_<name>`.
+    pub name: String,
+    /// The name space.yaml uses.
+    pub key: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +135,8 @@ pub struct DesiredSpace {
     /// `None` when every container uses the runtime image.
     pub runtime_volume: Option<String>,
     pub network: NetworkSpec,
+    /// The space's named volumes, sorted by name.
+    pub volumes: Vec<VolumeSpec>,
     /// Host address and port the gateway is published on.
     pub bind: String,
     pub port: u16,
@@ -218,6 +234,8 @@ pub enum Action {
         image: String,
     },
     CreateNetwork(NetworkSpec),
+    /// Create a named volume of the space (one it does not have yet, by label).
+    CreateVolume(VolumeSpec),
     /// Remove a network of the space, by id (`down`, after its containers; or a second network
     /// with the space's network name, which a killed `up` can leave behind).
     RemoveNetwork {

@@ -30,6 +30,7 @@ pub fn action_line(action: &Action) -> String {
             format!("+ create volume {name} (mew from {image})")
         }
         Action::CreateNetwork(n) => format!("+ create network {}", n.name),
+        Action::CreateVolume(v) => format!("+ create volume {}", v.name),
         Action::RemoveNetwork {
             name,
             id,
