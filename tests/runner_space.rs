@@ -763,3 +763,55 @@ async fn a_fifo_client_sends_what_is_written_to_its_fifo() {
     );
     assert!(s.path().join("fifos/notes.txt").exists());
 }
+
+/// Issue 9 (`volumes:`): a path that leaves the space directory without a volume is refused at
+/// `up` before anything is made (exit 2); a named volume is created labelled as
+/// `<space>_<name>`, survives `down` and goes with `down --volumes`.
+#[tokio::test]
+async fn volumes_named_volume_lives_until_down_volumes_and_outside_paths_need_one() {
+    let docker = docker().await;
+    let s = TestSpace::new(
+        "vols",
+        "  echo:\n    command: mew\n    args: [agent, echo, ../outside/tool.js]\n    auto_start: true\n",
+    );
+    let out = s.up();
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("echo") && err.contains("volumes"), "{err}");
+    assert_eq!(count_space_objects(&docker, &s.id).await, 0);
+
+    s.write(
+        "  echo:\n    command: mew\n    args: [agent, echo]\n    auto_start: true\n    \
+         volumes: [\"data:/data\"]\n    capabilities: [{kind: chat}]\n",
+    );
+    let out = s.up();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let name = format!("{}_data", s.id);
+    let vol = docker.inspect_volume(&name).await.expect("named volume");
+    assert_eq!(
+        vol.labels.get(labels::SPACE).map(String::as_str),
+        Some(s.id.as_str())
+    );
+    let out = s.down();
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        docker.inspect_volume(&name).await.is_ok(),
+        "down keeps volumes"
+    );
+    let out = s.up();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let out = mew(&[
+        "space",
+        "down",
+        "-d",
+        &s.dir_str(),
+        "--volumes",
+        "--timeout",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        docker.inspect_volume(&name).await.is_err(),
+        "down --volumes removes it"
+    );
+}

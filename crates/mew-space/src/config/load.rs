@@ -543,18 +543,19 @@ impl Reader<'_> {
                 ))
             }
         };
-        let read_only =
-            match mode {
-                None => None,
-                Some("ro") => Some(true),
-                Some("rw") => Some(false),
-                Some(other) => return Err(self.err(
+        let read_only = match mode {
+            None => None,
+            Some("ro") => Some(true),
+            Some("rw") => Some(false),
+            Some(other) => {
+                return Err(self.err(
                     item.pos,
                     format!(
                         "unknown mode `{other}` in volume `{s}` of {owner} (expected `ro` or `rw`)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let kind = if source.starts_with(['.', '/', '~']) {
             "bind"
         } else {
