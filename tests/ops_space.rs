@@ -105,31 +105,27 @@ impl Space {
 
 /// `mew space <sub> -d <dir> <rest…>`
 fn mew_in(dir: &Path, args: &[&str]) -> Output {
+    mew_in_cmd(dir, args).output().expect("run mew")
+}
+
+/// `mew <cmd> <sub> -d DIR <rest>` on the test engine.
+fn mew_in_cmd(dir: &Path, args: &[&str]) -> Command {
     let (head, rest) = args.split_at(2.min(args.len()));
-    Command::new(env!("CARGO_BIN_EXE_mew"))
-        .args(head)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mew"));
+    cmd.args(head)
         .arg("-d")
         .arg(dir)
         .args(rest)
         .env_remove("MEW_SPACE_ID")
         .envs(common::engine::engine_env())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run mew")
+        .env("NO_COLOR", "1");
+    cmd
 }
 
 /// `mew_in` with `input` on standard input (answers to clean's question).
 fn mew_with_input(dir: &Path, args: &[&str], input: &str) -> Output {
     use std::io::Write;
-    let (head, rest) = args.split_at(2.min(args.len()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mew"))
-        .args(head)
-        .arg("-d")
-        .arg(dir)
-        .args(rest)
-        .env_remove("MEW_SPACE_ID")
-        .envs(common::engine::engine_env())
-        .env("NO_COLOR", "1")
+    let mut child = mew_in_cmd(dir, args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -78,25 +78,7 @@ pub(crate) fn render(rows: &[SpaceRow]) -> String {
             r.dir.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|i| {
-            t.iter()
-                .map(|row| row[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in t {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    crate::ops::status::columns(&t)
 }
 
 #[cfg(test)]

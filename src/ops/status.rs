@@ -307,11 +307,25 @@ pub(crate) fn render_table(status: &SpaceStatus) -> String {
             },
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+    out.push_str(&columns(&rows));
+    out
+}
+
+/// Rows as left-aligned columns two spaces apart (the first row is the header).
+pub(crate) fn columns<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let n = rows.first().map_or(0, |r| r.as_ref().len());
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.as_ref()[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
+    let mut out = String::new();
     for r in rows {
         let line: Vec<String> = r
+            .as_ref()
             .iter()
             .zip(&widths)
             .map(|(cell, w)| format!("{cell:<w$}"))
