@@ -384,9 +384,18 @@ fn disconnect(st: &mut State, out: &mut Vec<Effect>, cx: &mut ConnCtx) {
             s.writers.retain(|w| w != &j.id);
         }
     }
-    st.participant_tokens.remove(&j.id);
-    st.static_caps.remove(&j.id);
-    st.dynamic.remove(&j.id);
+    // Tokens, capabilities and grants are kept per id, not per space: while the same id is
+    // still joined in another space they stay (dropping them let a late close of one socket
+    // strip the id's token, and a third join under it was then refused).
+    if !st
+        .spaces
+        .values()
+        .any(|s| s.registry.contains_key(j.id.as_str()))
+    {
+        st.participant_tokens.remove(&j.id);
+        st.static_caps.remove(&j.id);
+        st.dynamic.remove(&j.id);
+    }
     let p = Outgoing::new(&presence("leave", json!({"id": j.id})));
     let meta = format!(
         "{{\"type\":\"system/presence\",\"source_participant\":{},\"reason\":\"disconnect\"}}",
