@@ -107,6 +107,74 @@ fn kubernetes_validate_accepts_the_manifests_and_the_secret() {
     );
 }
 
+/// Spaces with `volumes:` (bind outside the space directory, a named volume, a writable long
+/// form): the manifests carry hostPath volumes and a claim per named volume, and
+/// `kubernetes-validate` accepts them.
+#[test]
+fn kubernetes_validate_accepts_an_export_with_volumes() {
+    if !have("kubernetes-validate") {
+        return skip("kubernetes-validate is not installed (pip install kubernetes-validate)");
+    }
+    let id = unique_space_id("kvol");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("space");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(tmp.path().join("agents")).unwrap();
+    std::fs::write(
+        dir.join("space.yaml"),
+        format!("space:\n  id: {id}\nparticipants:\n  calc:\n    command: mew\n    args: [agent, echo]\n    auto_start: true\n    volumes:\n      - ../agents:/agents\n      - data:/data\n      - {{type: bind, source: ./cache, target: /cache, read_only: false}}\n"),
+    )
+    .unwrap();
+    let out = export(&dir, 18081, &[]);
+    assert!(out.status.success(), "export: {}", output_text(&out));
+    let file = dir.join("space.k8s.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let docs: Vec<serde_json::Value> = text
+        .split("\n---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_norway::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .collect();
+    let pod = docs
+        .iter()
+        .find(|d| d["kind"] == "Pod" && d["metadata"]["name"].as_str().unwrap().contains("calc"))
+        .unwrap_or_else(|| panic!("no calc Pod:\n{text}"));
+    let mounts = pod["spec"]["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap();
+    let volumes = pod["spec"]["volumes"].as_array().unwrap();
+    let volume_at = |target: &str| {
+        let m = mounts
+            .iter()
+            .find(|m| m["mountPath"] == target)
+            .unwrap_or_else(|| panic!("no mount at {target}: {mounts:?}"));
+        let v = volumes
+            .iter()
+            .find(|v| v["name"] == m["name"])
+            .unwrap_or_else(|| panic!("mount {m} names no volume: {volumes:?}"));
+        (m.clone(), v.clone())
+    };
+    let (m, v) = volume_at("/agents");
+    assert_eq!(m["readOnly"], true, "binds are read-only by default");
+    let agents = std::fs::canonicalize(tmp.path().join("agents")).unwrap();
+    let host = v["hostPath"]["path"].as_str().unwrap();
+    assert_eq!(std::fs::canonicalize(host).unwrap(), agents, "{v}");
+    let (m, _) = volume_at("/cache");
+    assert_ne!(m["readOnly"], true, "read_only: false stays writable");
+    let (_, v) = volume_at("/data");
+    let claim = v["persistentVolumeClaim"]["claimName"].as_str().unwrap();
+    assert!(
+        docs.iter()
+            .any(|d| d["kind"] == "PersistentVolumeClaim" && d["metadata"]["name"] == claim),
+        "no PersistentVolumeClaim named {claim}:\n{text}"
+    );
+    let v = run("kubernetes-validate", &[file.to_str().unwrap()]);
+    assert!(
+        v.status.success(),
+        "kubernetes-validate: {}",
+        output_text(&v)
+    );
+}
+
 #[test]
 fn kubernetes_export_refuses_shared_network_mode_in_one_line() {
     let id = unique_space_id("ks");
