@@ -598,6 +598,48 @@ async fn a_bad_space_yaml_exits_2_and_creates_nothing() {
     assert_eq!(count_space_objects(&docker, &s.id).await, 0);
 }
 
+/// The bad-input corpus (crates/mew-space/tests/fixtures/bad, each file's place checked by
+/// `config_bad.rs`) through the CLI: `mew space up` exits 2 with one line and creates nothing.
+#[tokio::test]
+async fn every_bad_input_corpus_file_exits_2_with_one_line_and_creates_nothing() {
+    let docker = docker().await;
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/mew-space/tests/fixtures/bad");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .expect("corpus")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 50, "{} files", files.len());
+    let mut ids = Vec::new();
+    let mut wrong = Vec::new();
+    for file in &files {
+        let id = unique_space_id("bad");
+        let _guard = SpaceGuard::new(&id);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = std::fs::read_to_string(file).expect("read");
+        std::fs::write(
+            dir.path().join("space.yaml"),
+            text.replace("  id: bad\n", &format!("  id: {id}\n")),
+        )
+        .expect("write");
+        let out = mew(&["space", "up", "-d", dir.path().to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        if out.status.code() != Some(2) || lines.len() != 1 || err.contains("panicked") {
+            wrong.push(format!(
+                "{}: exit {:?}, stderr:\n{err}",
+                file.file_name().unwrap().to_string_lossy(),
+                out.status.code()
+            ));
+        }
+        ids.push(id);
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    for id in &ids {
+        assert_eq!(count_space_objects(&docker, id).await, 0, "{id}");
+    }
+}
+
 #[tokio::test]
 async fn dry_run_prints_the_plan_and_changes_nothing() {
     let docker = docker().await;

@@ -17,8 +17,12 @@ pub struct LoadOptions {
     pub space_id: Option<String>,
 }
 
+/// Longest `stop_grace_period`: one day.
+const MAX_STOP_GRACE_MS: u64 = 24 * 3_600_000;
+
 /// Read and validate a space.yaml. Paths in the result are absolute (symlinks resolved), so that
 /// the space directory is the same string on every run.
+
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Space, ConfigError> {
     let text = parse::read_limited(path)?;
     let file = canonical(path)?;
@@ -722,6 +726,13 @@ impl Reader<'_> {
                     return Err(self.expected(n, "`stop_grace_period`", "a duration such as `5s`"))
                 }
             };
+            // The engine takes whole seconds as an i32 and a grace period beyond a day is a typo.
+            if ms > MAX_STOP_GRACE_MS {
+                return Err(self.err(
+                    n.pos,
+                    "`stop_grace_period` is longer than a day (24h at most)",
+                ));
+            }
             l.stop_grace_ms = Some(ms);
         }
         Ok(l)
@@ -734,6 +745,9 @@ impl Reader<'_> {
                 e.key_pos,
                 format!("invalid participant id `{id}`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
             ));
+        }
+        if id.len() > values::MAX_ID_LEN {
+            return Err(self.err(e.key_pos, values::too_long("participant id", &id)));
         }
         if id == "gateway" {
             return Err(self.err(

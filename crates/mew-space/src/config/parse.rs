@@ -131,11 +131,23 @@ pub fn read_limited(path: &Path) -> Result<String, ConfigError> {
         path: path.to_path_buf(),
         source,
     };
-    let size = std::fs::metadata(path).map_err(read_err)?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(too_big(path, size));
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if meta.is_dir() {
+        return Err(ConfigError::Invalid(format!(
+            "{} is a directory, not a space.yaml file",
+            path.display()
+        )));
     }
-    std::fs::read_to_string(path).map_err(read_err)
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(path, meta.len()));
+    }
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => ConfigError::Invalid(format!(
+            "{} is not UTF-8 text (a binary file?); space.yaml must be UTF-8",
+            path.display()
+        )),
+        _ => read_err(e),
+    })
 }
 
 /// Parse the first YAML document of `text`. An empty document is `Null`.
@@ -234,17 +246,38 @@ impl Builder<'_> {
 
     fn document(&mut self) -> Result<Node, ConfigError> {
         // Skip StreamStart / DocumentStart; an empty stream is an empty document.
-        loop {
+        let root = loop {
             let ev = self.next_event()?;
             match ev.data {
                 EventData::StreamStart { .. } | EventData::DocumentStart { .. } => {}
-                EventData::StreamEnd | EventData::DocumentEnd { .. } => {
+                EventData::StreamEnd => {
                     return Ok(Node {
                         value: Value::Null,
                         pos: pos_of(ev.start_mark),
                     })
                 }
-                _ => return self.node(ev),
+                EventData::DocumentEnd { .. } => {
+                    break Node {
+                        value: Value::Null,
+                        pos: pos_of(ev.start_mark),
+                    }
+                }
+                _ => break self.node(ev)?,
+            }
+        };
+        // One document, as js-yaml's `load` (upstream) insists: a second one would be silently
+        // dropped, and whatever the user put there would never take effect.
+        loop {
+            let ev = self.next_event()?;
+            match ev.data {
+                EventData::DocumentEnd { .. } => {}
+                EventData::StreamEnd => return Ok(root),
+                _ => {
+                    return Err(self.err(
+                        pos_of(ev.start_mark),
+                        "a second YAML document starts here; space.yaml holds exactly one",
+                    ))
+                }
             }
         }
     }

@@ -107,9 +107,23 @@ pub fn is_name_part(s: &str) -> bool {
     chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) && !s.contains("..")
 }
 
+/// Longest space or participant id: a DNS label, since ids become host names and network
+/// aliases (and are parts of container and network names).
+pub const MAX_ID_LEN: usize = 63;
+
+/// The message for an id over `MAX_ID_LEN`.
+pub fn too_long(what: &str, id: &str) -> String {
+    format!(
+        "{what} `{id}` is {} characters long; ids have at most {MAX_ID_LEN} (they become host names)",
+        id.len()
+    )
+}
+
 /// Check a space id given on the command line or in the environment.
 pub fn check_space_id(id: &str) -> Result<(), String> {
-    if is_name_part(id) {
+    if id.len() > MAX_ID_LEN {
+        Err(too_long("space id", id))
+    } else if is_name_part(id) {
         Ok(())
     } else {
         Err(format!(
