@@ -87,3 +87,35 @@ fn help_lists_the_shorthands_and_space_ps() {
         assert_eq!(flags(&short), flags(&long), "{cmd}");
     }
 }
+
+/// #13.20: unknown, missing, out-of-range and conflicting flags get clap's error (with a usage
+/// line) and exit 2, before any engine is asked (the engine address here answers nothing).
+#[test]
+fn cli_misuse_gets_clap_errors_and_exit_2() {
+    let cases: &[&[&str]] = &[
+        &["bogus"],
+        &["space", "up", "--bogus"],
+        &["space", "up", "--port"],
+        &["space", "up", "--port", "0"],
+        &["space", "up", "--port", "65536"],
+        &["space", "up", "-i", "--detach"],
+        &["space", "down", "--volumes", "--volumes"],
+        &["space", "status", "--json", "--bogus"],
+        &["space", "connect", "--participant"],
+        &["space", "snapshot", "-o", "a.tar", "--check", "b.tar"],
+        &["token", "create"],
+        &["gateway", "start", "--port", "x"],
+        &["space", "logs", "--tail", "abc"],
+    ];
+    for args in cases {
+        let o = mew(args, Some("unix:///nonexistent/mew-test.sock"));
+        let (stdout, stderr) = out(&o);
+        assert_eq!(o.status.code(), Some(2), "mew {args:?}: {stdout}{stderr}");
+        assert!(stderr.starts_with("error: "), "mew {args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "mew {args:?}: {stderr}");
+        assert!(
+            !stderr.contains("engine") && !stderr.contains("mew-test.sock"),
+            "mew {args:?} asked the engine: {stderr}"
+        );
+    }
+}
