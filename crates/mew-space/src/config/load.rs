@@ -22,7 +22,6 @@ const MAX_STOP_GRACE_MS: u64 = 24 * 3_600_000;
 
 /// Read and validate a space.yaml. Paths in the result are absolute (symlinks resolved), so that
 /// the space directory is the same string on every run.
-
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Space, ConfigError> {
     let text = parse::read_limited(path)?;
     let file = canonical(path)?;
