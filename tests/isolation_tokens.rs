@@ -446,3 +446,125 @@ async fn shared_network_mode_works_with_the_isolated_mounts() {
     let out = s.down();
     assert!(out.status.success(), "{}", output_text(&out));
 }
+
+/// Issue 13 item 22: under `up` no token is in any container's configuration (`docker inspect`:
+/// env, argv, labels), and every program still gets its own: mew's agent, bridge and FIFO client
+/// join with it, and a program of another image finds it in MEW_TOKEN, MEW_TOKEN_<ID> and in
+/// place of `${TOKEN}` in its args.
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_in_no_container_configuration_and_still_reach_each_program() {
+    let docker = docker().await;
+    ensure_busybox(&docker).await;
+    let body = format!(
+        r#"{ECHO_SPACE}  maze:
+    type: mcp-bridge
+    auto_start: true
+    mcp_server:
+      command: mew
+      args: [mcp, cat-maze]
+  printer:
+    image: {BUSYBOX}
+    command: /bin/busybox
+    args: [sh, -c, 'echo "ARG:$1 ENV:$MEW_TOKEN ID:$MEW_TOKEN_PRINTER"; exec /bin/busybox sleep 300', sh, "${{TOKEN}}"]
+    auto_start: true
+"#
+    );
+    let s = TestSpace::new("tokcfg", &body);
+    let out = s.mew(&[
+        "space",
+        "up",
+        "--port",
+        &s.port.to_string(),
+        "--join-timeout",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    // Each of mew's roles joins with its token (the gateway lists it).
+    let joined = |id: &str| {
+        http_get(s.port, &format!("/participants?space={}", s.id)).contains(&format!("\"{id}\""))
+    };
+    for id in ["echo", "maze", "test-client"] {
+        assert!(
+            wait_for(Duration::from_secs(30), || joined(id)),
+            "{id} joined"
+        );
+    }
+    assert!(
+        echo_answers(&s, "tokens stay in files"),
+        "echo never answered"
+    );
+
+    let tokens_dir = s.path().join(".mew/tokens");
+    let token = |id: &str| {
+        read(&tokens_dir.join(format!("{id}.token")))
+            .trim()
+            .to_string()
+    };
+    let tokens: Vec<(String, String)> = ["echo", "maze", "printer", "test-client", "human"]
+        .iter()
+        .map(|id| (id.to_string(), token(id)))
+        .chain([("test-client".to_string(), "test-token".to_string())])
+        .collect();
+    for (id, t) in &tokens[..5] {
+        assert!(t.len() >= 16, "{id} has a generated token: {t:?}");
+    }
+
+    // The other image's program got its token three ways.
+    let printer = token("printer");
+    let log = s.path().join("logs/printer.log");
+    let want = format!("ARG:{printer} ENV:{printer} ID:{printer}");
+    assert!(
+        wait_for(Duration::from_secs(15), || read_or_empty(&log)
+            .contains(&want)),
+        "printer output: {}",
+        read_or_empty(&log)
+    );
+
+    // No container's configuration holds any token.
+    let members = mew_engine::inspect::members(&docker, &s.id)
+        .await
+        .expect("list the space's containers");
+    let mut names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    names.sort();
+    // (test-client's output log is written by the gateway itself: it has no container.)
+    let mut want: Vec<String> = ["echo", "gateway", "maze", "printer"]
+        .iter()
+        .map(|p| s.container(p))
+        .collect();
+    want.sort();
+    assert_eq!(names, want);
+    for participant in names {
+        let info = mew_engine::podman::inspect_container(&docker, participant)
+            .await
+            .expect("inspect");
+        let json = serde_json::to_string(&info).expect("inspect as json");
+        for (id, t) in &tokens {
+            assert!(
+                !json.contains(t.as_str()),
+                "{id}'s token is in the configuration of {participant}"
+            );
+        }
+    }
+    let out = s.down();
+    assert!(out.status.success(), "{}", output_text(&out));
+}
+
+fn read_or_empty(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// `GET path` on the gateway; the whole HTTP answer.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out
+}

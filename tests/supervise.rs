@@ -234,3 +234,36 @@ fn token_file_reaches_the_command_as_mew_token() {
     assert_eq!(run(None), "tok-from-file");
     assert_eq!(run(Some("tok-from-env")), "tok-from-env");
 }
+
+/// Under `mew space up` the token is only in the mounted file, and `${TOKEN}` in space.yaml's
+/// args and env reaches the container as a placeholder: the supervised program gets the token in
+/// MEW_TOKEN, MEW_TOKEN_<ID> and in place of the placeholder, in its args and its env.
+#[test]
+fn token_file_fills_mew_token_id_and_the_token_placeholder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("mew-token");
+    std::fs::write(&file, "tok-from-file\n").unwrap();
+    let ph = mew_space::tokens::TOKEN_PLACEHOLDER;
+    let out = mew()
+        .args([
+            "supervise",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s|%s|%s' \"$MEW_TOKEN\" \"$MEW_TOKEN_ECHO_AGENT\" \"$1\" \"$SELF\"",
+            "sh",
+            &format!("--token={ph}"),
+        ])
+        .env("MEW_TOKEN_FILE", &file)
+        .env("MEW_PARTICIPANT_ID", "echo-agent")
+        .env("SELF", format!("Bearer {ph}"))
+        .env_remove("MEW_TOKEN")
+        .env_remove("MEW_TOKEN_ECHO_AGENT")
+        .output()
+        .expect("run mew supervise");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "tok-from-file|tok-from-file|--token=tok-from-file|Bearer tok-from-file"
+    );
+}

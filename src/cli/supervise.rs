@@ -20,20 +20,38 @@ pub(crate) async fn run(args: SuperviseArgs) -> anyhow::Result<()> {
     let Some(program) = command.next() else {
         return Err(crate::error::InvalidInput::new("missing command after `--`").into());
     };
-    // Exported spaces mount each participant's token as a secret file instead of setting
-    // MEW_TOKEN; programs in any language keep finding it in MEW_TOKEN. (A missing or unreadable
-    // secret leaves the variable unset: mew's roles then report the file themselves.)
-    let env = match std::env::var("MEW_TOKEN") {
-        Ok(t) if !t.is_empty() => Vec::new(),
-        _ => mew_space::tokens::given_or_secret_file(None)
-            .ok()
-            .flatten()
-            .map(|t| vec![("MEW_TOKEN".to_string(), t)])
-            .unwrap_or_default(),
-    };
+    // Under `mew space up` and in exports the token is only in the mounted secret file
+    // (`MEW_TOKEN_FILE`), never in the container's configuration: the program gets it in
+    // MEW_TOKEN and MEW_TOKEN_<ID> (upstream agents read the latter), and in place of `${TOKEN}`
+    // in its args. (A missing or unreadable secret leaves them unset: mew's roles then report
+    // the file themselves.)
+    let given = std::env::var("MEW_TOKEN").ok().filter(|t| !t.is_empty());
+    let token = given
+        .clone()
+        .or_else(|| mew_space::tokens::given_or_secret_file(None).ok().flatten());
+    let mut env = Vec::new();
+    if let Some(t) = &token {
+        if given.is_none() {
+            env.push(("MEW_TOKEN".to_string(), t.clone()));
+            if let Ok(id) = std::env::var("MEW_PARTICIPANT_ID") {
+                env.push((mew_space::tokens::env_var_name(&id), t.clone()));
+            }
+        }
+        // `${TOKEN}` in space.yaml's `env` values.
+        for (k, v) in std::env::vars() {
+            if v.contains(mew_space::tokens::TOKEN_PLACEHOLDER) {
+                env.push((k, v.replace(mew_space::tokens::TOKEN_PLACEHOLDER, t)));
+            }
+        }
+    }
     let opts = SuperviseOptions {
         program,
-        args: command.collect(),
+        args: command
+            .map(|a| match &token {
+                Some(t) => a.replace(mew_space::tokens::TOKEN_PLACEHOLDER, t),
+                None => a,
+            })
+            .collect(),
         log: args.log,
         env,
     };

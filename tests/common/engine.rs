@@ -161,6 +161,7 @@ pub fn busybox_container(
         no_new_privileges: true,
         read_only_rootfs: false,
         healthcheck: None,
+        token_digest: None,
         labels: labels_for(space, participant, role),
     }
 }

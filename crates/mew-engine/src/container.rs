@@ -487,6 +487,7 @@ mod tests {
             cap_drop_all: true,
             no_new_privileges: true,
             read_only_rootfs: false,
+            token_digest: None,
             healthcheck: Some(HealthCheck {
                 test: vec!["CMD".into(), "true".into()],
                 interval_ms: 1000,

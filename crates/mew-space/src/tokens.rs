@@ -198,6 +198,11 @@ pub fn load_existing(tokens_dir: &Path, id: &str) -> Result<Option<String>, Toke
 /// Where compose and Swarm mount a participant's token (exports name their secret `mew-token`).
 pub const SECRET_FILE: &str = "/run/secrets/mew-token";
 
+/// What `${TOKEN}` in a participant's args and env becomes under `mew space up`: `mew supervise`, which
+/// starts every participant's program, puts the token from [`SECRET_FILE`] in its place, so the
+/// token reaches the program but is not in the container's configuration.
+pub const TOKEN_PLACEHOLDER: &str = "\u{1}mew-token\u{1}";
+
 /// The token a role (agent, client, bridge) joins with: `--token`/`MEW_TOKEN` when given, else
 /// the file `MEW_TOKEN_FILE` names, else [`SECRET_FILE`] when it exists. Containers get their
 /// token as a file so that it never shows in `docker inspect` or the compose file.

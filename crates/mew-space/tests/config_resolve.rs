@@ -178,7 +178,7 @@ fn agent_substitution_rewriting_and_env() {
             "--space",
             "demo",
             "--token",
-            TOKEN_ECHO,
+            mew_space::tokens::TOKEN_PLACEHOLDER,
             "80808080",
             "ws://gateway:8080",
             "${HOME}",
@@ -189,12 +189,14 @@ fn agent_substitution_rewriting_and_env() {
     assert_eq!(env["MISSING"], "${NOT_SET_ANYWHERE}");
     assert_eq!(env["URL"], "http://gateway:8080/participants");
     assert_eq!(env["OTHER_PORT"], "ws://localhost:9999");
-    assert_eq!(env["SELF_TOKEN"], TOKEN_ECHO);
+    // Under `up` the token is only in the mounted file; `mew supervise` fills it in.
+    assert_eq!(env["SELF_TOKEN"], mew_space::tokens::TOKEN_PLACEHOLDER);
     assert_eq!(env["MEW_GATEWAY"], "ws://gateway:8080");
     assert_eq!(env["MEW_SPACE"], "demo");
     assert_eq!(env["MEW_PARTICIPANT_ID"], "echo");
-    assert_eq!(env["MEW_TOKEN"], TOKEN_ECHO);
-    assert_eq!(env["MEW_TOKEN_ECHO"], TOKEN_ECHO);
+    assert!(!env.contains_key("MEW_TOKEN") && !env.contains_key("MEW_TOKEN_ECHO"));
+    assert_eq!(env["MEW_TOKEN_FILE"], "/run/secrets/mew-token");
+    assert!(!serde_json::to_string(e).unwrap().contains(TOKEN_ECHO));
     assert_eq!(env["OPENAI_API_KEY"], "sk-host", "passthrough of OPENAI_*");
     assert_eq!(env["HOME"], "/tmp", "a writable home, not the host's");
     assert!(
@@ -374,8 +376,6 @@ participants:
             "demo",
             "--participant-id",
             "fs",
-            "--token",
-            "tok-fs-0123456789",
             "--mcp-command",
             "node",
             "--mcp-args",
@@ -430,8 +430,6 @@ participants:
             "demo",
             "--participant-id",
             "piper",
-            "--token",
-            "tok-piper-0123456789",
             "--fifo-in",
             "/spaces/demo/fifos/piper-in",
             "--output-file",
@@ -703,4 +701,24 @@ fn config_outside_the_space_dir_is_not_mounted_for_participants() {
             ),
         ]
     );
+}
+
+/// The token is out of the container's configuration under `up`, yet a new token still
+/// recreates the container (its digest is in the hash).
+#[test]
+fn a_new_token_changes_the_hash_without_being_in_the_spec() {
+    let a = resolve(AGENT, &opts());
+    let mut o = opts();
+    o.tokens
+        .insert("echo".into(), "tok-echo-rotated-0123".into());
+    let b = resolve(AGENT, &o);
+    let (ea, eb) = (part(&a, "echo"), part(&b, "echo"));
+    assert_ne!(
+        ea.labels["io.mew.config-hash"],
+        eb.labels["io.mew.config-hash"]
+    );
+    assert_eq!(ea.env, eb.env);
+    assert_eq!(ea.cmd, eb.cmd);
+    let json = serde_json::to_string(eb).unwrap();
+    assert!(!json.contains("tok-echo-rotated-0123"), "{json}");
 }

@@ -515,6 +515,7 @@ impl Resolver<'_> {
                 retries: 5,
                 start_period_ms: 10_000,
             }),
+            token_digest: None,
             labels,
         }
         .with_hash()
@@ -601,7 +602,7 @@ impl Resolver<'_> {
     }
 
     /// `mew bridge start …` wrapping the participant's MCP server (spec/cli.md §3.12).
-    fn bridge_program(&self, p: &Participant, token: &str) -> Result<Program, ConfigError> {
+    fn bridge_program(&self, p: &Participant, token: Option<&str>) -> Result<Program, ConfigError> {
         let Some(mcp) = &p.mcp_server else {
             return Err(internal(&p.id, "is a bridge without mcp_server"));
         };
@@ -615,8 +616,6 @@ impl Resolver<'_> {
             &self.space.id,
             "--participant-id",
             &p.id,
-            "--token",
-            token,
             "--mcp-command",
             &mcp.command,
         ]);
@@ -624,6 +623,9 @@ impl Resolver<'_> {
             cmd.push(name.to_string());
             cmd.push(value);
         };
+        if let Some(token) = token {
+            flag("--token", token.to_string());
+        }
         if !mcp.args.is_empty() {
             flag("--mcp-args", mcp.args.join(","));
         }
@@ -680,7 +682,7 @@ impl Resolver<'_> {
     }
 
     /// `mew client connect …` between the participant's FIFOs and the gateway.
-    fn client_program(&self, p: &Participant, token: &str) -> Program {
+    fn client_program(&self, p: &Participant, token: Option<&str>) -> Program {
         let dir = self.dir();
         let mut cmd = self.mew(&[
             "client",
@@ -691,10 +693,12 @@ impl Resolver<'_> {
             &self.space.id,
             "--participant-id",
             &p.id,
-            "--token",
-            token,
-            "--fifo-in",
         ]);
+        if let Some(token) = token {
+            cmd.push("--token".into());
+            cmd.push(token.to_string());
+        }
+        cmd.push("--fifo-in".into());
         cmd.push(format!("{dir}/fifos/{}-in", p.id));
         match &p.output_log {
             Some(out) => {
@@ -729,21 +733,33 @@ impl Resolver<'_> {
             .get(&p.id)
             .ok_or_else(|| internal(&p.id, "has no token"))?;
         let gateway_url = self.gateway_url();
+        // Under `up` each container has its own token file mounted (`participant_mounts`), so
+        // the token stays out of the container's env and argv, which `docker inspect` shows.
+        let secret_only = self.opts.isolate_dot_mew;
         let ph = Placeholders {
             port: self.opts.port,
             space: &self.space.id,
-            token,
+            token: if secret_only {
+                crate::tokens::TOKEN_PLACEHOLDER
+            } else {
+                token
+            },
             gateway_url: &gateway_url,
         };
+        let argv_token = (!secret_only).then_some(token.as_str());
+        let token_digest = secret_only.then(|| {
+            use sha2::{Digest, Sha256};
+            hex::encode(Sha256::digest(format!("mew-token:{token}")))
+        });
         let Program {
             role,
             image,
             cmd: real,
             mut env,
         } = match p.kind {
-            Kind::Bridge => self.bridge_program(p, token)?,
+            Kind::Bridge => self.bridge_program(p, argv_token)?,
             Kind::Agent => self.agent_program(p, &ph)?,
-            Kind::FifoClient => self.client_program(p, token),
+            Kind::FifoClient => self.client_program(p, argv_token),
             Kind::Virtual | Kind::Passive => return Err(internal(&p.id, "has no container")),
         };
 
@@ -761,8 +777,14 @@ impl Resolver<'_> {
         env.insert("MEW_GATEWAY".into(), gateway_url.clone());
         env.insert("MEW_SPACE".into(), self.space.id.clone());
         env.insert("MEW_PARTICIPANT_ID".into(), p.id.clone());
-        env.insert("MEW_TOKEN".into(), token.clone());
-        env.insert(token_env_name(&p.id), token.clone());
+        if secret_only {
+            // `mew supervise` reads the file and sets MEW_TOKEN and MEW_TOKEN_<ID> for the
+            // program: it finds its token as before, and `docker inspect` shows none.
+            env.insert("MEW_TOKEN_FILE".into(), TOKEN_SECRET_PATH.into());
+        } else {
+            env.insert("MEW_TOKEN".into(), token.clone());
+            env.insert(token_env_name(&p.id), token.clone());
+        }
         for (k, v) in &p.env {
             env.insert(
                 k.clone(),
@@ -807,6 +829,7 @@ impl Resolver<'_> {
             cap_drop_all: true,
             no_new_privileges: true,
             healthcheck: None,
+            token_digest,
             labels,
         }
         .with_hash())

@@ -291,6 +291,7 @@ mod tests {
             no_new_privileges: true,
             read_only_rootfs: false,
             healthcheck: None,
+            token_digest: None,
             labels: BTreeMap::new(),
         }
         .with_hash()

@@ -95,6 +95,11 @@ pub struct ContainerSpec {
     pub no_new_privileges: bool,
     pub read_only_rootfs: bool,
     pub healthcheck: Option<HealthCheck>,
+    /// A digest of the participant's token when the token reaches the container only as a
+    /// mounted file (not in its env or argv): a new token still changes the hash, so the
+    /// container is recreated, without the token appearing anywhere the engine shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_digest: Option<String>,
     /// Labels, including `io.mew.config-hash` once `with_hash` has run.
     pub labels: BTreeMap<String, String>,
 }

@@ -73,14 +73,15 @@ pub fn action_line(action: &Action) -> String {
 }
 
 /// A copy of `env` fit for printing: values of variables named like `*TOKEN*`, `*KEY*`,
-/// `*SECRET*` or `*PASSWORD*` become `***`.
+/// `*SECRET*` or `*PASSWORD*` become `***` (not `*_FILE`: a path to a secret is none).
 pub fn mask_env(env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     env.iter()
         .map(|(k, v)| {
             let upper = k.to_ascii_uppercase();
             let secret = ["TOKEN", "KEY", "SECRET", "PASSWORD"]
                 .iter()
-                .any(|s| upper.contains(s));
+                .any(|s| upper.contains(s))
+                && !upper.ends_with("_FILE");
             (
                 k.clone(),
                 if secret { "***".to_string() } else { v.clone() },
@@ -120,9 +121,10 @@ fn container_details(out: &mut String, spec: &ContainerSpec) {
         .map(|(_, v)| v.as_str())
         .collect();
     let hide = |s: &str| {
-        secrets
-            .iter()
-            .fold(s.to_string(), |acc, secret| acc.replace(secret, "***"))
+        secrets.iter().fold(
+            s.replace(crate::tokens::TOKEN_PLACEHOLDER, "${TOKEN}"),
+            |acc, secret| acc.replace(secret, "***"),
+        )
     };
     let cmd: Vec<String> = spec.cmd.iter().map(|a| quote(&hide(a))).collect();
     let _ = writeln!(out, "      command: {}", cmd.join(" "));
