@@ -106,7 +106,7 @@ pub fn command_for(
 
 /// Spawn every `auto_start` participant with a `command`; restart on failure when asked.
 pub fn start_all(gw: &Arc<Gateway>, children: &Arc<Children>) {
-    let Some(cfg) = &gw.config else {
+    let Some(cfg) = gw.config() else {
         return;
     };
     let port = gw.port.load(std::sync::atomic::Ordering::Relaxed);

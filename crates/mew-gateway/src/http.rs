@@ -225,8 +225,10 @@ async fn answer(gw: Arc<Gateway>, req: Request) -> Response {
 
 /// Route a post under the state lock, carry the effects out, and return the answer.
 fn post(gw: &Gateway, inbound: Inbound<'_>) -> (u16, String) {
-    let ctx = gw.ctx();
     let mut st = gw.lock();
+    // After the state lock: a reload swaps the configuration under it.
+    let cfg = gw.config();
+    let ctx = gw.ctx(cfg.as_deref());
     let effects = route::route(&ctx, &mut st, inbound);
     // Routing answers every post; the fallback is not expected.
     apply(gw, st, effects).unwrap_or((500, "{}".to_string()))

@@ -27,7 +27,7 @@ pub mod ws;
 
 use logs::{Console, LogSink, LogSwitches};
 use mew_space::config::lenient::GatewayConfig;
-use state::{Caps, Gateway};
+use state::Gateway;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,13 +69,8 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
         &opts.log_level,
         std::env::var_os("GATEWAY_LOG_FILE").map(PathBuf::from),
     );
-    let config = match GatewayConfig::load(&opts.space_config) {
-        Ok(mut c) => {
-            if let Some(id) = &opts.space_id {
-                c.space_id = Some(id.clone());
-            }
-            Some(c)
-        }
+    let config = match load_config(&opts) {
+        Ok(c) => Some(c),
         Err(e) => {
             console.error(&format!("Failed to load space configuration: {e}"));
             console.info("Continuing with default configuration...");
@@ -85,18 +80,10 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
     let mew_dir = mew_space::tokens::mew_dir_for(&opts.space_config);
 
     // 1. tokens of config participants
-    let mut token_map = indexmap::IndexMap::new();
-    if let Some(cfg) = &config {
-        let dir = mew_space::tokens::tokens_dir(&mew_dir);
-        for id in cfg.participants.keys() {
-            match mew_space::tokens::load_or_create(&dir, id) {
-                Ok(t) => {
-                    token_map.insert(id.clone(), t);
-                }
-                Err(e) => console.warn(&format!("Token for {id}: {e}")),
-            }
-        }
-    }
+    let token_map = match &config {
+        Some(cfg) => load_tokens(&mew_dir, cfg.participants.keys(), &console),
+        None => indexmap::IndexMap::new(),
+    };
     // 2. logs
     let yaml = config.as_ref().map(|c| c.logging).unwrap_or_default();
     let switches = LogSwitches::resolve(yaml, |k| std::env::var(k).ok());
@@ -144,7 +131,7 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
     // Config participants with tokens: HTTP credentials, capabilities, virtual connections.
     // Done before announcing the port so the first client already sees them.
     register_config_participants(&gw);
-    if let Some(name) = gw.config.as_ref().and_then(|c| c.space_name.clone()) {
+    if let Some(name) = gw.config().and_then(|c| c.space_name.clone()) {
         gw.console.info(&format!("Space: {name}"));
     }
     gw.console
@@ -156,7 +143,7 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
         autostart::start_all(&gw, &children);
     }
 
-    signals.wait().await;
+    signals.wait(|| reload(&gw, &opts)).await;
     gw.console.info("Shutting down gateway");
     children.stop_all();
     views::close_all(&gw);
@@ -167,40 +154,77 @@ pub async fn run(opts: GatewayOptions) -> Result<(), GatewayError> {
     Ok(())
 }
 
-fn register_config_participants(gw: &Arc<Gateway>) {
-    let Some(cfg) = &gw.config else {
-        return;
-    };
-    let space_id = gw.default_space();
-    let ctx = gw.ctx();
-    let mut st = gw.lock();
-    let mut out = Vec::new();
-    for (id, pc) in &cfg.participants {
-        let Some(first) = pc.tokens.first() else {
-            continue;
-        };
-        st.participant_tokens.insert(id.clone(), first.clone());
-        let list = pc
-            .capabilities
-            .clone()
-            .or_else(|| cfg.default_capabilities.clone())
-            .unwrap_or_default();
-        st.static_caps
-            .insert(id.clone(), Caps::new(mew_protocol::baseline(&list)));
-        if pc.io.as_deref() == Some("http") {
-            gw.console
-                .info(&format!("Registered HTTP participant: {id}"));
-        }
-        if pc.output_log.is_some() && pc.auto_connect {
-            virtual_participant::connect(&ctx, &mut st, &mut out, &space_id, id);
+fn load_config(opts: &GatewayOptions) -> Result<GatewayConfig, String> {
+    let mut c = GatewayConfig::load(&opts.space_config)?;
+    if let Some(id) = &opts.space_id {
+        c.space_id = Some(id.clone());
+    }
+    Ok(c)
+}
+
+/// Token-file tokens of config participants (created when missing, like `mew space up` does).
+fn load_tokens<'a>(
+    mew_dir: &std::path::Path,
+    ids: impl Iterator<Item = &'a String>,
+    console: &Console,
+) -> indexmap::IndexMap<String, String> {
+    let dir = mew_space::tokens::tokens_dir(mew_dir);
+    let mut map = indexmap::IndexMap::new();
+    for id in ids {
+        match mew_space::tokens::load_or_create(&dir, id) {
+            Ok(t) => {
+                map.insert(id.clone(), t);
+            }
+            Err(e) => console.warn(&format!("Token for {id}: {e}")),
         }
     }
+    map
+}
+
+fn register_config_participants(gw: &Arc<Gateway>) {
+    let mut st = gw.lock();
+    let cfg = gw.config();
+    let ctx = gw.ctx(cfg.as_deref());
+    let space_id = ctx.default_space();
+    let mut out = Vec::new();
+    for id in cfg.iter().flat_map(|c| c.participants.keys()) {
+        route::register_config_participant(&ctx, &mut st, &mut out, &space_id, id);
+    }
     effect::apply(gw, st, out);
+}
+
+/// SIGHUP: re-read space.yaml's participants and capabilities without dropping anyone (what
+/// `mew space up` does when nothing else of the gateway changed). Port, bind, logging and the
+/// space id stay as started. A file that does not load keeps the old configuration.
+fn reload(gw: &Arc<Gateway>, opts: &GatewayOptions) {
+    let new = match load_config(opts) {
+        Ok(c) => c,
+        Err(e) => {
+            gw.console.error(&format!(
+                "Reload failed, keeping the previous configuration: {e}"
+            ));
+            *gw.reload_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+            return;
+        }
+    };
+    let old = gw.config();
+    // All of them: `up` may have written a new participant's file or a rotated one.
+    let tokens = load_tokens(&gw.mew_dir, new.participants.keys(), &gw.console);
+    let mut st = gw.lock();
+    gw.set_config(new);
+    let cfg = gw.config();
+    let effects = route::reconfigure(&gw.ctx(cfg.as_deref()), old.as_deref(), &mut st, tokens);
+    effect::apply(gw, st, effects);
+    gw.reloads
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    *gw.reload_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    gw.console.info("Reloaded the space configuration");
 }
 
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -209,13 +233,18 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate()).map_err(GatewayError::Signals)?,
             int: signal(SignalKind::interrupt()).map_err(GatewayError::Signals)?,
+            hup: signal(SignalKind::hangup()).map_err(GatewayError::Signals)?,
         })
     }
 
-    async fn wait(mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+    /// Until SIGTERM or SIGINT; `on_hup` for every SIGHUP.
+    async fn wait(mut self, on_hup: impl Fn()) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => on_hup(),
+            }
         }
     }
 }

@@ -13,7 +13,9 @@ use super::state::{Caps, Conn, Ctx, Endpoint, Joined, State};
 use super::streams::*;
 use super::virtual_participant;
 use axum::extract::ws::Message;
+use indexmap::IndexMap;
 use mew_protocol::{self as protocol, bare_error, baseline, fill_in_owned, wrap_correlation};
+use mew_space::config::lenient::GatewayConfig;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -352,11 +354,7 @@ fn resolve_static(ctx: &Ctx, st: &State, id: &str, authenticated: bool) -> Vec<V
             return c.list.clone();
         }
         if let Some(pc) = ctx.participant_config(id) {
-            return pc
-                .capabilities
-                .clone()
-                .or(defaults.cloned())
-                .unwrap_or_default();
+            return ctx.config_capabilities(pc);
         }
     }
     defaults
@@ -377,35 +375,164 @@ fn disconnect(st: &mut State, out: &mut Vec<Effect>, cx: &mut ConnCtx) {
     if !still_ours {
         return;
     }
-    let space = st.space_mut(&j.space);
-    space.registry.shift_remove(j.id.as_str());
+    leave(st, out, &j.space, &j.id);
+}
+
+/// Take `id` out of `space_id` and tell the others: its socket closed, or a reload removed it
+/// from the configuration.
+fn leave(st: &mut State, out: &mut Vec<Effect>, space_id: &str, id: &str) {
+    let space = st.space_mut(space_id);
+    space.registry.shift_remove(id);
     for s in space.streams.values_mut() {
-        if s.owner != j.id {
-            s.writers.retain(|w| w != &j.id);
+        if s.owner != id {
+            s.writers.retain(|w| w != id);
         }
     }
     // Tokens, capabilities and grants are kept per id, not per space: while the same id is
     // still joined in another space they stay (dropping them let a late close of one socket
     // strip the id's token, and a third join under it was then refused).
-    if !st
-        .spaces
-        .values()
-        .any(|s| s.registry.contains_key(j.id.as_str()))
-    {
-        st.participant_tokens.remove(&j.id);
-        st.static_caps.remove(&j.id);
-        st.dynamic.remove(&j.id);
+    if !st.spaces.values().any(|s| s.registry.contains_key(id)) {
+        st.participant_tokens.remove(id);
+        st.static_caps.remove(id);
+        st.dynamic.remove(id);
     }
-    let p = Outgoing::new(&presence("leave", json!({"id": j.id})));
+    let p = Outgoing::new(&presence("leave", json!({"id": id})));
     let meta = format!(
         "{{\"type\":\"system/presence\",\"source_participant\":{},\"reason\":\"disconnect\"}}",
-        js(&j.id)
+        js(id)
     );
-    send_all(st, out, &j.space, p, meta, None);
+    send_all(st, out, space_id, p, meta, None);
     out.push(Effect::Console(
         Level::Info,
-        format!("Participant {} left", j.id),
+        format!("Participant {id} left"),
     ));
+}
+
+/// A config participant with a token (at start and when a reload adds it): its HTTP
+/// credential, its static capabilities, and its virtual connection when it has an
+/// auto-connecting `output_log`.
+pub fn register_config_participant(
+    ctx: &Ctx,
+    st: &mut State,
+    out: &mut Vec<Effect>,
+    space_id: &str,
+    id: &str,
+) {
+    let Some(pc) = ctx.participant_config(id) else {
+        return;
+    };
+    let Some(first) = pc.tokens.first() else {
+        return;
+    };
+    st.participant_tokens.insert(id.to_string(), first.clone());
+    st.static_caps.insert(
+        id.to_string(),
+        Caps::new(baseline(&ctx.config_capabilities(pc))),
+    );
+    if pc.io.as_deref() == Some("http") {
+        out.push(Effect::Console(
+            Level::Info,
+            format!("Registered HTTP participant: {id}"),
+        ));
+    }
+    if pc.output_log.is_some() && pc.auto_connect {
+        virtual_participant::connect(ctx, st, out, space_id, id);
+    }
+}
+
+/// A reloaded configuration (`ctx` carries the new one, `old` the one it replaces): removed
+/// participants are disconnected with a presence leave, participants whose capabilities
+/// changed get them for their next envelope and a grant-update welcome, new ones are
+/// registered like at start. `tokens` are the token-file tokens of the new config's participants.
+pub fn reconfigure(
+    ctx: &Ctx,
+    old: Option<&GatewayConfig>,
+    st: &mut State,
+    tokens: IndexMap<String, String>,
+) -> Vec<Effect> {
+    let mut out = Vec::new();
+    let Some(new) = ctx.config else {
+        return out;
+    };
+    let space_id = ctx.default_space();
+    let old_participants = old.map(|c| &c.participants);
+    for id in old_participants.into_iter().flat_map(|p| p.keys()) {
+        if new.participants.contains_key(id) {
+            continue;
+        }
+        let spaces: Vec<String> = st
+            .spaces
+            .iter()
+            .filter(|(_, s)| s.registry.contains_key(id.as_str()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for sp in spaces {
+            if let Some(Endpoint::Socket(conn)) = st
+                .spaces
+                .get(&sp)
+                .and_then(|s| s.registry.get(id.as_str()))
+                .cloned()
+            {
+                let err = error_envelope(
+                    GATEWAY,
+                    json!([id]),
+                    None,
+                    json!({"error": "removed", "message": format!("{id} is no longer a participant of this space")}),
+                );
+                out.push(Effect::Close {
+                    conn,
+                    last: err.to_string(),
+                    code: 1008,
+                    reason: "removed from the space configuration",
+                });
+            }
+            leave(st, &mut out, &sp, id);
+        }
+        st.token_map.shift_remove(id);
+        st.participant_tokens.remove(id);
+        st.static_caps.remove(id);
+        st.dynamic.remove(id);
+    }
+    st.token_map.extend(tokens);
+    let old_defaults = old.and_then(|c| c.default_capabilities.clone());
+    for (id, pc) in &new.participants {
+        let Some(before) = old_participants.and_then(|p| p.get(id)) else {
+            register_config_participant(ctx, st, &mut out, &space_id, id);
+            continue;
+        };
+        if let Some(first) = pc.tokens.first().filter(|_| pc.tokens != before.tokens) {
+            st.participant_tokens.insert(id.clone(), first.clone());
+        }
+        let list = ctx.config_capabilities(pc);
+        let was = before
+            .capabilities
+            .clone()
+            .or(old_defaults.clone())
+            .unwrap_or_default();
+        // Only an id that holds static capabilities (joined, or registered by token) has any
+        // to replace; the others resolve theirs from the new config when they join.
+        if list == was || !st.static_caps.contains_key(id) {
+            continue;
+        }
+        st.static_caps
+            .insert(id.clone(), Caps::new(baseline(&list)));
+        let spaces: Vec<String> = st
+            .spaces
+            .iter()
+            .filter(|(_, s)| s.registry.contains_key(id.as_str()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for sp in spaces {
+            let upd = Outgoing::new(&welcome_update(st, &sp, id));
+            let meta = "{\"type\":\"system/welcome\",\"reason\":\"config_reload\"}".to_string();
+            send_one(st, &mut out, &sp, id, upd, Some(meta), id);
+        }
+        out.push(Effect::Console(
+            Level::Info,
+            format!("Capabilities of {id} changed by a configuration reload"),
+        ));
+    }
+    out
 }
 
 fn ws_envelope(
@@ -615,11 +742,7 @@ fn http_post(
         if let Some(c) = st.invited.get(pid).cloned() {
             st.static_caps.insert(pid.to_string(), c);
         } else if let Some(pc) = pc {
-            let list = pc
-                .capabilities
-                .clone()
-                .or_else(|| ctx.default_capabilities().cloned())
-                .unwrap_or_default();
+            let list = ctx.config_capabilities(pc);
             st.static_caps
                 .insert(pid.to_string(), Caps::new(baseline(&list)));
         }

@@ -11,7 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use tokio::sync::{mpsc, Notify};
 
@@ -69,7 +69,12 @@ pub struct Gateway {
     pub state: Mutex<State>,
     pub logs: LogSink,
     pub console: Console,
-    pub config: Option<GatewayConfig>,
+    /// Replaced by a reload (SIGHUP), always while the state lock is held, so a routing step
+    /// that reads it after taking the state lock sees the configuration its state matches.
+    config: RwLock<Option<Arc<GatewayConfig>>>,
+    /// Reloads applied, and the last one's error (a reload that fails keeps the old config).
+    pub reloads: AtomicU64,
+    pub reload_error: Mutex<Option<String>>,
     pub mew_dir: PathBuf,
     pub port: AtomicU16,
     pub started: Instant,
@@ -88,7 +93,9 @@ impl Gateway {
             state: Mutex::new(State::default()),
             logs,
             console,
-            config,
+            config: RwLock::new(config.map(Arc::new)),
+            reloads: AtomicU64::new(0),
+            reload_error: Mutex::new(None),
             mew_dir,
             port: AtomicU16::new(0),
             started: Instant::now(),
@@ -102,10 +109,23 @@ impl Gateway {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// What routing reads besides the state.
-    pub fn ctx(&self) -> Ctx<'_> {
+    /// The current configuration (None: space.yaml could not be read at start).
+    pub fn config(&self) -> Option<Arc<GatewayConfig>> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Install a reloaded configuration; the caller holds the state lock (see `config`).
+    pub fn set_config(&self, config: GatewayConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(config));
+    }
+
+    /// What routing reads besides the state, with `config` from [`Gateway::config`].
+    pub fn ctx<'a>(&self, config: Option<&'a GatewayConfig>) -> Ctx<'a> {
         Ctx {
-            config: self.config.as_ref(),
+            config,
             switches: self.logs.switches,
             port: self.port.load(Ordering::Relaxed),
             debug: self.console.debug_enabled(),
@@ -113,11 +133,8 @@ impl Gateway {
     }
 
     pub fn default_space(&self) -> String {
-        self.ctx().default_space()
-    }
-
-    pub fn participant_config(&self, id: &str) -> Option<&ParticipantConfig> {
-        self.config.as_ref().and_then(|c| c.participants.get(id))
+        // The space id is not reloadable (the runner recreates the gateway when it changes).
+        self.ctx(self.config().as_deref()).default_space()
     }
 
     /// A new connection and the receiving end of its outbound queue.
@@ -168,6 +185,14 @@ impl<'a> Ctx<'a> {
 
     pub fn default_capabilities(&self) -> Option<&'a Vec<Value>> {
         self.config.and_then(|c| c.default_capabilities.as_ref())
+    }
+
+    /// A config participant's own list, else the space's defaults (before the baseline).
+    pub fn config_capabilities(&self, pc: &ParticipantConfig) -> Vec<Value> {
+        pc.capabilities
+            .clone()
+            .or_else(|| self.default_capabilities().cloned())
+            .unwrap_or_default()
     }
 }
 

@@ -16,6 +16,8 @@ pub fn health(gw: &Gateway) -> String {
         "clients": clients,
         "uptime": gw.started.elapsed().as_secs_f64(),
         "features": ["capabilities", "context", "validation", "http-io"],
+        "reloads": gw.reloads.load(std::sync::atomic::Ordering::Relaxed),
+        "reload_error": gw.reload_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
     })
     .to_string()
 }

@@ -226,8 +226,10 @@ pub async fn serve_socket(
 
 /// Route under the state lock and carry the effects out.
 fn route_and_apply(gw: &Gateway, inbound: Inbound<'_>) {
-    let ctx = gw.ctx();
     let mut st = gw.lock();
+    // After the state lock: a reload swaps the configuration under it.
+    let cfg = gw.config();
+    let ctx = gw.ctx(cfg.as_deref());
     let effects = route::route(&ctx, &mut st, inbound);
     apply(gw, st, effects);
 }
