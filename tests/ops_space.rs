@@ -1031,6 +1031,99 @@ async fn status_logs_restart_of_a_space_started_by_up() {
     );
 }
 
+/// `logs -f` printed the backlog as each container's stream delivered it, not in time order.
+#[tokio::test]
+async fn follow_logs_backlog_is_in_time_order() {
+    let space = Space::new("fback").await;
+    let a = "echo a1; echo a2; echo a3; sleep 2; echo a4; sleep 300";
+    space
+        .start("a", "agent", &["sh", "-c", a], HostConfig::default(), None)
+        .await;
+    let b = "sleep 1; echo b1; echo b2; echo b3; sleep 300";
+    space
+        .start("b", "agent", &["sh", "-c", b], HostConfig::default(), None)
+        .await;
+    let want = ["a1", "a2", "a3", "b1", "b2", "b3", "a4"];
+    let text_of = |l: &str| l.rsplit(" | ").next().unwrap_or_default().to_string();
+    wait_until("all seven lines", 15, || {
+        let n = stdout(&space.mew(&["space", "logs"])).lines().count();
+        async move { n == 7 }
+    })
+    .await;
+    let plain: Vec<String> = stdout(&space.mew(&["space", "logs"]))
+        .lines()
+        .map(text_of)
+        .collect();
+    assert_eq!(plain, want);
+    let mut follower = Follower::spawn(&space.dir(), &["space", "logs", "-f"]);
+    let mut followed = Vec::new();
+    for _ in 0..want.len() {
+        followed.push(text_of(
+            &follower.until("a backlog line", 15, |_| true).await,
+        ));
+    }
+    assert_eq!(followed, want);
+}
+
+/// `logs -f` streamed the containers it found at start: after `up` recreated a participant or
+/// added one, their new containers were not shown.
+#[tokio::test]
+async fn follow_logs_shows_participants_up_recreates_or_adds() {
+    let id = unique_space_id("opsfup");
+    let _guard = SpaceGuard::new(&id);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = std::fs::canonicalize(dir.path()).expect("dir");
+    let echo = |name: &str, mark: &str| {
+        format!(
+            "  {name}:\n    command: mew\n    args: [agent, echo]\n    auto_start: true\n    env:\n      MARK: \"{mark}\"\n    capabilities:\n      - kind: chat\n"
+        )
+    };
+    let head = format!("space:\n  id: {id}\n  name: Follow test\nparticipants:\n");
+    let yaml = dir.join("space.yaml");
+    std::fs::write(&yaml, format!("{head}{}", echo("echo", "1"))).expect("space.yaml");
+    let port = common::engine::free_port().to_string();
+    let up = mew_in(&dir, &["space", "up", "--port", &port]);
+    assert!(up.status.success(), "{up:?}");
+
+    let mut logs = Follower::spawn(&dir, &["space", "logs", "-f", "--timestamps"]);
+    logs.until("the first echo's join", 20, |l| {
+        l.starts_with("echo") && l.contains(" echo agent echo joined")
+    })
+    .await;
+    // A changed env recreates echo; `second` is new.
+    std::fs::write(
+        &yaml,
+        format!("{head}{}{}", echo("echo", "2"), echo("second", "1")),
+    )
+    .expect("space.yaml");
+    let up = mew_in(&dir, &["space", "up", "--port", &port]);
+    assert!(up.status.success(), "{up:?}");
+    let docker = docker().await;
+    let started = state_of(&docker, &format!("{id}-echo"))
+        .await
+        .started_at
+        .expect("started_at");
+    let started = chrono::DateTime::parse_from_rfc3339(&started).expect("start time");
+    let stamp = |l: &str| {
+        let ts = l.split(" | ").nth(1)?.split(' ').next()?;
+        chrono::DateTime::parse_from_rfc3339(ts).ok()
+    };
+    let (new_echo, second) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
+    logs.until("the new echo's and second's joins", 30, |l| {
+        if l.starts_with("echo ") && l.contains(" echo agent echo joined") {
+            new_echo.set(new_echo.get() || stamp(l).is_some_and(|t| t >= started));
+        }
+        if l.starts_with("second") && l.contains(" echo agent second joined") {
+            second.set(true);
+        }
+        new_echo.get() && second.get()
+    })
+    .await;
+    drop(logs);
+    let down = mew_in(&dir, &["space", "down"]);
+    assert!(down.status.success(), "{down:?}");
+}
+
 /// `mew space events` printed a line for every healthcheck probe (exec_create, exec_start,
 /// exec_die every interval), drowning what happened; they show only with -v.
 #[tokio::test]
