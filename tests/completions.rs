@@ -319,3 +319,60 @@ fn fish_completes_templates_and_participants() {
     assert_eq!(c.stderr, "");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// What zsh offers for `line` typed in `cwd`: an interactive zsh on a pseudo-terminal (zpty)
+/// with compinit and the script loaded, TAB pressed, and `compadd` recording what it is given.
+/// Waits for candidates (up to 10 s), so only for lines that have some.
+fn zsh_complete(script: &Path, cwd: &Path, line: &str, env: &[(&str, String)]) -> Completion {
+    let hits = tempfile::tempdir().expect("tempdir");
+    let hits = hits.path().join("hits");
+    let driver = r#"zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PS1=''; autoload -U compinit && compinit -u; source $1"
+zpty -w z 'compadd () { local -a h; builtin compadd -O h "$@"; print -l -- $h >> '"$2"'; }'
+zpty -w -n z "$3"$'\t'
+for i in {1..100}; do [[ -s $2 ]] && break; sleep 0.1; done
+sleep 0.5
+zpty -d z"#;
+    let mut c = run_shell(
+        Command::new("zsh")
+            .args(["-f", "-c", driver, "zsh"])
+            .arg(script)
+            .arg(&hits)
+            .arg(line),
+        cwd,
+        env,
+    );
+    c.words = std::fs::read_to_string(&hits)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    c
+}
+
+#[test]
+fn zsh_completes_templates_and_participants() {
+    if !Command::new("zsh")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("zsh is not installed: its completion is not checked");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let s = script(tmp.path(), "zsh");
+    let cwd = tempfile::tempdir().expect("cwd");
+    let listed = listed_templates(cwd.path());
+    let c = zsh_complete(&s, cwd.path(), "mew init ", &[]);
+    assert_eq!(c.values(), listed, "stderr: {}", c.stderr);
+    let dir = space_dir();
+    let no_engine = [(
+        "DOCKER_HOST",
+        "unix:///nonexistent/mew-test.sock".to_string(),
+    )];
+    let c = zsh_complete(&s, &dir.path().join("src"), "mew space exec ", &no_engine);
+    assert_eq!(c.values(), ["gateway", "helper", "worker"], "{}", c.stderr);
+}
