@@ -15,8 +15,13 @@ need_pkg() { # need_pkg <command-or-file> <debian package>
   fi
 }
 
-# Tests build their images from busybox-static (no registry here); the demo needs none of it.
-if [ "${MEW_ENGINE_ONLY:-}" != 1 ]; then need_pkg /bin/busybox busybox-static; fi
+# Tests build their images from busybox-static (no registry here) and drive fish's and zsh's
+# completion (tests/completions.rs); the demo needs none of it.
+if [ "${MEW_ENGINE_ONLY:-}" != 1 ]; then
+  need_pkg /bin/busybox busybox-static
+  need_pkg fish fish
+  need_pkg zsh zsh
+fi
 
 engine_answers && exit 0
 if [ -n "${DOCKER_HOST:-}" ]; then

@@ -2,7 +2,7 @@
 //!
 //! Each test makes its own space (unique id) out of busybox containers carrying mew's labels,
 //! and removes everything with that label when it ends, even on failure.
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptions,
 };
@@ -66,6 +66,20 @@ impl Space {
         host: HostConfig,
         exposed: Option<&str>,
     ) -> String {
+        self.start_checked(participant, role, cmd, host, exposed, None)
+            .await
+    }
+
+    /// `start`, with a healthcheck.
+    async fn start_checked(
+        &self,
+        participant: &str,
+        role: &str,
+        cmd: &[&str],
+        host: HostConfig,
+        exposed: Option<&str>,
+        healthcheck: Option<HealthConfig>,
+    ) -> String {
         let name = format!("{}-{participant}", self.id);
         let body = ContainerCreateBody {
             image: Some(BUSYBOX.to_string()),
@@ -80,6 +94,7 @@ impl Space {
             host_config: Some(host),
             // `sleep` as PID 1 ignores SIGTERM: keep stops (and restarts) short.
             stop_timeout: Some(1),
+            healthcheck,
             ..Default::default()
         };
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
@@ -329,6 +344,61 @@ async fn status_json_of_a_running_space() {
         "{echo_row}"
     );
     assert!(echo_row.contains("yes"), "joined: {echo_row}");
+}
+
+/// Regression (issue 14.15): right after a start the engine says `starting` until its first check
+/// (Docker runs it an interval later; `scripts/demo` printed `✓ gateway healthy` and then a status
+/// with the gateway `starting`). Status runs such a check itself: `healthy` when it passes, while a
+/// failing one within its start period leaves `starting`.
+#[tokio::test]
+async fn status_health_before_the_engines_first_check() {
+    let space = Space::new("unchk").await;
+    const MINUTE_NS: i64 = 60_000_000_000;
+    let check = |applet: &str| HealthConfig {
+        test: Some(vec!["CMD".into(), BB.into(), applet.into()]),
+        interval: Some(10 * MINUTE_NS),
+        timeout: Some(MINUTE_NS / 6),
+        start_period: Some(10 * MINUTE_NS),
+        retries: Some(3),
+        ..Default::default()
+    };
+    for (participant, role, applet) in [("gateway", "gateway", "true"), ("sick", "agent", "false")]
+    {
+        space
+            .start_checked(
+                participant,
+                role,
+                &["sleep", "300"],
+                HostConfig::default(),
+                None,
+                Some(check(applet)),
+            )
+            .await;
+    }
+    let out = space.mew(&["space", "status", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let json: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let health = |p: &str| {
+        json["participants"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|x| x["participant"] == p))
+            .map(|x| x["health"].clone())
+    };
+    assert_eq!(health("gateway"), Some(Value::from("healthy")), "{json}");
+    assert_eq!(health("sick"), Some(Value::from("starting")), "{json}");
+    // The engine itself has not checked yet: what status said came from its own check.
+    let engine_says = state_of(&space.docker, &format!("{}-gateway", space.id))
+        .await
+        .health
+        .and_then(|h| h.status)
+        .map(|s| s.to_string());
+    assert_eq!(engine_says.as_deref(), Some("starting"));
+    let table = stdout(&space.mew(&["space", "status"]));
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("gateway "))
+        .unwrap_or_else(|| panic!("no gateway row in {table}"));
+    assert!(row.split_whitespace().any(|w| w == "healthy"), "{table}");
 }
 
 #[tokio::test]

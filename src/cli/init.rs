@@ -67,8 +67,7 @@ pub(crate) fn init_here(args: InitArgs, tty: bool) -> anyhow::Result<Option<init
         Some(d) => cwd.join(d),
         None => cwd.clone(),
     };
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let templates = init::discover(&SearchPath::new(home.as_deref(), &cwd));
+    let templates = templates_from(&cwd);
     if args.list_templates {
         print!("{}", init::list_text(&templates));
         return Ok(None);
@@ -117,6 +116,12 @@ pub(crate) fn init_here(args: InitArgs, tty: bool) -> anyhow::Result<Option<init
     init::init(&opts, &template, prompt)
         .map(Some)
         .map_err(classify)
+}
+
+/// The templates `init` run in `cwd` can use (what `--list-templates` prints; shell completion too).
+pub(crate) fn templates_from(cwd: &std::path::Path) -> Vec<Template> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    init::discover(&SearchPath::new(home.as_deref(), cwd))
 }
 
 fn classify(e: InitError) -> anyhow::Error {

@@ -89,6 +89,9 @@ pub(crate) enum Command {
     Supervise(supervise::SuperviseArgs),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(completions::CompletionsArgs),
+    /// What the completion scripts ask at TAB time (templates, participants, space ids).
+    #[command(name = "__complete", hide = true)]
+    Complete(completions::CompleteArgs),
     /// Benchmarks (load generators).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -164,6 +167,7 @@ async fn run(command: Option<Command>) -> anyhow::Result<()> {
         Command::Supervise(a) => supervise::run(a).await,
         Command::Bench(c) => bench::run(c).await,
         Command::Completions(a) => completions::run(a).await,
+        Command::Complete(a) => completions::complete(a).await,
     }
 }
 

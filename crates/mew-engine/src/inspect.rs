@@ -121,8 +121,9 @@ pub async fn inspect_one(
         .unwrap_or(id)
         .trim_start_matches('/')
         .to_string();
-    // Podman without systemd never runs healthchecks: run an overdue one ourselves.
-    let overdue = super::podman::overdue_health(docker, &info).await;
+    // Before the engine's first check (Podman without systemd: ever) its `starting` says
+    // nothing: run the check ourselves.
+    let unchecked = super::podman::unchecked_health(docker, &info).await;
     let state = info.state.unwrap_or_default();
     let state_now =
         ContainerState::from_engine(&state.status.map(|s| s.to_string()).unwrap_or_default());
@@ -131,7 +132,7 @@ pub async fn inspect_one(
         .and_then(|h| h.status)
         .map(|s| s.to_string())
         .filter(|s| !s.is_empty() && s != "none")
-        .map(|s| overdue.unwrap_or(s));
+        .map(|s| unchecked.unwrap_or(s));
     let published = info
         .network_settings
         .and_then(|n| n.ports)

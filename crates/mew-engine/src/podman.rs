@@ -84,11 +84,13 @@ fn docker_state(podman: &str) -> &str {
     }
 }
 
-/// The health of a running container whose engine has not run its healthcheck although one is
-/// overdue (start period and two intervals have passed with an empty log): we run the check's
-/// command once (exec) and report `healthy` or `unhealthy`. `None` when the engine's own status
-/// stands (no healthcheck, checks run, not running, or too early to tell).
-pub async fn overdue_health(docker: &Docker, info: &ContainerInspectResponse) -> Option<String> {
+/// The health of a running container whose engine has not run its healthcheck yet (an empty
+/// log): Docker runs the first check only an interval after the start, and Podman without systemd
+/// never does, while `up` already saw the gateway answer. We run the check's command once (exec):
+/// success is `healthy`; failure is `unhealthy` once a check is overdue (start period and two
+/// intervals), else `starting` stands. `None` when the engine's own status stands (no
+/// healthcheck, checks run, not running, or the check failed early).
+pub async fn unchecked_health(docker: &Docker, info: &ContainerInspectResponse) -> Option<String> {
     let state = info.state.as_ref()?;
     let health = state.health.as_ref()?;
     let status = health.status.map(|s| s.to_string()).unwrap_or_default();
@@ -108,22 +110,18 @@ pub async fn overdue_health(docker: &Docker, info: &ContainerInspectResponse) ->
     let running_for = (chrono::Utc::now() - started.with_timezone(&chrono::Utc))
         .to_std()
         .ok()?;
-    if running_for < due {
-        return None;
-    }
     let id = info.id.as_deref()?;
     let code = tokio::time::timeout(ns(hc.timeout, 30), run_check(docker, id, argv))
         .await
         .ok()
         .flatten();
-    Some(
-        if code == Some(0) {
-            "healthy"
-        } else {
-            "unhealthy"
-        }
-        .to_string(),
-    )
+    if code == Some(0) {
+        Some("healthy".to_string())
+    } else if running_for >= due {
+        Some("unhealthy".to_string())
+    } else {
+        None
+    }
 }
 
 /// The command of a healthcheck `test` (`["CMD", …]` or `["CMD-SHELL", "…"]`).
