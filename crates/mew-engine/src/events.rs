@@ -31,21 +31,8 @@ pub struct SpaceEvent {
 
 /// Events from now on for `space_id` (never ends unless the engine goes away).
 pub fn follow(docker: &Docker, space_id: &str) -> impl Stream<Item = Result<SpaceEvent, OpError>> {
-    follow_since(docker, space_id, None)
-}
-
-/// As `follow`, first replaying the events since `since` (unix seconds), when given.
-pub fn follow_since(
-    docker: &Docker,
-    space_id: &str,
-    since: Option<i64>,
-) -> impl Stream<Item = Result<SpaceEvent, OpError>> {
     let filters: HashMap<String, Vec<String>> = label_filter(labels::SPACE, space_id);
-    let mut b = EventsOptionsBuilder::default().filters(&filters);
-    if let Some(since) = since {
-        b = b.since(&since.to_string());
-    }
-    let opts = b.build();
+    let opts = EventsOptionsBuilder::default().filters(&filters).build();
     docker.events(Some(opts)).map(|r| {
         let m = r.map_err(|e| OpError::new("follow events", e))?;
         let attrs = m

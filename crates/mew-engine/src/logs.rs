@@ -1,14 +1,11 @@
 //! Read participants' logs from the engine's log driver, several containers merged into one
 //! stream of lines.
-use crate::inspect::{is_not_found, OpError};
+use crate::inspect::OpError;
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use bollard::Docker;
-use futures_util::future::join_all;
-use futures_util::stream::{self, BoxStream, SelectAll};
-use futures_util::StreamExt;
-use mew_space::model::labels;
-use std::collections::HashSet;
+use futures_util::stream::{self, BoxStream};
+use futures_util::{Stream, StreamExt};
 
 /// Split a line the engine sent with `timestamps=true` into (timestamp, text).
 pub fn split_timestamp(line: &str) -> (Option<&str>, &str) {
@@ -96,7 +93,7 @@ pub fn container_lines(
     }
     let raw = docker.logs(container, Some(b.build()));
     let participant = participant.to_string();
-    let what = format!("read the logs of {participant}");
+    let what = format!("read the logs of {container}");
     // Per stream (stdout / stderr) buffers: a partial line on one must not swallow the other.
     let state = (
         raw.boxed(),
@@ -148,167 +145,21 @@ fn make_line(participant: &str, raw: &str) -> LogLine {
     }
 }
 
-/// What the given containers (participant, container) wrote so far, in the engine's time order
-/// across them. A container removed meanwhile has nothing to show.
-pub async fn backlog(
+/// All the given containers' lines, interleaved as they arrive. `containers`: (participant, name).
+/// When following, a container that stops is picked up again when it restarts; the stream ends
+/// once every container is gone.
+pub fn merged(
     docker: &Docker,
     containers: &[(String, String)],
     opts: &LogOptions,
-) -> Result<Vec<LogLine>, OpError> {
-    let mut lines = Vec::new();
-    for part in backlogs(docker, containers, opts).await {
-        lines.extend(part?);
-    }
-    sort_by_time(&mut lines);
-    Ok(lines)
-}
-
-/// Each container's backlog (not following), read in parallel.
-async fn backlogs(
-    docker: &Docker,
-    containers: &[(String, String)],
-    opts: &LogOptions,
-) -> Vec<Result<Vec<LogLine>, OpError>> {
-    let opts = LogOptions {
-        follow: false,
-        ..opts.clone()
-    };
-    join_all(containers.iter().map(|(p, c)| async {
-        let read: Vec<_> = container_lines(docker, c, p, &opts).collect().await;
-        match read.into_iter().collect::<Result<Vec<_>, _>>() {
-            Err(e) if is_not_found(&e.source) => Ok(Vec::new()),
-            other => other,
+) -> impl Stream<Item = Result<LogLine, OpError>> {
+    stream::select_all(containers.iter().map(|(p, name)| {
+        if opts.follow {
+            across_restarts(docker.clone(), name.clone(), p.clone(), opts.clone())
+        } else {
+            container_lines(docker, name, p, opts)
         }
     }))
-    .await
-}
-
-/// Stable: lines of one container with the same timestamp keep their order.
-fn sort_by_time(lines: &mut [LogLine]) {
-    lines.sort_by_key(|l| timestamp_key(l.timestamp.as_deref()));
-}
-
-/// Events are replayed from this long before following starts, so that a container started
-/// between the caller listing the space and the subscription is not missed (known ids are
-/// skipped, so the overlap shows nothing twice).
-const EVENTS_OVERLAP_SECS: i64 = 5;
-
-/// `logs -f` of a space: the backlog of `containers` (participant, container id) in time order,
-/// then their new lines and those of every container of the space that starts later (a
-/// participant `up` recreated or added), of the `wanted` participants (all when empty). A
-/// container that is removed ends its part; the stream itself runs until the engine stops
-/// sending events, also while the space is down.
-pub fn follow(
-    docker: &Docker,
-    space_id: &str,
-    containers: &[(String, String)],
-    wanted: &[String],
-    opts: &LogOptions,
-) -> BoxStream<'static, Result<LogLine, OpError>> {
-    let since = chrono::Utc::now().timestamp() - EVENTS_OVERLAP_SECS;
-    let events = crate::events::follow_since(docker, space_id, Some(since)).boxed();
-    let (docker, containers, wanted, opts) = (
-        docker.clone(),
-        containers.to_vec(),
-        wanted.to_vec(),
-        opts.clone(),
-    );
-    let start = async move {
-        let requested = now_nanos();
-        let mut lines = Vec::new();
-        let mut live = SpaceFollow {
-            docker: docker.clone(),
-            wanted,
-            events,
-            streams: SelectAll::new(),
-            known: HashSet::new(),
-        };
-        let parts = backlogs(&docker, &containers, &opts).await;
-        for ((participant, id), part) in containers.into_iter().zip(parts) {
-            let part = match part {
-                Ok(part) => part,
-                Err(e) => return stream::once(async { Err(e) }).boxed(),
-            };
-            // Follow on from the last line shown (or from now when none was).
-            let floor = part
-                .iter()
-                .map(|l| timestamp_key(l.timestamp.as_deref()))
-                .max()
-                .filter(|k| *k != i64::MIN)
-                .unwrap_or(requested);
-            lines.extend(part);
-            live.streams.push(across_restarts(
-                docker.clone(),
-                id.clone(),
-                participant,
-                Some(floor),
-            ));
-            live.known.insert(id);
-        }
-        sort_by_time(&mut lines);
-        stream::iter(lines.into_iter().map(Ok))
-            .chain(stream::unfold(live, SpaceFollow::next))
-            .boxed()
-    };
-    stream::once(start).flatten().boxed()
-}
-
-fn now_nanos() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MIN)
-}
-
-type Lines = BoxStream<'static, Result<LogLine, OpError>>;
-
-struct SpaceFollow {
-    docker: Docker,
-    wanted: Vec<String>,
-    events: BoxStream<'static, Result<crate::events::SpaceEvent, OpError>>,
-    streams: SelectAll<Lines>,
-    /// Containers followed already (or skipped: not wanted), by id.
-    known: HashSet<String>,
-}
-
-impl SpaceFollow {
-    async fn next(mut self) -> Option<(Result<LogLine, OpError>, SpaceFollow)> {
-        loop {
-            tokio::select! {
-                Some(line) = self.streams.next(), if !self.streams.is_empty() => {
-                    return Some((line, self));
-                }
-                event = self.events.next() => match event? {
-                    Ok(e) => {
-                        if let Some(lines) = self.started(&e).await {
-                            self.streams.push(lines);
-                        }
-                    }
-                    Err(e) => return Some((Err(e), self)),
-                },
-            }
-        }
-    }
-
-    /// The lines of a container that just started for the first time (all of them: it is new).
-    async fn started(&mut self, e: &crate::events::SpaceEvent) -> Option<Lines> {
-        if e.kind != "container" || e.action != "start" {
-            return None;
-        }
-        let id = e.object_id.clone()?;
-        if !self.known.insert(id.clone()) {
-            return None; // followed already; `across_restarts` sees its restarts
-        }
-        let info = crate::podman::inspect_container(&self.docker, &id)
-            .await
-            .ok()?;
-        let participant = info
-            .config
-            .and_then(|c| c.labels)
-            .and_then(|mut l| l.remove(labels::PARTICIPANT))
-            .unwrap_or_else(|| e.subject.clone());
-        if !self.wanted.is_empty() && !self.wanted.contains(&participant) {
-            return None;
-        }
-        Some(across_restarts(self.docker.clone(), id, participant, None))
-    }
 }
 
 /// How often a stopped container is checked for a restart while following.
@@ -318,28 +169,29 @@ struct Following {
     docker: Docker,
     container: String,
     participant: String,
-    current: Option<Lines>,
-    /// Lines at or before this time (ns) are not shown (again): the last line shown, or where
-    /// following began. Streams start at its second and overlap a little.
+    current: Option<BoxStream<'static, Result<LogLine, OpError>>>,
+    /// Lines at or before this time (ns) are not shown again: the last line shown, or when
+    /// following began. Resumed streams start at its second and overlap a little.
     floor: i64,
+    /// Whether `current` is a resumed stream (the first one may show older lines: `--tail`).
+    resumed: bool,
 }
 
-/// Follow one container's logs after `floor` (all of them when `None`), resuming after each
-/// restart, until it is removed.
+/// Follow one container's logs, resuming after each restart, until it is removed.
 fn across_restarts(
     docker: Docker,
     container: String,
     participant: String,
-    floor: Option<i64>,
-) -> Lines {
-    let floor = floor.unwrap_or(i64::MIN);
-    let first = container_lines(&docker, &container, &participant, &after(floor));
+    opts: LogOptions,
+) -> BoxStream<'static, Result<LogLine, OpError>> {
+    let first = container_lines(&docker, &container, &participant, &opts);
     let state = Following {
         docker,
         container,
         participant,
         current: Some(first),
-        floor,
+        floor: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MIN),
+        resumed: false,
     };
     stream::unfold(state, |mut st| async move {
         loop {
@@ -347,7 +199,7 @@ fn across_restarts(
                 match current.next().await {
                     Some(Ok(line)) => {
                         let key = timestamp_key(line.timestamp.as_deref());
-                        if key != i64::MIN && key <= st.floor {
+                        if st.resumed && key != i64::MIN && key <= st.floor {
                             continue;
                         }
                         st.floor = st.floor.max(key);
@@ -372,24 +224,21 @@ fn across_restarts(
                     None => return None,
                 }
             }
+            let opts = LogOptions {
+                follow: true,
+                since: Some(st.floor.div_euclid(1_000_000_000)),
+                tail: None,
+            };
+            st.resumed = true;
             st.current = Some(container_lines(
                 &st.docker,
                 &st.container,
                 &st.participant,
-                &after(st.floor),
+                &opts,
             ));
         }
     })
     .boxed()
-}
-
-/// Following from the second of `floor` (ns; everything when `i64::MIN`).
-fn after(floor: i64) -> LogOptions {
-    LogOptions {
-        follow: true,
-        since: (floor != i64::MIN).then(|| floor.div_euclid(1_000_000_000)),
-        tail: None,
-    }
 }
 
 /// `Some(running)`, or `None` once the container no longer exists.

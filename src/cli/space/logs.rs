@@ -4,7 +4,8 @@ use crate::ops::logfmt::{use_colour, Prefixer};
 use clap::Args;
 use futures_util::StreamExt;
 use mew_engine::inspect::select;
-use mew_engine::logs::{backlog, follow, LogLine, LogOptions};
+use mew_engine::logs::timestamp_key;
+use mew_engine::logs::{merged, LogLine, LogOptions};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -14,8 +15,7 @@ pub(crate) struct LogsArgs {
     pub(crate) select: SpaceSelect,
     /// Participants to show (default: all).
     pub(crate) participants: Vec<String>,
-    /// Keep following new output, also of containers a later `up` recreates or adds; runs
-    /// until Ctrl-C, also while the space is down.
+    /// Keep following new output.
     #[arg(short, long)]
     pub(crate) follow: bool,
     /// Only output since this time: RFC 3339 (2024-05-01T10:00:00Z), a duration (10m, 1h) or unix seconds.
@@ -54,10 +54,9 @@ pub(crate) async fn run(args: LogsArgs) -> anyhow::Result<()> {
         return print_files(&dir, &logs_dir, &args.participants, tail);
     }
     let chosen = select(&all, &args.participants).map_err(InvalidInput::new)?;
-    // By id: a participant that `up` recreates keeps its name but is another container.
     let pairs: Vec<(String, String)> = chosen
         .iter()
-        .map(|m| (m.participant_id().to_string(), m.id.clone()))
+        .map(|m| (m.participant_id().to_string(), m.name.clone()))
         .collect();
     let colour = use_colour(
         std::io::stdout().is_terminal(),
@@ -77,37 +76,38 @@ pub(crate) async fn run(args: LogsArgs) -> anyhow::Result<()> {
         };
         writeln!(out, "{}", prefixer.line(&l.participant, ts, &l.text))
     };
-    if !args.follow {
-        let lines = backlog(&docker, &pairs, &opts).await?;
-        let mut out = std::io::stdout().lock();
-        for l in &lines {
-            if print(&mut out, l).is_err() {
-                return Ok(()); // stdout closed (e.g. piped into head)
+    let mut stream = Box::pin(merged(&docker, &pairs, &opts));
+    if args.follow {
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                next = stream.next() => match next {
+                    Some(line) => {
+                        let mut out = std::io::stdout().lock();
+                        if print(&mut out, &line?).and_then(|_| out.flush()).is_err() {
+                            return Ok(()); // stdout closed (e.g. piped into head)
+                        }
+                    }
+                    None => return Ok(()),
+                },
             }
         }
-        let _ = out.flush();
-        return Ok(());
     }
-    let space_id = found.map(|f| f.id).unwrap_or_default();
-    let mut stream = follow(&docker, &space_id, &pairs, &args.participants, &opts);
-    // Like `docker compose logs -f`, this keeps waiting while the space is down (a later `up`
-    // shows again); it ends on Ctrl-C.
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            next = stream.next() => match next {
-                Some(line) => {
-                    let mut out = std::io::stdout().lock();
-                    if print(&mut out, &line?).and_then(|_| out.flush()).is_err() {
-                        return Ok(());
-                    }
-                }
-                None => anyhow::bail!(
-                    "the container engine stopped sending events; run the command again"
-                ),
-            },
+    // Everything is already written: gather, then order by the engine's timestamps so that
+    // lines of different participants interleave as they happened.
+    let mut lines = Vec::new();
+    while let Some(line) = stream.next().await {
+        lines.push(line?);
+    }
+    lines.sort_by_key(|l| timestamp_key(l.timestamp.as_deref()));
+    let mut out = std::io::stdout().lock();
+    for l in &lines {
+        if print(&mut out, l).is_err() {
+            return Ok(());
         }
     }
+    let _ = out.flush();
+    Ok(())
 }
 
 /// Where a space's `<participant>.log` files are: as space.yaml (and the space id) decide, else
