@@ -460,12 +460,7 @@ pub fn reconfigure(
         if new.participants.contains_key(id) {
             continue;
         }
-        let spaces: Vec<String> = st
-            .spaces
-            .iter()
-            .filter(|(_, s)| s.registry.contains_key(id.as_str()))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let spaces = spaces_holding(st, id);
         for sp in spaces {
             if let Some(Endpoint::Socket(conn)) = st
                 .spaces
@@ -516,12 +511,7 @@ pub fn reconfigure(
         }
         st.static_caps
             .insert(id.clone(), Caps::new(baseline(&list)));
-        let spaces: Vec<String> = st
-            .spaces
-            .iter()
-            .filter(|(_, s)| s.registry.contains_key(id.as_str()))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let spaces = spaces_holding(st, id);
         for sp in spaces {
             let upd = Outgoing::new(&welcome_update(st, &sp, id));
             let meta = "{\"type\":\"system/welcome\",\"reason\":\"config_reload\"}".to_string();
@@ -986,4 +976,13 @@ fn reason_meta(reason: &str, msg_id: Option<&Value>) -> String {
     }
     m.push('}');
     m
+}
+
+/// The spaces in which `id` is registered right now.
+fn spaces_holding(st: &State, id: &str) -> Vec<String> {
+    st.spaces
+        .iter()
+        .filter(|(_, s)| s.registry.contains_key(id))
+        .map(|(k, _)| k.clone())
+        .collect()
 }
